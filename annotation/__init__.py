@@ -1,0 +1,2 @@
+"""Annotation: Blender defect carving, point labels, review renders and interactive labelling.
+Imported as ``scan2ad.annotation``."""

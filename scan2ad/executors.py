@@ -1,0 +1,258 @@
+"""Executors: run a graph of idempotent units on a local process pool or a Ray cluster.
+
+A :class:`Unit` is a module-level function plus JSON-able keyword arguments, a description for
+reports and the keys of the units it depends on. Its key is a content hash of the function's
+qualified name, its arguments and an optional ``salt`` (e.g. the hash of an input file), so an
+identical unit is recognised across runs. When a ``cache_dir`` is given, a finished unit writes
+``<cache_dir>/<key>.json`` holding its (JSON-able) result and is skipped on rerun: killing a run
+and starting it again redoes only the unfinished units (DESIGN §7).
+
+One interface, two backends: ``run_units(units, executor="local" | "ray", ...)``. A failing unit
+is reported with its description and arguments; units that do not depend on it go on; at the end
+:class:`UnitFailedError` lists every failure (the CLI turns it into exit code 1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from scan2ad.errors import InputError, UnitFailedError
+from scan2ad.io import read_json, stable_hash, write_json
+from scan2ad.log import get_logger, progress
+
+log = get_logger(__name__)
+
+EXECUTORS = ("local", "ray")
+
+
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    """One idempotent piece of work. ``fn`` must be importable by name (no lambdas/closures)."""
+
+    fn: Callable[..., Any]
+    kwargs: dict = dataclasses.field(default_factory=dict)
+    description: str = ""
+    deps: tuple[str, ...] = ()
+    salt: str = ""
+
+    @property
+    def fn_name(self) -> str:
+        return f"{self.fn.__module__}:{self.fn.__qualname__}"
+
+    @property
+    def key(self) -> str:
+        return stable_hash({"fn": self.fn_name, "kwargs": self.kwargs, "salt": self.salt})
+
+    def describe(self) -> str:
+        return self.description or f"{self.fn_name}({', '.join(f'{k}={v!r}' for k, v in self.kwargs.items())})"
+
+
+@dataclasses.dataclass
+class RunReport:
+    results: dict[str, Any]            # key -> result of every finished unit (cached ones too)
+    ran: list[str]                     # keys executed in this run
+    cached: list[str]                  # keys skipped because their cache entry existed
+    failures: list[tuple[str, str, str]]  # (key, description, error text)
+    seconds: float
+
+    def raise_for_failures(self) -> None:
+        if self.failures:
+            raise UnitFailedError(self.failures)
+
+
+def _resolve(fn_name: str) -> Callable:
+    module, _, qual = fn_name.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in qual.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def execute_unit(fn_name: str, kwargs: dict, dep_results: dict) -> Any:
+    """Run one unit in whichever process the backend chose. Dependencies' results arrive as
+    ``deps`` when the function accepts such a keyword."""
+    fn = _resolve(fn_name)
+    import inspect
+
+    params = inspect.signature(fn).parameters
+    if "deps" in params:
+        return fn(**kwargs, deps=dep_results)
+    return fn(**kwargs)
+
+
+def _error_text(exc: BaseException) -> str:
+    tb = traceback.format_exception_only(type(exc), exc)
+    return "".join(tb).strip()
+
+
+class _LocalBackend:
+    """A process pool; ``workers=1`` runs units inline in this process (debuggable, no pickling)."""
+
+    def __init__(self, workers: int | None):
+        import os
+
+        self.workers = workers or max(1, (os.cpu_count() or 1))
+        self.pool = None
+        if self.workers > 1:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn: torch/open3d/bpy are not fork-safe once their thread pools have started
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
+
+    def submit(self, unit: Unit, dep_results: dict):
+        from concurrent.futures import Future
+
+        if self.pool is None:
+            fut: Future = Future()
+            try:
+                fut.set_result(execute_unit(unit.fn_name, unit.kwargs, dep_results))
+            except Exception as exc:  # reported per unit, the run goes on
+                fut.set_exception(exc)
+            return fut
+        return self.pool.submit(execute_unit, unit.fn_name, unit.kwargs, dep_results)
+
+    def wait_any(self, futures: list):
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        done, _ = wait(futures, return_when=FIRST_COMPLETED)
+        return list(done)
+
+    @staticmethod
+    def outcome(fut) -> tuple[bool, Any]:
+        exc = fut.exception()
+        return (False, _error_text(exc)) if exc is not None else (True, fut.result())
+
+    def close(self):
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+
+class _RayBackend:
+    """Ray tasks. ``address=None`` starts a local Ray instance (used by the tests)."""
+
+    def __init__(self, workers: int | None, address: str | None):
+        try:
+            import ray
+        except ImportError:
+            raise InputError("--executor ray needs Ray: pip install 'scan2ad[ray]'") from None
+        self.ray = ray
+        self.started = False
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            if address:
+                kwargs["address"] = address
+            elif workers:
+                kwargs["num_cpus"] = workers
+            # the package must be importable in the workers: it is installed (editable) in the
+            # same environment on a local cluster; a remote cluster needs scan2ad installed too
+            ray.init(**kwargs)
+            self.started = True
+        self.remote = ray.remote(execute_unit)
+
+    def submit(self, unit: Unit, dep_results: dict):
+        return self.remote.remote(unit.fn_name, unit.kwargs, dep_results)
+
+    def wait_any(self, futures: list):
+        done, _ = self.ray.wait(futures, num_returns=1)
+        return done
+
+    def outcome(self, ref) -> tuple[bool, Any]:
+        try:
+            return True, self.ray.get(ref)
+        except Exception as exc:  # RayTaskError wraps the unit's exception
+            cause = getattr(exc, "cause", None) or exc
+            return False, _error_text(cause)
+
+    def close(self):
+        if self.started:
+            self.ray.shutdown()
+
+
+def run_units(
+    units: Iterable[Unit],
+    executor: str = "local",
+    workers: int | None = None,
+    address: str | None = None,
+    cache_dir: str | Path | None = None,
+    desc: str = "units",
+    raise_on_failure: bool = True,
+) -> RunReport:
+    """Run ``units`` respecting ``deps``; return a :class:`RunReport`.
+
+    With ``raise_on_failure`` (default) a run with failures raises :class:`UnitFailedError`
+    after every independent unit has finished.
+    """
+    units = list(units)
+    by_key: dict[str, Unit] = {}
+    for u in units:
+        by_key.setdefault(u.key, u)  # identical units run once
+    for u in by_key.values():
+        for d in u.deps:
+            if d not in by_key:
+                raise InputError(f"unit {u.describe()!r} depends on unknown unit {d[:12]}")
+    if executor not in EXECUTORS:
+        raise InputError(f"unknown executor {executor!r} (choose from {', '.join(EXECUTORS)})")
+
+    t0 = time.perf_counter()
+    cache = Path(cache_dir) if cache_dir is not None else None
+    results: dict[str, Any] = {}
+    cached: list[str] = []
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        for key in by_key:
+            entry = cache / f"{key}.json"
+            if entry.exists():
+                results[key] = read_json(entry)["result"]
+                cached.append(key)
+
+    pending = {k: u for k, u in by_key.items() if k not in results}
+    failures: list[tuple[str, str, str]] = []
+    failed: set[str] = set()
+    ran: list[str] = []
+    backend = _LocalBackend(workers) if executor == "local" else _RayBackend(workers, address)
+    in_flight: dict[Any, str] = {}
+    bar = progress(range(len(pending)), desc=desc, total=len(pending), unit="unit")
+    try:
+        while pending or in_flight:
+            # fail units whose dependencies failed; submit those whose dependencies finished
+            for key, u in list(pending.items()):
+                bad = [d for d in u.deps if d in failed]
+                if bad:
+                    failures.append((key, u.describe(), f"not run: dependency {bad[0][:12]} failed"))
+                    failed.add(key)
+                    del pending[key]
+                    next(bar, None)
+                elif all(d in results for d in u.deps):
+                    in_flight[backend.submit(u, {d: results[d] for d in u.deps})] = key
+                    del pending[key]
+            if not in_flight:
+                if pending:  # a cycle: nothing runnable and nothing running
+                    raise InputError(f"dependency cycle among {len(pending)} unit(s)")
+                break
+            for fut in backend.wait_any(list(in_flight)):
+                key = in_flight.pop(fut)
+                ok, value = backend.outcome(fut)
+                u = by_key[key]
+                if ok:
+                    results[key] = value
+                    ran.append(key)
+                    if cache is not None:
+                        write_json(cache / f"{key}.json",
+                                   {"unit": u.describe(), "fn": u.fn_name, "result": value})
+                else:
+                    log.error("unit failed: %s (inputs %s): %s", u.describe(), u.kwargs, value)
+                    failures.append((key, f"{u.describe()} inputs={u.kwargs}", value))
+                    failed.add(key)
+                next(bar, None)
+    finally:
+        backend.close()
+    report = RunReport(results, ran, cached, failures, time.perf_counter() - t0)
+    if raise_on_failure:
+        report.raise_for_failures()
+    return report

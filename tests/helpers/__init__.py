@@ -1,0 +1,1 @@
+"""Test helpers: generators of small inputs with known ground truth."""

@@ -1,0 +1,72 @@
+import pytest
+
+from helpers import units as U
+from scan2ad.errors import InputError, UnitFailedError
+from scan2ad.executors import Unit, run_units
+
+
+def _graph():
+    leaves = [Unit(U.square, {"x": i}, f"square {i}") for i in range(4)]
+    agg = Unit(U.total, {}, "total", deps=tuple(u.key for u in leaves))
+    return leaves, agg
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_local_graph_with_dependencies(workers):
+    leaves, agg = _graph()
+    rep = run_units(leaves + [agg], workers=workers)
+    assert rep.results[agg.key] == 0 + 1 + 4 + 9
+    assert len(rep.ran) == 5 and not rep.failures
+
+
+def test_cache_skips_finished_units(tmp_path):
+    log = tmp_path / "log.txt"
+    units = [Unit(U.append_marker, {"log": str(log), "x": i}) for i in range(3)]
+    rep1 = run_units(units, workers=1, cache_dir=tmp_path / "cache")
+    rep2 = run_units(units + [Unit(U.append_marker, {"log": str(log), "x": 9})], workers=1,
+                     cache_dir=tmp_path / "cache")
+    assert len(rep1.ran) == 3 and len(rep2.cached) == 3 and len(rep2.ran) == 1
+    assert log.read_text().split() == ["0", "1", "2", "9"]
+    assert rep2.results[units[0].key] == 1
+
+
+def test_key_is_content_hash():
+    assert Unit(U.square, {"x": 1}).key == Unit(U.square, {"x": 1}, "other description").key
+    assert Unit(U.square, {"x": 1}).key != Unit(U.square, {"x": 2}).key
+    assert Unit(U.square, {"x": 1}).key != Unit(U.square, {"x": 1}, salt="input-sha").key
+
+
+def test_failure_reported_and_independent_units_go_on(tmp_path):
+    units = [Unit(U.fail_on, {"x": i, "bad": 2}, f"unit {i}") for i in range(4)]
+    dependent = Unit(U.total, {}, "needs the broken one", deps=(units[2].key,))
+    with pytest.raises(UnitFailedError) as e:
+        run_units(units + [dependent], workers=2, cache_dir=tmp_path / "c")
+    msg = str(e.value)
+    assert "unit 2" in msg and "broken on purpose" in msg and "'bad': 2" in msg
+    assert "dependency" in msg and "needs the broken one" in msg
+    rep = run_units(units + [dependent], workers=1, cache_dir=tmp_path / "c", raise_on_failure=False)
+    assert len(rep.cached) == 3 and len(rep.failures) == 2  # the good ones were cached
+
+
+def test_bad_graphs():
+    with pytest.raises(InputError, match="unknown unit"):
+        run_units([Unit(U.total, {}, deps=("nope",))])
+    with pytest.raises(InputError, match="unknown executor"):
+        run_units([Unit(U.square, {"x": 1})], executor="dask")
+
+
+def test_ray_runs_the_same_graph(tmp_path, monkeypatch):
+    pytest.importorskip("ray")
+    import os
+    from pathlib import Path
+
+    # the local Ray cluster's workers inherit the environment: let them import tests/helpers
+    tests_dir = str(Path(U.__file__).resolve().parent.parent)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [tests_dir, os.environ.get("PYTHONPATH")])))
+    leaves, agg = _graph()
+    bad = Unit(U.fail_on, {"x": 2, "bad": 2}, "broken")
+    rep = run_units(leaves + [agg, bad], executor="ray", workers=2, cache_dir=tmp_path / "c",
+                    raise_on_failure=False)
+    local = run_units(leaves + [agg], workers=1)
+    assert rep.results[agg.key] == local.results[agg.key] == 14
+    assert len(rep.failures) == 1 and "broken on purpose" in rep.failures[0][2]
