@@ -22,7 +22,7 @@ from scan2ad import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("scan2ad.demo:demo", "Run the main job end to end on the virtual rig."),
     "pointcloud": ("scan2ad.pointcloud_cli:pointcloud", "Inspect, validate and convert point clouds."),
-    "parts": ("scan2ad.acquisition.cli:parts", "The procedural part library (list, export, render)."),
+    "parts": ("scan2ad.acquisition.parts.cli:parts", "The procedural part library (list, export, render)."),
     "capture": ("scan2ad.acquisition.cli:capture", "Capture a structured-light session (real or virtual rig)."),
     "calibrate": ("scan2ad.acquisition.calibration.cli:calibrate", "Calibrate cameras, stereo pair and turntable from images."),
     "register": ("scan2ad.reconstruction.cli:register", "Register two point clouds (S4PCS / FPFH + FRICP)."),

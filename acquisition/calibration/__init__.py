@@ -1,0 +1,1 @@
+"""Calibration of the rig from images: Zhang intrinsics, stereo, turntable axis, markers."""

@@ -1,0 +1,150 @@
+"""``calibration.json`` (DESIGN §3): the contract between calibration, capture and reconstruction.
+
+Conventions: millimetres; OpenCV camera models (K, dist = k1 k2 p1 p2 k3); the stereo pair
+as OpenCV's stereoCalibrate returns it (``X_cam1 = R · X_cam0 + T``); the turntable axis as a
+point and a unit direction in the cam0 frame; ``T_world_cam0`` maps cam0 points into the world
+(turntable) frame, 4×4 row-major.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scan2ad.io import read_json, write_json
+
+SCHEMA_VERSION = 1
+
+
+@dataclasses.dataclass
+class CameraCalibration:
+    K: np.ndarray                       # 3x3
+    dist: np.ndarray                    # (5,) k1 k2 p1 p2 k3
+    image_size: tuple[int, int]         # width, height
+    rms_px: float = float("nan")
+    per_view_rms_px: dict[str, float] = dataclasses.field(default_factory=dict)
+    rejected_views: dict[str, str] = dataclasses.field(default_factory=dict)  # view -> reason
+
+
+@dataclasses.dataclass
+class StereoCalibration:
+    R: np.ndarray                       # 3x3, cam0 -> cam1
+    T: np.ndarray                       # (3,) mm
+    E: np.ndarray
+    F: np.ndarray
+    rms_px: float = float("nan")
+    per_view_rms_px: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    @property
+    def T_cam1_cam0(self) -> np.ndarray:
+        M = np.eye(4)
+        M[:3, :3], M[:3, 3] = self.R, self.T
+        return M
+
+    @property
+    def baseline_mm(self) -> float:
+        return float(np.linalg.norm(self.T))
+
+
+@dataclasses.dataclass
+class TurntableCalibration:
+    axis_point_cam0: np.ndarray         # (3,) mm, a point on the rotation axis
+    axis_direction_cam0: np.ndarray     # (3,) unit, pointing up (world +z)
+    residual_mm: float = float("nan")
+    angles_deg: list[float] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class Calibration:
+    cameras: dict[str, CameraCalibration]   # "cam0", "cam1"
+    stereo: StereoCalibration
+    turntable: TurntableCalibration | None
+    T_world_cam0: np.ndarray                 # 4x4
+    rig: str = ""
+    board: dict[str, Any] = dataclasses.field(default_factory=dict)
+    projector: dict[str, Any] = dataclasses.field(default_factory=dict)  # K, image_size if known
+    per_view_errors: dict[str, Any] = dataclasses.field(default_factory=dict)
+    source: str = ""                         # "images" (calibrated) or "virtual-truth"
+
+    def T_world_cam(self, name: str) -> np.ndarray:
+        if name == "cam0":
+            return self.T_world_cam0
+        return self.T_world_cam0 @ np.linalg.inv(self.stereo.T_cam1_cam0)
+
+    def to_dict(self) -> dict:
+        def conv(obj):
+            if isinstance(obj, np.ndarray):
+                return obj.tolist()
+            if dataclasses.is_dataclass(obj):
+                return {f.name: conv(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+            if isinstance(obj, dict):
+                return {k: conv(v) for k, v in obj.items()}
+            if isinstance(obj, (list, tuple)):
+                return [conv(v) for v in obj]
+            if isinstance(obj, float) and not np.isfinite(obj):
+                return None
+            return obj
+
+        d = conv(self)
+        d["stereo"]["T_cam1_cam0"] = self.stereo.T_cam1_cam0.tolist()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Calibration":
+        A = lambda v: np.asarray(v, dtype=np.float64)  # noqa: E731
+        nan = lambda v: float("nan") if v is None else float(v)  # noqa: E731
+        cams = {
+            name: CameraCalibration(A(c["K"]), A(c["dist"]), tuple(c["image_size"]), nan(c.get("rms_px")),
+                                    c.get("per_view_rms_px", {}), c.get("rejected_views", {}))
+            for name, c in d["cameras"].items()
+        }
+        s = d["stereo"]
+        stereo = StereoCalibration(A(s["R"]), A(s["T"]).reshape(3), A(s["E"]), A(s["F"]),
+                                   nan(s.get("rms_px")), s.get("per_view_rms_px", {}))
+        t = d.get("turntable")
+        tt = None if t is None else TurntableCalibration(
+            A(t["axis_point_cam0"]), A(t["axis_direction_cam0"]), nan(t.get("residual_mm")),
+            list(t.get("angles_deg", [])))
+        return cls(cams, stereo, tt, A(d["T_world_cam0"]), d.get("rig", ""), d.get("board", {}),
+                   d.get("projector", {}), d.get("per_view_errors", {}), d.get("source", ""))
+
+
+def save_calibration(path: str | Path, calib: Calibration) -> Path:
+    return write_json(path, calib.to_dict(), schema_version=SCHEMA_VERSION)
+
+
+def load_calibration(path: str | Path) -> Calibration:
+    from scan2ad.errors import FormatError
+
+    doc = read_json(path, supported=(SCHEMA_VERSION,))
+    try:
+        return Calibration.from_dict(doc)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FormatError(f"not a calibration file: missing or bad field {exc}", path) from None
+
+
+def true_calibration(rig) -> Calibration:
+    """The exact calibration of a virtual rig (ground truth written beside every capture)."""
+    if rig.virtual is None:
+        raise ValueError(f"rig {rig.name!r} is not virtual: it has no true calibration")
+    v = rig.virtual
+    T_w0, T_w1 = v.cam0.T_world_device, v.cam1.T_world_device
+    T_10 = np.linalg.inv(T_w1) @ T_w0
+    R, T = T_10[:3, :3], T_10[:3, 3]
+    tx = np.array([[0, -T[2], T[1]], [T[2], 0, -T[0]], [-T[1], T[0], 0]])
+    E = tx @ R
+    F = np.linalg.inv(v.cam1.K).T @ E @ np.linalg.inv(v.cam0.K)
+    cams = {}
+    for spec, dev in zip(rig.cameras, (v.cam0, v.cam1)):
+        cams[spec.name] = CameraCalibration(dev.K, np.asarray(dev.dist, float), tuple(spec.resolution), 0.0)
+    T_0w = np.linalg.inv(T_w0)
+    axis_point = T_0w[:3, :3] @ np.zeros(3) + T_0w[:3, 3]
+    axis_dir = T_0w[:3, :3] @ np.array([0.0, 0.0, 1.0])
+    proj = {"K": v.projector.K.tolist(), "image_size": list(rig.projector.resolution),
+            "T_cam0_projector": (T_0w @ v.projector.T_world_device).tolist()}
+    return Calibration(cams, StereoCalibration(R, T, E, F / F[2, 2], 0.0),
+                       TurntableCalibration(axis_point, axis_dir, 0.0), T_w0, rig=rig.name,
+                       projector=proj, source="virtual-truth")

@@ -1,0 +1,175 @@
+"""Rig descriptions: ``calibration_data/rigs/<rig>.toml`` loaded into frozen dataclasses.
+
+A rig names its devices (two cameras, a projector, a turntable), the backend that drives each
+(``virtual`` for the built-in virtual rig, ``genicam`` / ``uvc`` cameras, ``window`` projector,
+``serial`` turntable) with the backend's settings, the pattern set, the turntable steps and
+the calibration board. A virtual rig also carries its true geometry in ``[virtual]`` (ground
+truth: the intrinsics, distortion and poses the renderer uses), which calibration must recover.
+
+Frames (DESIGN §2): OpenCV camera frames; the world frame is the turntable frame, origin on the
+rotation axis at the table surface, +z up along the axis. Poses are given as a position and a
+look-at point in world millimetres (what a person measures on a bracket) and converted here to
+``T_world_<device>`` 4×4 matrices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scan2ad.config import doc, load_config
+from scan2ad.errors import InputError
+
+RIGS_DIR = Path(__file__).resolve().parent.parent / "calibration_data" / "rigs"
+BOARDS_DIR = RIGS_DIR.parent / "boards"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CameraSpec:
+    name: str = doc("device name, also the folder name in a capture view (cam0, cam1)")
+    backend: str = doc("virtual | genicam | uvc", "virtual")
+    resolution: tuple[int, int] = doc("image width, height in pixels", (1280, 1024))
+    pixel_size_um: float = doc("sensor pixel pitch in micrometres", 3.45)
+    focal_length_mm: float = doc("nominal lens focal length in mm", 16.0)
+    bit_depth: int = doc("8 or 16: PNG depth of the saved frames", 8)
+    settings: dict[str, Any] = doc(
+        "backend settings: genicam {cti, serial, exposure_us, gain_db}; uvc {index, exposure}", {})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ProjectorSpec:
+    backend: str = doc("virtual | window", "virtual")
+    resolution: tuple[int, int] = doc("projector width, height in pixels", (1280, 720))
+    settings: dict[str, Any] = doc("backend settings: window {display, settle_ms}", {})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TurntableSpec:
+    backend: str = doc("virtual | serial", "virtual")
+    steps: int = doc("views per revolution (equal angles) when angles_deg is empty", 12)
+    angles_deg: tuple[float, ...] = doc("explicit table angles of the views, degrees", ())
+    settings: dict[str, Any] = doc(
+        "serial: {port, baudrate, timeout_s, move_cmd, home_cmd, ok_reply, error_prefix}", {})
+
+    def view_angles_deg(self, views: int | None = None) -> list[float]:
+        if self.angles_deg and views is None:
+            return list(self.angles_deg)
+        n = views or self.steps
+        return [360.0 * i / n for i in range(n)]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PatternSpec:
+    kind: str = doc("graycode | phase (phase shift with Gray-code unwrapping)", "phase")
+    phase_steps: int = doc("phase-shift steps per direction", 4)
+    phase_period_px: int = doc("fringe period in projector pixels (a power of two)", 16)
+    directions: tuple[str, ...] = doc("columns, rows or both", ("columns", "rows"))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class VirtualDevice:
+    """True geometry of a virtual camera or projector (ground truth for calibration tests)."""
+
+    fx: float = doc("focal length in pixels, x")
+    fy: float = doc("focal length in pixels, y")
+    cx: float = doc("principal point x, pixels (pixel centres at integers)")
+    cy: float = doc("principal point y, pixels")
+    position_mm: tuple[float, float, float] = doc("optical centre in world (turntable) mm")
+    look_at_mm: tuple[float, float, float] = doc("world point on the optical axis", (0.0, 0.0, 10.0))
+    up: tuple[float, float, float] = doc("world direction that appears up in the image", (0.0, 0.0, 1.0))
+    dist: tuple[float, ...] = doc("OpenCV distortion k1 k2 p1 p2 k3", (0.0, 0.0, 0.0, 0.0, 0.0))
+
+    @property
+    def K(self) -> np.ndarray:
+        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
+
+    @property
+    def T_world_device(self) -> np.ndarray:
+        """Pose of the device frame (OpenCV: x right, y down, z forward) in the world frame."""
+        return look_at(self.position_mm, self.look_at_mm, self.up)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class VirtualRender:
+    """Image-formation settings of the virtual rig."""
+
+    noise_sigma: float = doc("camera read noise, in 8-bit grey levels", 1.5)
+    ambient: float = doc("ambient light as a fraction of full projector white", 0.05)
+    projector_defocus_px: float = doc("Gaussian blur of the projected pattern, projector pixels", 0.6)
+    camera_defocus_px: float = doc("Gaussian blur in the camera image, pixels", 0.5)
+    exposure: float = doc("grey level of a white, perpendicular, albedo-1 surface", 220.0)
+    supersample: int = doc("rays per pixel side (anti-aliasing)", 1)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class VirtualRig:
+    cam0: VirtualDevice = doc("true geometry of cam0")
+    cam1: VirtualDevice = doc("true geometry of cam1")
+    projector: VirtualDevice = doc("true geometry of the projector")
+    render: VirtualRender = doc("image formation", VirtualRender())
+    table_radius_mm: float = doc("radius of the turntable disc", 60.0)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RigDescription:
+    name: str = doc("rig name")
+    description: str = doc("free text", "")
+    cameras: tuple[CameraSpec, ...] = doc("the two cameras, cam0 first (the reference frame)")
+    projector: ProjectorSpec = doc("the projector", ProjectorSpec())
+    turntable: TurntableSpec = doc("the turntable", TurntableSpec())
+    patterns: PatternSpec = doc("structured-light pattern set", PatternSpec())
+    board: str = doc("board definition, relative to calibration_data/boards/ or absolute", "")
+    calibration: str = doc("default calibration.json (relative to the repository's calibration_data/)", "")
+    virtual: VirtualRig | None = doc("true geometry of a virtual rig; absent on a real rig", None)
+
+    def __post_init__(self):
+        if len(self.cameras) != 2:
+            raise ValueError(f"a rig has two cameras, this one lists {len(self.cameras)}")
+        names = [c.name for c in self.cameras]
+        if len(set(names)) != 2:
+            raise ValueError(f"camera names must differ, got {names}")
+
+    @property
+    def is_virtual(self) -> bool:
+        return self.virtual is not None
+
+    def board_path(self) -> Path | None:
+        if not self.board:
+            return None
+        p = Path(self.board)
+        return p if p.is_absolute() else BOARDS_DIR / p
+
+    def calibration_path(self) -> Path | None:
+        if not self.calibration:
+            return None
+        p = Path(self.calibration)
+        return p if p.is_absolute() else RIGS_DIR.parent / p
+
+
+def look_at(position, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
+    """``T_world_cam`` for an OpenCV camera at ``position`` looking at ``target``."""
+    position = np.asarray(position, float)
+    z = np.asarray(target, float) - position
+    z /= np.linalg.norm(z)
+    x = np.cross(z, np.asarray(up, float))  # right = forward × up; then y = z × x points down
+    if np.linalg.norm(x) < 1e-9:
+        raise InputError(f"look-at direction {z} is parallel to up {up}")
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    T = np.eye(4)
+    T[:3, 0], T[:3, 1], T[:3, 2], T[:3, 3] = x, y, z, position
+    return T
+
+
+def load_rig(path_or_name: str | Path) -> RigDescription:
+    """Load a rig TOML by path, or by name from ``calibration_data/rigs/``."""
+    p = Path(path_or_name)
+    if not p.suffix and not p.exists():
+        p = RIGS_DIR / f"{p}.toml"
+    if not p.is_file():
+        raise InputError(f"rig description not found (known rigs: "
+                         f"{', '.join(sorted(x.stem for x in RIGS_DIR.glob('*.toml')))})", p)
+    return load_config(RigDescription, p)
