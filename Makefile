@@ -35,7 +35,8 @@ setup: $(STAMP)
 system-deps:
 	@bash tools/system_deps.sh
 
-$(DEPS_DIR)/.complete: pyproject.toml tools/deps.py
+# no file prerequisites: the folder name carries the hash of the dependency lists
+$(DEPS_DIR)/.complete:
 	@bash tools/system_deps.sh
 	$(PYTHON) tools/deps.py install "$(DEPS_DIR)"
 
