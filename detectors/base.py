@@ -99,6 +99,10 @@ class Detector(abc.ABC):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
     # -- shared
+    def score_batch(self, clouds: list[np.ndarray]) -> list[Scores]:
+        """Scores of several clouds; a method whose decision depends on the batch (HQC) overrides it."""
+        return [self.score(c) for c in clouds]
+
     def object_score(self, point_scores: np.ndarray) -> float:
         return aggregate(point_scores, self.config.aggregation, self.config.topk)
 

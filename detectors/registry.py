@@ -22,6 +22,33 @@ class Entry:
 
 
 REGISTRY: dict[str, Entry] = {
+    "btf-raw": Entry("scan2ad.detectors.methods.btf.detector:BTF",
+                     {"features": "raw", "register": True, "bank_size": 0}, "BTF, raw coordinates after registration to a template"),
+    "btf-fpfh": Entry("scan2ad.detectors.methods.btf.detector:BTF", {"features": "fpfh"},
+                      "BTF, per-point FPFH"),
+    "patchcore-fpfh": Entry("scan2ad.detectors.methods.patchcore.detector:PatchCore",
+                            {"features": "fpfh"}, "PatchCore on pooled FPFH patches, approximate greedy coreset"),
+    "patchcore-fpfh-greedy": Entry("scan2ad.detectors.methods.patchcore.detector:PatchCore",
+                                   {"features": "fpfh", "coreset": "greedy"},
+                                   "PatchCore on pooled FPFH patches, exact greedy coreset"),
+    "patchcore-fpfh+raw": Entry("scan2ad.detectors.methods.patchcore.detector:PatchCore",
+                                {"features": "fpfh+raw", "register": True},
+                                "PatchCore on FPFH + registered coordinates"),
+    "open3d-ad": Entry("scan2ad.detectors.methods.open3d_ad.detector:Open3DAD", {}, "Open3D-AD: Norm-AS, multi-FPFH, dual supports with CDS (= M1 = M9)"),
+    "open3d-ad-m1": Entry("scan2ad.detectors.methods.open3d_ad.detector:Open3DAD", {"subsampling": "cds"}, "Open3D-AD M1: Correspondence Distributions Subsampling"),
+    "open3d-ad-m2": Entry("scan2ad.detectors.methods.open3d_ad.detector:Open3DAD", {"subsampling": "identity"}, "Open3D-AD M2: identity sampling"),
+    "open3d-ad-m3": Entry("scan2ad.detectors.methods.open3d_ad.detector:Open3DAD", {"subsampling": "random"}, "Open3D-AD M3: random sampling"),
+    "open3d-ad-m4": Entry("scan2ad.detectors.methods.open3d_ad.detector:Open3DAD", {"subsampling": "greedy"}, "Open3D-AD M4: greedy coreset"),
+    "open3d-ad-m5": Entry("scan2ad.detectors.methods.open3d_ad.detector:Open3DAD", {"subsampling": "approx_greedy"}, "Open3D-AD M5: approximate greedy coreset"),
+    "open3d-ad-m6": Entry("scan2ad.detectors.methods.open3d_ad.detector:Open3DAD", {"anomalous_support": False}, "Open3D-AD M6: normal-only baseline"),
+    "open3d-ad-m7": Entry("scan2ad.detectors.methods.open3d_ad.detector:Open3DAD", {"subsampling": "approx_greedy", "simulated_anomalies": False,
+                                   "normal_support_factor": 2.0},
+                          "Open3D-AD M7: + anomalous support (seen) and expanded normal support"),
+    "open3d-ad-m8": Entry("scan2ad.detectors.methods.open3d_ad.detector:Open3DAD", {"subsampling": "approx_greedy", "normal_support_factor": 2.0},
+                          "Open3D-AD M8: + simulated anomalies"),
+    "open3d-ad-m9": Entry("scan2ad.detectors.methods.open3d_ad.detector:Open3DAD", {"subsampling": "cds"}, "Open3D-AD M9: + correspondence subsampling (full)"),
+    "hqc": Entry("scan2ad.detectors.methods.hqc.detector:HQC", {},
+                 "Hierarchical Quality Control: patchcore-fpfh screens (b = 0.25), open3d-ad decides"),
 }
 
 

@@ -1,0 +1,122 @@
+"""Patch features for the memory-bank detectors, and the small table of extractors by name.
+
+An extractor turns one cloud into :class:`PatchFeatures`: G centres, one feature per centre and,
+for every input point, the centre it belongs to (its nearest), so patch scores become point
+scores in the input order. Methods pick an extractor by name (``PatchCore(features="fpfh")``);
+another backbone registers itself with :func:`register_extractor` (e.g. ``"pointmae"``).
+
+    feats = extract("multi_fpfh", points, FeatureSettings(groups=1024))
+    point_scores = feats.to_points(patch_scores)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import numpy as np
+
+from scan2ad.config import doc
+from scan2ad.errors import InputError
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureSettings:
+    feature_points: int = doc("points kept (seeded random subset) before computing descriptors; "
+                              "0 keeps all", 16384)
+    groups: int = doc("G, the number of FPS centres (patches); 0 makes every kept point a centre", 1024)
+    group_size: int = doc("points pooled around each centre (Simple3D's 128 aggregation points)", 128)
+    normal_k: int = doc("neighbours of the PCA normal estimate", 30)
+    fpfh_k: int = doc("neighbours of single-scale FPFH", 40)
+    scales: tuple[int, ...] = doc("neighbourhood sizes of multi-scale FPFH", (40, 80, 120))
+    raw_weight: float = doc("mm -> feature units for raw coordinates in fpfh+raw "
+                            "(FPFH enters as histogram fractions, each sub-histogram sums to 1)", 0.1)
+    seed: int = doc("seed of the random subset", 0)
+
+
+@dataclasses.dataclass
+class PatchFeatures:
+    centres: np.ndarray         # (G, 3) mm
+    features: np.ndarray        # (G, C) float32
+    point_to_patch: np.ndarray  # (N,) int, nearest centre of every input point
+
+    def to_points(self, patch_scores: np.ndarray) -> np.ndarray:
+        """Point scores (N,) in the input order: every point takes its centre's score."""
+        return np.asarray(patch_scores, dtype=np.float64)[self.point_to_patch]
+
+
+Extractor = Callable[[np.ndarray, FeatureSettings], PatchFeatures]
+
+
+def _layout(points: np.ndarray, s: FeatureSettings):
+    """Kept subset, its normals, the centres among it and the point -> centre map."""
+    from scipy.spatial import cKDTree
+
+    from scan2ad.detectors.features.geometry import check_points, estimate_normals, random_subsample
+    from scan2ad.detectors.features.multi_fpfh import fps_centres
+
+    pts = check_points(points)
+    keep = random_subsample(len(pts), s.feature_points if s.feature_points > 0 else len(pts), s.seed)
+    sub = pts[keep]
+    nrm = estimate_normals(sub, s.normal_k)
+    centres = sub[fps_centres(sub, s.groups)]
+    _, owner = cKDTree(centres).query(pts, k=1, workers=-1)
+    return sub, nrm, centres, np.asarray(owner, dtype=np.int64), cKDTree(sub)
+
+
+def _pooled(sub, feats, centres, s, tree):
+    from scan2ad.detectors.features.multi_fpfh import pool_at_centres
+
+    size = s.group_size if s.groups > 0 else 1
+    return pool_at_centres(sub, feats, centres, size, tree=tree)
+
+
+def raw_features(points: np.ndarray, s: FeatureSettings) -> PatchFeatures:
+    """Coordinates (mm) as features, pooled over each centre's neighbourhood (BTF "Raw")."""
+    sub, _, centres, owner, tree = _layout(points, s)
+    return PatchFeatures(centres, _pooled(sub, sub.astype(np.float32), centres, s, tree), owner)
+
+
+def fpfh_features(points: np.ndarray, s: FeatureSettings) -> PatchFeatures:
+    """Single-scale FPFH (33 bins, ``fpfh_k`` neighbours), pooled at the centres."""
+    from scan2ad.detectors.features.fpfh import fpfh
+
+    sub, nrm, centres, owner, tree = _layout(points, s)
+    return PatchFeatures(centres, _pooled(sub, fpfh(sub, nrm, s.fpfh_k), centres, s, tree), owner)
+
+
+def fpfh_raw_features(points: np.ndarray, s: FeatureSettings) -> PatchFeatures:
+    """FPFH (as fractions) concatenated with raw coordinates scaled by ``raw_weight``."""
+    from scan2ad.detectors.features.fpfh import fpfh
+
+    sub, nrm, centres, owner, tree = _layout(points, s)
+    f = np.concatenate([fpfh(sub, nrm, s.fpfh_k) / 100.0, sub.astype(np.float32) * s.raw_weight], axis=1)
+    return PatchFeatures(centres, _pooled(sub, f.astype(np.float32), centres, s, tree), owner)
+
+
+def multi_fpfh_features(points: np.ndarray, s: FeatureSettings) -> PatchFeatures:
+    """Simple3D multi-scale FPFH pooled at FPS centres (see :mod:`.multi_fpfh`)."""
+    from scan2ad.detectors.features.fpfh import multi_scale_fpfh
+
+    sub, nrm, centres, owner, tree = _layout(points, s)
+    return PatchFeatures(centres, _pooled(sub, multi_scale_fpfh(sub, nrm, s.scales), centres, s, tree),
+                         owner)
+
+
+EXTRACTORS: dict[str, Extractor] = {
+    "raw": raw_features,
+    "fpfh": fpfh_features,
+    "fpfh+raw": fpfh_raw_features,
+    "multi_fpfh": multi_fpfh_features,
+}
+
+
+def register_extractor(name: str, fn: Extractor) -> None:
+    """Make ``fn`` selectable by ``name`` (a backbone module calls this when imported)."""
+    EXTRACTORS[name] = fn
+
+
+def extract(name: str, points: np.ndarray, settings: FeatureSettings) -> PatchFeatures:
+    if name not in EXTRACTORS:
+        raise InputError(f"unknown feature extractor {name!r}; known: {', '.join(EXTRACTORS)}")
+    return EXTRACTORS[name](points, settings)

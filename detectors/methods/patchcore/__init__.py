@@ -1,0 +1,1 @@
+"""PatchCore [Roth et al. 2022] on point-cloud patch features."""
