@@ -1,0 +1,1 @@
+"""Anomaly synthesis for training: Norm-AS (Open3D-AD), DA-Gen (MC4AD), ..."""
