@@ -37,6 +37,7 @@ class StereoCalibration:
     F: np.ndarray
     rms_px: float = float("nan")
     per_view_rms_px: dict[str, float] = dataclasses.field(default_factory=dict)
+    rejected_views: dict[str, str] = dataclasses.field(default_factory=dict)  # view -> reason
 
     @property
     def T_cam1_cam0(self) -> np.ndarray:
@@ -55,14 +56,16 @@ class TurntableCalibration:
     axis_direction_cam0: np.ndarray     # (3,) unit, pointing up (world +z)
     residual_mm: float = float("nan")
     angles_deg: list[float] = dataclasses.field(default_factory=list)
+    reprojection_rms_px: float = float("nan")
+    per_view_rms_px: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
 class Calibration:
     cameras: dict[str, CameraCalibration]   # "cam0", "cam1"
-    stereo: StereoCalibration
+    stereo: StereoCalibration | None         # None only in a cameras-only file (calibrate cameras)
     turntable: TurntableCalibration | None
-    T_world_cam0: np.ndarray                 # 4x4
+    T_world_cam0: np.ndarray                 # 4x4; identity (world = cam0) without a turntable
     rig: str = ""
     board: dict[str, Any] = dataclasses.field(default_factory=dict)
     projector: dict[str, Any] = dataclasses.field(default_factory=dict)  # K, image_size if known
@@ -72,6 +75,8 @@ class Calibration:
     def T_world_cam(self, name: str) -> np.ndarray:
         if name == "cam0":
             return self.T_world_cam0
+        if self.stereo is None:
+            raise ValueError("this calibration has no stereo pair (made by `calibrate cameras`)")
         return self.T_world_cam0 @ np.linalg.inv(self.stereo.T_cam1_cam0)
 
     def to_dict(self) -> dict:
@@ -89,7 +94,8 @@ class Calibration:
             return obj
 
         d = conv(self)
-        d["stereo"]["T_cam1_cam0"] = self.stereo.T_cam1_cam0.tolist()
+        if self.stereo is not None:
+            d["stereo"]["T_cam1_cam0"] = self.stereo.T_cam1_cam0.tolist()
         return d
 
     @classmethod
@@ -102,12 +108,13 @@ class Calibration:
             for name, c in d["cameras"].items()
         }
         s = d["stereo"]
-        stereo = StereoCalibration(A(s["R"]), A(s["T"]).reshape(3), A(s["E"]), A(s["F"]),
-                                   nan(s.get("rms_px")), s.get("per_view_rms_px", {}))
+        stereo = None if s is None else StereoCalibration(
+            A(s["R"]), A(s["T"]).reshape(3), A(s["E"]), A(s["F"]), nan(s.get("rms_px")),
+            s.get("per_view_rms_px", {}), s.get("rejected_views", {}))
         t = d.get("turntable")
         tt = None if t is None else TurntableCalibration(
             A(t["axis_point_cam0"]), A(t["axis_direction_cam0"]), nan(t.get("residual_mm")),
-            list(t.get("angles_deg", [])))
+            list(t.get("angles_deg", [])), nan(t.get("reprojection_rms_px")), t.get("per_view_rms_px", {}))
         return cls(cams, stereo, tt, A(d["T_world_cam0"]), d.get("rig", ""), d.get("board", {}),
                    d.get("projector", {}), d.get("per_view_errors", {}), d.get("source", ""))
 
