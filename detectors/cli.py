@@ -1,0 +1,111 @@
+"""``scan2ad train | evaluate | benchmark``: thin click wrappers over :mod:`.train`,
+:mod:`.evaluate` and :mod:`.benchmark`. Nothing heavy is imported until a command runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    """"1-5" or "1,3,5" -> seeds."""
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            a, _, b = part.strip().partition("-")
+            out += list(range(int(a), int(b) + 1)) if b else [int(a)]
+    except ValueError:
+        raise click.BadParameter(f"seeds must look like 1-5 or 1,2,3, got {text!r}") from None
+    return tuple(out)
+
+
+def _overrides(pairs: tuple[str, ...], config: Path | None) -> dict:
+    """``--set key=value`` (value parsed as TOML: 512, 0.3, true, "fpfh", [40, 80]) over ``--config``."""
+    import tomllib
+
+    from scan2ad.config import read_toml
+
+    out = dict(read_toml(config)) if config else {}
+    for p in pairs:
+        key, eq, value = p.partition("=")
+        if not eq or not key.strip():
+            raise click.BadParameter(f"--set wants key=value, got {p!r}")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = value  # a bare word is a string
+    return out
+
+
+def _settings(method, protocol, known, k, seeds, classes, sets, config, heatmaps=2, plots=True):
+    from scan2ad.detectors.evaluate import EvalSettings
+
+    return EvalSettings(method=method, protocol=protocol,
+                        known=tuple(t for t in (known or "").split(",") if t), k=k, seeds=_seeds(seeds),
+                        classes=tuple(classes), overrides=_overrides(sets, config), heatmaps=heatmaps,
+                        plots=plots)
+
+
+def _common(f):
+    opts = [
+        click.argument("dataset", type=click.Path(path_type=Path)),
+        click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="Run folder."),
+        click.option("--protocol", type=click.Choice(["one-class", "open-set"]), default="one-class",
+                     show_default=True),
+        click.option("--known", default="", help="Open-set known defect types, comma-separated "
+                     "(default: first half of each class's types)."),
+        click.option("-k", "k", type=int, default=5, show_default=True, help="Open-set seen samples per known type."),
+        click.option("--seeds", default="1", show_default=True, help="Seeds, e.g. 1-5."),
+        click.option("--class", "classes", multiple=True, help="Only this class (repeatable)."),
+        click.option("--set", "sets", multiple=True, help="Detector setting key=value (repeatable)."),
+        click.option("--config", type=click.Path(path_type=Path, dir_okay=False),
+                     help="TOML file of detector settings."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+@click.command()
+@click.option("--method", "-m", default="patchcore-fpfh", show_default=True, help="Registry name.")
+@_common
+def train(method, dataset, out, protocol, known, k, seeds, classes, sets, config):
+    """Fit METHOD on every class of DATASET and save the models (no testing)."""
+    from scan2ad.detectors.train import train as run
+
+    s = _settings(method, protocol, known, k, seeds, classes, sets, config)
+    times = run(dataset, out, s)
+    click.echo(f"trained {len(times)} model(s) of {method} in {sum(times.values()):.1f} s -> {out}/models")
+
+
+@click.command()
+@click.option("--method", "-m", default="patchcore-fpfh", show_default=True, help="Registry name.")
+@click.option("--models", type=click.Path(path_type=Path, file_okay=False),
+              help="Score with the models of this train run instead of fitting.")
+@click.option("--heatmaps", type=int, default=2, show_default=True, help="Heat maps per class.")
+@click.option("--no-plots", is_flag=True, help="Skip curves and heat maps.")
+@_common
+def evaluate(method, models, heatmaps, no_plots, dataset, out, protocol, known, k, seeds,
+             classes, sets, config):
+    """Evaluate METHOD on DATASET (one-class or open-set) and write the run folder."""
+    from scan2ad.detectors.evaluate import evaluate as run
+
+    s = _settings(method, protocol, known, k, seeds, classes, sets, config, heatmaps, not no_plots)
+    payload = run(dataset, out, s, models_from=models)
+    for sub, ms in payload["mean"].items():
+        click.echo(f"{sub:8s} " + "  ".join(f"{m} {v[0] * 100:.2f}±{v[1] * 100:.2f}" for m, v in ms.items()))
+    click.echo(f"FPS {payload['fps']:.2f} · table: {out / 'table.md'}")
+
+
+@click.command()
+@click.option("--methods", default="btf-raw,btf-fpfh,patchcore-fpfh,patchcore-fpfh+raw,open3d-ad",
+              show_default=True, help="Comma-separated registry names.")
+@_common
+def benchmark(methods, dataset, out, protocol, known, k, seeds, classes, sets, config):
+    """Evaluate several methods on DATASET and write one comparison table."""
+    from scan2ad.detectors.benchmark import benchmark as run
+
+    s = _settings("", protocol, known, k, seeds, classes, sets, config, heatmaps=1)
+    run(dataset, out, [m for m in methods.split(",") if m], s)
+    click.echo((out / "benchmark.md").read_text())

@@ -1,0 +1,213 @@
+"""Evaluate a detector on a dataset folder under the one-class or the open-set protocol.
+
+For every seed and class: partition (:mod:`.data`), fit (or load a trained model), score the test
+samples once they are loaded, compute the metrics of every subset (:mod:`.metrics`). The run
+folder gets (DESIGN §3):
+
+    config.json      the settings, dataset, software version
+    models/<class>/seed<s>/{config.json, model.pt}
+    metrics.json     per seed / subset / class, per class mean ± std, class means ± std, speed
+    per_class.csv    subset, class, metric, mean, std
+    table.md         the papers' table: per class rows, mean ± std over seeds, Average row
+    plots/           ROC and PR curves per class, point-score heat maps
+
+FPS is test samples per second of ``score_batch`` after the data is loaded (Open3D-AD §V-E);
+peak memory is the process's peak resident set size; parameters are the numbers the model
+stores (weights and memory banks).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import math
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scan2ad.config import config_to_dict, doc
+from scan2ad.datasets.samples import load_sample
+from scan2ad.detectors import data as D
+from scan2ad.detectors.base import TrainSet
+from scan2ad.detectors.metrics import METRICS, class_mean, class_metrics, fmt, mean_std
+from scan2ad.errors import InputError
+from scan2ad.io import atomic_open, write_json
+from scan2ad.log import get_logger, progress
+
+log = get_logger(__name__)
+PROTOCOLS = ("one-class", "open-set")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSettings:
+    method: str = doc("registry name of the detector", "patchcore-fpfh")
+    protocol: str = doc("one-class | open-set", "one-class")
+    known: tuple[str, ...] = doc("open-set: known (seen) defect types; empty = first half of each "
+                                 "class's sorted types", ())
+    k: int = doc("open-set: seen anomalies per known type in training (5 or 10 in the paper)", 5)
+    seeds: tuple[int, ...] = doc("seeds; results are mean ± std over them (paper: 1-5)", (1,))
+    classes: tuple[str, ...] = doc("classes to run (empty = all)", ())
+    overrides: dict[str, Any] = doc("detector settings on top of the registry entry", {})
+    heatmaps: int = doc("point-score heat maps per class (first seed; most anomalous samples + "
+                        "the most normal-looking normal sample)", 2)
+    plots: bool = doc("write ROC / PR curves and heat maps", True)
+    save_models: bool = doc("save every fitted model under models/", True)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def partition(samples, cls: str, s: EvalSettings, seed: int, root: Path) -> D.Partition:
+    if s.protocol == "one-class":
+        return D.one_class_partition(samples, cls)
+    if s.protocol == "open-set":
+        return D.open_set_partition(samples, cls, s.known or None, s.k, seed, root)
+    raise InputError(f"unknown protocol {s.protocol!r} (one-class, open-set)")
+
+
+def _train_set(part: D.Partition):
+    normal = [load_sample(x) for x in part.train_normal]
+    anomalies = [load_sample(x) for x in part.train_anomalies]
+    return TrainSet(normal, anomalies, [x.defect_type for x in part.train_anomalies], part.cls)
+
+
+def evaluate(dataset: str | Path, out: str | Path, settings: EvalSettings,
+             models_from: str | Path | None = None) -> dict:
+    """Run the evaluation and write the run folder; returns the metrics.json payload."""
+    from scan2ad.detectors.registry import REGISTRY, create
+    from scan2ad.detectors.base import Detector
+
+    if settings.method not in REGISTRY:
+        raise InputError(f"unknown detector {settings.method!r}; known: {', '.join(REGISTRY)}")
+    if settings.protocol not in PROTOCOLS:
+        raise InputError(f"unknown protocol {settings.protocol!r} (one-class, open-set)")
+    root, out = Path(dataset), Path(out)
+    samples = D.load_dataset(root, list(settings.classes) or None)
+    classes = D.class_names(samples)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "config.json", {"settings": config_to_dict(settings), "dataset": str(root.resolve()),
+                                     "classes": classes, "models_from": str(models_from or "")})
+    per_seed: dict[int, dict[str, dict[str, dict[str, float]]]] = {}
+    speed = {"fps": [], "fit_s": [], "parameters": 0, "points_per_sample": []}
+    keep: dict[str, dict] = {}     # first seed's scores per class, for the plots
+    for seed in settings.seeds:
+        per_seed[seed] = {}
+        for cls in progress(classes, desc=f"{settings.method} seed {seed}"):
+            part = partition(samples, cls, settings, seed, root)
+            mdir = out / "models" / cls / f"seed{seed}"
+            t0 = time.perf_counter()
+            if models_from is not None:
+                det = Detector.load(Path(models_from) / "models" / cls / f"seed{seed}")
+            else:
+                det = create(settings.method, **{**settings.overrides, "seed": seed})
+                det.fit(_train_set(part))
+            fit_s = time.perf_counter() - t0
+            if settings.save_models:
+                det.save(mdir)
+            test = [load_sample(x) for x in part.test]
+            t0 = time.perf_counter()
+            scores = det.score_batch([c.points for c in test])
+            dt = time.perf_counter() - t0
+            speed["fps"].append(len(test) / dt if dt > 0 else math.inf)
+            speed["fit_s"].append(fit_s)
+            speed["parameters"] = max(speed["parameters"], det.parameter_count())
+            speed["points_per_sample"].append(float(np.mean([len(c) for c in test])))
+            for subset, members in part.subsets().items():
+                idx = [i for i, x in enumerate(part.test) if x in members]
+                per_seed[seed].setdefault(subset, {})[cls] = class_metrics(
+                    [part.test[i].label for i in idx], [scores[i].object for i in idx],
+                    [test[i].labels for i in idx], [scores[i].points for i in idx])
+            if cls not in keep:
+                keep[cls] = {"part": part, "test": test, "scores": scores}
+            log.info("%s %s seed %d: %s", settings.method, cls, seed, per_seed[seed]["overall"][cls])
+    payload = summarise(settings, per_seed, speed, classes)
+    write_json(out / "metrics.json", payload)
+    _write_csv(out / "per_class.csv", payload)
+    with atomic_open(out / "table.md") as fh:
+        fh.write(table_markdown(payload))
+    if settings.plots:
+        _plots(out / "plots", settings, keep)
+    return payload
+
+
+def summarise(settings: EvalSettings, per_seed, speed, classes) -> dict:
+    subsets = list(next(iter(per_seed.values())).keys())
+    per_class: dict[str, dict[str, dict[str, list[float]]]] = {}
+    mean: dict[str, dict[str, list[float]]] = {}
+    for sub in subsets:
+        per_class[sub] = {c: {m: list(mean_std([per_seed[s][sub][c][m] for s in per_seed]))
+                              for m in METRICS} for c in classes}
+        means = [class_mean(per_seed[s][sub]) for s in per_seed]
+        mean[sub] = {m: list(mean_std([x[m] for x in means])) for m in METRICS}
+    return {
+        "method": settings.method, "protocol": settings.protocol, "seeds": list(settings.seeds),
+        "known": list(settings.known), "k": settings.k if settings.protocol == "open-set" else None,
+        "classes": classes, "subsets": subsets,
+        "per_seed": {str(s): v for s, v in per_seed.items()},
+        "per_class": per_class, "mean": mean,
+        "fps": float(np.mean(speed["fps"])), "fit_seconds": float(np.mean(speed["fit_s"])),
+        "points_per_sample": float(np.mean(speed["points_per_sample"])),
+        "peak_rss_mb": _peak_rss_mb(), "parameters": int(speed["parameters"]),
+    }
+
+
+def _write_csv(path: Path, payload: dict) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["subset", "class", "metric", "mean", "std"])
+    for sub, rows in payload["per_class"].items():
+        for cls, ms in rows.items():
+            for m, (mu, sd) in ms.items():
+                w.writerow([sub, cls, m, f"{mu:.6f}", f"{sd:.6f}"])
+        for m, (mu, sd) in payload["mean"][sub].items():
+            w.writerow([sub, "Average", m, f"{mu:.6f}", f"{sd:.6f}"])
+    with atomic_open(path) as fh:
+        fh.write(buf.getvalue())
+
+
+def table_markdown(payload: dict) -> str:
+    """Per subset, one row per class and an Average row, mean ± std in percent."""
+    lines = [f"# {payload['method']} — {payload['protocol']}"
+             + (f", k = {payload['k']}" if payload.get("k") else "")
+             + f", seeds {', '.join(map(str, payload['seeds']))}", ""]
+    for sub in payload["subsets"]:
+        lines += [f"## {sub.capitalize()}", "", "| class | " + " | ".join(METRICS) + " |",
+                  "|---|" + "---|" * len(METRICS)]
+        for cls, ms in payload["per_class"][sub].items():
+            lines.append(f"| {cls} | " + " | ".join(fmt(*ms[m]) for m in METRICS) + " |")
+        lines.append("| **Average** | " + " | ".join(fmt(*payload["mean"][sub][m]) for m in METRICS) + " |")
+        lines.append("")
+    lines.append(f"FPS (after loading, ~{payload['points_per_sample']:.0f} points/sample): "
+                 f"{payload['fps']:.2f} · fit {payload['fit_seconds']:.1f} s/class · "
+                 f"peak RSS {payload['peak_rss_mb']:.0f} MB · parameters {payload['parameters']:,}")
+    return "\n".join(lines) + "\n"
+
+
+def _plots(folder: Path, settings: EvalSettings, keep: dict) -> None:
+    from scan2ad.detectors.plots import curves_png, heatmap_png
+
+    for cls, k in keep.items():
+        part, test, scores = k["part"], k["test"], k["scores"]
+        curves_o, curves_p = {}, {}
+        for sub, members in part.subsets().items():
+            idx = [i for i, x in enumerate(part.test) if x in members]
+            curves_o[sub] = (np.array([part.test[i].label for i in idx]), np.array([scores[i].object for i in idx]))
+        curves_p["points"] = (np.concatenate([c.labels for c in test]).astype(int),
+                              np.concatenate([s.points for s in scores]))
+        for kind in ("roc", "pr"):
+            curves_png(folder / f"{kind}_object_{cls}.png", f"{settings.method} {cls}: object", curves_o, kind)
+            curves_png(folder / f"{kind}_point_{cls}.png", f"{settings.method} {cls}: point", curves_p, kind)
+        if settings.heatmaps <= 0:
+            continue
+        order = np.argsort([-s.object for s in scores])
+        anomalous = [i for i in order if part.test[i].label == 1][:max(1, settings.heatmaps - 1)]
+        normal = [i for i in order[::-1] if part.test[i].label == 0][:1]
+        for i in (anomalous + normal)[:settings.heatmaps]:
+            name = part.test[i].name
+            heatmap_png(folder / f"heatmap_{name}.png", test[i].points, scores[i].points, test[i].labels,
+                        f"{settings.method}: {name} (object {scores[i].object:.3g})")
