@@ -90,7 +90,7 @@ def fpfh_raw_features(points: np.ndarray, s: FeatureSettings) -> PatchFeatures:
     from scan2ad.detectors.features.fpfh import fpfh
 
     sub, nrm, centres, owner, tree = _layout(points, s)
-    f = np.concatenate([fpfh(sub, nrm, s.fpfh_k) / 100.0, sub.astype(np.float32) * s.raw_weight], axis=1)
+    f = np.concatenate([fpfh(sub, nrm, s.fpfh_k) / 200.0, sub.astype(np.float32) * s.raw_weight], axis=1)
     return PatchFeatures(centres, _pooled(sub, f.astype(np.float32), centres, s, tree), owner)
 
 

@@ -1,7 +1,8 @@
 """Fast Point Feature Histograms [Rusu et al. 2009] through Open3D.
 
 Open3D's ``compute_fpfh_feature`` gives the 33-bin FPFH (three 11-bin histograms of the Darboux
-angles, each summing to 100). The neighbourhood is a fixed number of neighbours (kNN), as
+angles; each sums to 200: the point's own SPFH, normalised to 100, plus its neighbours'
+distance-weighted SPFH, normalised to 100). The neighbourhood is a fixed number of neighbours (kNN), as
 Simple3D's scales 40/80/120 are counts, not radii, which also makes features independent of
 the part's size in mm.
 """
