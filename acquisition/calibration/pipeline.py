@@ -179,7 +179,7 @@ def calibrate_images(images: str | Path, board: BoardSpec, what: str = "all", so
                 cams[cam] = res.camera
                 poses_by_cam[cam] = res.poses
                 per_view[cam] = {"rms_px": res.camera.per_view_rms_px, "rejected": res.camera.rejected_views,
-                                 "not_found": views[cam].not_found}
+                                 "suspect": res.suspect, "not_found": views[cam].not_found}
             elif cams[cam].image_size != views[cam].image_size:
                 raise InputError(f"{cam}: images are {views[cam].image_size[0]}x{views[cam].image_size[1]} but the "
                                  f"given intrinsics are for {cams[cam].image_size[0]}x{cams[cam].image_size[1]}", images)
@@ -187,7 +187,8 @@ def calibrate_images(images: str | Path, board: BoardSpec, what: str = "all", so
         sres = calibrate_stereo(views["cam0"].detections, views["cam1"].detections, cams["cam0"], cams["cam1"], solve)
         stereo, cams["cam0"], cams["cam1"] = sres.stereo, sres.cam0, sres.cam1
         epi = np.vstack([epipolar_distances(stereo, cams["cam0"], cams["cam1"], a, b) for _, a, b in sres.pairs.values()])
-        per_view["stereo"] = {"rms_px": stereo.per_view_rms_px, "rejected": stereo.rejected_views}
+        per_view["stereo"] = {"rms_px": stereo.per_view_rms_px, "rejected": stereo.rejected_views,
+                              "suspect": sres.suspect}
         per_view["epipolar"] = _epipolar_summary(epi)
     tt = None
     T_world_cam0 = base.T_world_cam0 if base is not None else np.eye(4)

@@ -52,10 +52,19 @@ def _outliers(errors: dict[str, float], cfg: SolveConfig) -> dict[str, str]:
                f"{cfg.outlier_floor_px:g}))" for k, e in errors.items() if e > limit}
 
 
+def _suspects(errors: dict[str, float], cfg: SolveConfig, what: str) -> dict[str, str]:
+    """Views that break the outlier rule but were kept (no rounds left, or too few views): warned."""
+    sus = _outliers(errors, cfg)
+    for n, why in sus.items():
+        log.warning("%s: view %s kept although %s", what, n, why)
+    return sus
+
+
 @dataclasses.dataclass
 class IntrinsicsResult:
     camera: CameraCalibration
     poses: dict[str, np.ndarray]          # view -> T_cam_board (4x4) of the kept views
+    suspect: dict[str, str] = dataclasses.field(default_factory=dict)   # kept despite the outlier rule
 
 
 def _pose(rvec, tvec) -> np.ndarray:
@@ -90,9 +99,10 @@ def calibrate_intrinsics(views: dict[str, Detection], image_size: tuple[int, int
             log.warning("%s: rejecting view %s: %s", camera, n, why)
         rejected.update(bad)
         names = [n for n in names if n not in bad]
+    suspect = _suspects(errors, cfg, camera)
     cam = CameraCalibration(K, np.ravel(dist)[:5].astype(np.float64), tuple(int(x) for x in image_size),
                             float(rms), errors, rejected)
-    return IntrinsicsResult(cam, {n: _pose(r, t) for n, r, t in zip(names, rvecs, tvecs)})
+    return IntrinsicsResult(cam, {n: _pose(r, t) for n, r, t in zip(names, rvecs, tvecs)}, suspect)
 
 
 def common_points(d0: Detection, d1: Detection) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -107,6 +117,7 @@ class StereoResult:
     cam0: CameraCalibration
     cam1: CameraCalibration
     pairs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]   # kept view -> (obj, img0, img1)
+    suspect: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def calibrate_stereo(views0: dict[str, Detection], views1: dict[str, Detection], cam0: CameraCalibration,
@@ -153,7 +164,7 @@ def calibrate_stereo(views0: dict[str, Detection], views1: dict[str, Detection],
     c1 = dataclasses.replace(cam1, K=K1, dist=np.ravel(D1)[:5]) if not cfg.stereo_fix_intrinsics else cam1
     F = F / F[2, 2] if abs(F[2, 2]) > 1e-300 else F
     st = StereoCalibration(R, np.ravel(T), E, F, float(rms), errors, rejected)
-    return StereoResult(st, c0, c1, {n: pairs[n] for n in names})
+    return StereoResult(st, c0, c1, {n: pairs[n] for n in names}, _suspects(errors, cfg, "stereo"))
 
 
 def undistort_pixels(cam: CameraCalibration, pts: np.ndarray, to_pixels: bool = True) -> np.ndarray:

@@ -51,7 +51,8 @@ log = get_logger(__name__)
 class BoardRenderConfig:
     """How the virtual rig photographs a calibration board."""
 
-    supersample: int = doc("sub-samples per pixel side (each one area-averages the board)", 2)
+    supersample: int = doc("sub-samples per pixel side, each area-averaging the board over its footprint "
+                           "(exact for chessboards, so 1 suffices; other boards use at least 3)", 1)
     exposure: float = doc("grey level of an albedo-1 surface under full light (rig.virtual.render.exposure)", 220.0)
     ambient: float = doc("grey level added everywhere (stray light)", 4.0)
     gradient: float = doc("largest relative brightness change across the image from the light's direction", 0.25)
@@ -141,7 +142,7 @@ def render_board(board: BoardSpec, device, image_size: tuple[int, int], T_cam_bo
         # Jacobian of pixel -> board (central differences; the map is smooth at this scale)
         du_dy, du_dx = np.gradient(u)
         dv_dy, dv_dx = np.gradient(v)
-        s = max(1, int(cfg.supersample))
+        s = max(1 if board.type == "chessboard" else 3, int(cfg.supersample))
         fu = (np.abs(du_dx) + np.abs(du_dy)) / s
         fv = (np.abs(dv_dx) + np.abs(dv_dy)) / s
         acc = np.zeros_like(u)
@@ -151,6 +152,14 @@ def render_board(board: BoardSpec, device, image_size: tuple[int, int], T_cam_bo
                 acc += board_reflectance(board, u + du_dx * ox + du_dy * oy, v + dv_dx * ox + dv_dy * oy,
                                          fu, fv, cfg.background)
         refl[y0:y1 + 1, x0:x1 + 1] = acc / (s * s)
+    return _expose(refl, cfg, rng)
+
+
+def _expose(refl: np.ndarray, cfg: BoardRenderConfig, rng: np.random.Generator) -> np.ndarray:
+    """Reflectance image -> uint8 camera image: uneven light, defocus, shot and read noise."""
+    import cv2
+
+    H, W = refl.shape
     # uneven light: a linear gradient from a random direction and vignetting
     ys, xs = np.mgrid[0:H, 0:W]
     xn, yn = (xs - W / 2) / (W / 2), (ys - H / 2) / (H / 2)
@@ -293,3 +302,58 @@ def render_calibration_images(out: str | Path, rig, board: BoardSpec, poses: Pos
         "poses": config_to_dict(poses), "render": config_to_dict(render)})
     log.info("rendered %d board images into %s", len(jobs), out)
     return out
+
+
+def render_markers(device, image_size: tuple[int, int], T_cam_world: np.ndarray, centres_world: np.ndarray,
+                   normals_world: np.ndarray, diameter_mm: float, cfg: BoardRenderConfig,
+                   rng: np.random.Generator, ring_ratio: float = 1.7, background: float = 0.35) -> np.ndarray:
+    """Circular reference markers (white dots of ``diameter_mm`` in a black ring ``ring_ratio`` times
+    wider) stuck on a grey surface, photographed by the true ``device``.
+
+    Each marker is a disc in its own plane (centre, normal); per pixel of its image region the
+    exact undistorted ray meets that plane and the radial distance decides dot / ring / surface,
+    anti-aliased over the pixel footprint and supersampled (at least 3×3). Markers must not overlap
+    in the image (nothing is occluded).
+    """
+    W, H = image_size
+    refl = np.full((H, W), background, np.float64)
+    grid = _normalised_pixel_grid(tuple(device.K.ravel()), tuple(device.dist), W, H)
+    R, t = T_cam_world[:3, :3], T_cam_world[:3, 3]
+    r_dot, r_ring = diameter_mm / 2, diameter_mm / 2 * ring_ratio
+    s = max(3, int(cfg.supersample))
+    offsets = (np.arange(s) + 0.5) / s - 0.5
+    for c_w, n_w in zip(np.asarray(centres_world, float), np.asarray(normals_world, float)):
+        P, N = R @ c_w + t, R @ (n_w / np.linalg.norm(n_w))
+        if P[2] <= 0 or N @ P >= 0:
+            continue  # behind the camera or facing away
+        e1 = np.cross(N, [0.0, 0.0, 1.0] if abs(N[2]) < 0.9 else [1.0, 0.0, 0.0])
+        e1 /= np.linalg.norm(e1)
+        e2 = np.cross(N, e1)
+        ang = np.linspace(0, 2 * np.pi, 36, endpoint=False)
+        rim = P + 1.05 * r_ring * (np.cos(ang)[:, None] * e1 + np.sin(ang)[:, None] * e2)
+        uv = project(device, np.eye(4), rim)
+        x0, y0 = np.floor(uv.min(0) - 3).astype(int)
+        x1, y1 = np.ceil(uv.max(0) + 3).astype(int)
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, W - 1), min(y1, H - 1)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        n = grid[y0:y1 + 1, x0:x1 + 1]
+        rays = np.concatenate([n, np.ones(n.shape[:2] + (1,))], axis=2)
+        depth = (N @ P) / (rays @ N)
+        q = rays * depth[..., None] - P
+        a, b = q @ e1, q @ e2
+        da_dy, da_dx = np.gradient(a)
+        db_dy, db_dx = np.gradient(b)
+        w = np.sqrt(np.abs(da_dx * db_dy - da_dy * db_dx)) / s   # sub-sample footprint side, mm
+        acc = np.zeros_like(a)
+        for oy in offsets:
+            for ox in offsets:
+                rho = np.hypot(a + da_dx * ox + da_dy * oy, b + db_dx * ox + db_dy * oy)
+                dot = np.clip(0.5 + (r_dot - rho) / w, 0, 1)
+                disc = np.clip(0.5 + (r_ring - rho) / w, 0, 1)
+                acc += background * (1 - disc) + 0.04 * (disc - dot) + 0.92 * dot
+        region = acc / (s * s)
+        sub = refl[y0:y1 + 1, x0:x1 + 1]
+        inside = np.hypot(a, b) < r_ring * 1.04
+        sub[inside] = region[inside]
+    return _expose(refl, cfg, rng)
