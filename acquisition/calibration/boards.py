@@ -22,8 +22,9 @@ Corner order. A chessboard with an even × odd number of squares looks different
 turntable sequences need the same order in every image, so detections are put into the board's
 canonical order: un-mirrored (the row direction × the column direction points into the board)
 and with the black outer square diagonally before corner 0 (:func:`canonical_chessboard_order`).
-Symmetric circle grids have no such cue; use them for intrinsics only (a stereo pair or a
-turntable sequence from one is rejected unless both orders agree, see ``detect_board``).
+Symmetric circle grids have no such cue: their circle 0 is put towards the image's top left,
+which is consistent between the two cameras of a pair but not over a turntable revolution; use
+them for intrinsics and stereo, a chessboard or ChArUco board for the turntable.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class BoardSpec:
     square_mm: float = doc("square side (chessboard, charuco) or circle centre spacing (circle grids), mm")
     circle_diameter_mm: float = doc("circle grids: circle diameter, mm", 0.0)
     marker_mm: float = doc("charuco: ArUco marker side, mm", 0.0)
-    dictionary: str = doc("charuco: cv2.aruco predefined dictionary name", "DICT_4X4_50")
+    dictionary: str = doc("charuco: cv2.aruco predefined dictionary name (≥ cols·rows/2 markers)", "DICT_4X4_100")
     margin_mm: float = doc("white border around the pattern (outer squares / circles), mm", 6.0)
     thickness_mm: float = doc("board thickness: the pattern lies this far above the surface it rests on", 0.0)
     detector: Literal["sb", "classic"] = doc(
@@ -74,8 +75,12 @@ class BoardSpec:
         if self.type == "charuco":
             import cv2
 
-            if not hasattr(cv2.aruco, self.dictionary):
+            if not self.dictionary.startswith("DICT_") or not hasattr(cv2.aruco, self.dictionary):
                 raise ValueError(f"board {self.name!r}: unknown ArUco dictionary {self.dictionary!r}")
+            size = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, self.dictionary)).bytesList.shape[0]
+            if self.cols * self.rows // 2 > size:
+                raise ValueError(f"board {self.name!r}: {self.cols}x{self.rows} squares hold "
+                                 f"{self.cols * self.rows // 2} markers but {self.dictionary} has {size}")
 
     # ------------------------------------------------------------------ geometry
     @property
@@ -238,11 +243,15 @@ def detect_board(image: np.ndarray, board: BoardSpec) -> Detection | None:
             return None
         pts = centres.reshape(-1, 2).astype(np.float64)
         if board.type == "circles":
+            # a symmetric grid has no 180° cue: un-mirror, then put circle 0 towards the image's
+            # top left (consistent between two cameras looking at a board that is not upside down)
             g = pts.reshape(board.rows, board.cols, 2)
             d_row, d_col = g[0, -1] - g[0, 0], g[-1, 0] - g[0, 0]
             if d_row[0] * d_col[1] - d_row[1] * d_col[0] < 0:
                 g = g[:, ::-1]
-            pts = g.reshape(-1, 2)
+            if (g[-1, -1] - g[0, 0]).sum() < 0:
+                g = g[::-1, ::-1]
+            pts = np.ascontiguousarray(g).reshape(-1, 2)
         return Detection(pts, obj.copy(), np.arange(len(obj)))
     # charuco
     detector = cv2.aruco.CharucoDetector(board.cv_charuco_board())
@@ -250,7 +259,19 @@ def detect_board(image: np.ndarray, board: BoardSpec) -> Detection | None:
     if ch_ids is None or len(ch_ids) < 6:
         return None
     ids = ch_ids.ravel().astype(int)
-    return Detection(ch_corners.reshape(-1, 2).astype(np.float64), obj[ids].copy(), ids)
+    # OpenCV ≤ 4.12 returns ChArUco corners shifted by +0.5 px (opencv/opencv#25539, fixed by
+    # PR #28380): refine them again with cornerSubPix, which converges to the saddle point itself.
+    # The window stays clear of the markers: the gap between a corner and the nearest marker is
+    # (square − marker)/2, i.e. that fraction of the median corner spacing in pixels.
+    pts = ch_corners.reshape(-1, 2).astype(np.float32)
+    from scipy.spatial import cKDTree
+
+    spacing = float(np.median(cKDTree(pts).query(pts, k=2)[0][:, 1]))
+    gap = (board.square_mm - board.marker_mm) / 2 / board.square_mm
+    w = int(max(2, min(board.subpix_window, 0.9 * gap * spacing)))
+    pts = cv2.cornerSubPix(gray, pts.reshape(-1, 1, 2), (w, w), (-1, -1),
+                           (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_COUNT, 40, 0.001))
+    return Detection(pts.reshape(-1, 2).astype(np.float64), obj[ids].copy(), ids)
 
 
 # ---------------------------------------------------------------------- reflectance (virtual rendering)
