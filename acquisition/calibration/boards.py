@@ -48,39 +48,66 @@ class BoardSpec:
 
     name: str = doc("board name, used in reports", "")
     type: BoardType = doc("chessboard | circles | asymmetric_circles | charuco")
-    cols: int = doc("chessboard: inner corners per row; circles: circles per row; charuco: squares per row")
-    rows: int = doc("chessboard: inner corners per column; circles: rows of circles; charuco: squares per column")
-    square_mm: float = doc("square side (chessboard, charuco) or circle centre spacing (circle grids), mm")
+    cols: int = doc(
+        "chessboard: inner corners per row; circles: circles per row; charuco: squares per row"
+    )
+    rows: int = doc(
+        "chessboard: inner corners per column; circles: rows of circles; charuco: squares per column"
+    )
+    square_mm: float = doc(
+        "square side (chessboard, charuco) or circle centre spacing (circle grids), mm"
+    )
     circle_diameter_mm: float = doc("circle grids: circle diameter, mm", 0.0)
     marker_mm: float = doc("charuco: ArUco marker side, mm", 0.0)
-    dictionary: str = doc("charuco: cv2.aruco predefined dictionary name (≥ cols·rows/2 markers)", "DICT_4X4_100")
+    dictionary: str = doc(
+        "charuco: cv2.aruco predefined dictionary name (≥ cols·rows/2 markers)", "DICT_4X4_100"
+    )
     margin_mm: float = doc("white border around the pattern (outer squares / circles), mm", 6.0)
-    thickness_mm: float = doc("board thickness: the pattern lies this far above the surface it rests on", 0.0)
+    thickness_mm: float = doc(
+        "board thickness: the pattern lies this far above the surface it rests on", 0.0
+    )
     detector: Literal["sb", "classic"] = doc(
-        "chessboard detector: sb = findChessboardCornersSB, classic = findChessboardCorners + cornerSubPix", "sb")
-    subpix_window: int = doc("classic chessboard: cornerSubPix winSize (half the side of the search window), px", 11)
+        "chessboard detector: sb = findChessboardCornersSB, classic = findChessboardCorners + cornerSubPix",
+        "sb",
+    )
+    subpix_window: int = doc(
+        "classic chessboard: cornerSubPix winSize (half the side of the search window), px", 11
+    )
     white_albedo: float = doc("virtual rendering: reflectance of the white print", 0.85)
     black_albedo: float = doc("virtual rendering: reflectance of the black print", 0.06)
 
     def __post_init__(self):
         if self.cols < 2 or self.rows < 2:
-            raise ValueError(f"board {self.name!r}: cols and rows must be ≥ 2, got {self.cols}×{self.rows}")
+            raise ValueError(
+                f"board {self.name!r}: cols and rows must be ≥ 2, got {self.cols}×{self.rows}"
+            )
         if self.square_mm <= 0:
             raise ValueError(f"board {self.name!r}: square_mm must be > 0")
         if self.type in ("circles", "asymmetric_circles") and not 0 < self.circle_diameter_mm < (
-                self.square_mm * (1.4 if self.type == "asymmetric_circles" else 1.0)):
-            raise ValueError(f"board {self.name!r}: circle_diameter_mm must be > 0 and smaller than the spacing")
+            self.square_mm * (1.4 if self.type == "asymmetric_circles" else 1.0)
+        ):
+            raise ValueError(
+                f"board {self.name!r}: circle_diameter_mm must be > 0 and smaller than the spacing"
+            )
         if self.type == "charuco" and not 0 < self.marker_mm < self.square_mm:
-            raise ValueError(f"board {self.name!r}: marker_mm must be > 0 and smaller than square_mm")
+            raise ValueError(
+                f"board {self.name!r}: marker_mm must be > 0 and smaller than square_mm"
+            )
         if self.type == "charuco":
             import cv2
 
             if not self.dictionary.startswith("DICT_") or not hasattr(cv2.aruco, self.dictionary):
-                raise ValueError(f"board {self.name!r}: unknown ArUco dictionary {self.dictionary!r}")
-            size = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, self.dictionary)).bytesList.shape[0]
+                raise ValueError(
+                    f"board {self.name!r}: unknown ArUco dictionary {self.dictionary!r}"
+                )
+            size = cv2.aruco.getPredefinedDictionary(
+                getattr(cv2.aruco, self.dictionary)
+            ).bytesList.shape[0]
             if self.cols * self.rows // 2 > size:
-                raise ValueError(f"board {self.name!r}: {self.cols}x{self.rows} squares hold "
-                                 f"{self.cols * self.rows // 2} markers but {self.dictionary} has {size}")
+                raise ValueError(
+                    f"board {self.name!r}: {self.cols}x{self.rows} squares hold "
+                    f"{self.cols * self.rows // 2} markers but {self.dictionary} has {size}"
+                )
 
     # ------------------------------------------------------------------ geometry
     @property
@@ -98,7 +125,9 @@ class BoardSpec:
         """(N, 3) float64 points of the pattern in the board frame (mm), in detection order."""
         s = self.square_mm
         if self.type == "charuco":
-            return np.asarray(self.cv_charuco_board().getChessboardCorners(), np.float64).reshape(-1, 3)
+            return np.asarray(self.cv_charuco_board().getChessboardCorners(), np.float64).reshape(
+                -1, 3
+            )
         j, i = np.meshgrid(np.arange(self.cols), np.arange(self.rows))  # i = row, j = column
         if self.type == "asymmetric_circles":
             x, y = (2 * j + i % 2) * s, i * s
@@ -115,12 +144,18 @@ class BoardSpec:
             return -m, -m, self.cols * s + m, self.rows * s + m
         r = self.circle_diameter_mm / 2
         pts = self.object_points()
-        return pts[:, 0].min() - r - m, pts[:, 1].min() - r - m, pts[:, 0].max() + r + m, pts[:, 1].max() + r + m
+        return (
+            pts[:, 0].min() - r - m,
+            pts[:, 1].min() - r - m,
+            pts[:, 0].max() + r + m,
+            pts[:, 1].max() + r + m,
+        )
 
     def describe(self) -> str:
-        extra = {"chessboard": f"{self.cols}x{self.rows} inner corners",
-                 "charuco": f"{self.cols}x{self.rows} squares, {self.marker_mm:g} mm {self.dictionary} markers",
-                 }.get(self.type, f"{self.cols}x{self.rows} circles of {self.circle_diameter_mm:g} mm")
+        extra = {
+            "chessboard": f"{self.cols}x{self.rows} inner corners",
+            "charuco": f"{self.cols}x{self.rows} squares, {self.marker_mm:g} mm {self.dictionary} markers",
+        }.get(self.type, f"{self.cols}x{self.rows} circles of {self.circle_diameter_mm:g} mm")
         return f"{self.type} {extra}, {self.square_mm:g} mm pitch"
 
     def to_dict(self) -> dict:
@@ -128,13 +163,19 @@ class BoardSpec:
 
         return config_to_dict(self)
 
-    @functools.cache
     def cv_charuco_board(self):
-        import cv2
+        """OpenCV's ``CharucoBoard`` for this board (built once per board)."""
+        return _cv_charuco_board(
+            self.cols, self.rows, self.square_mm, self.marker_mm, self.dictionary
+        )
 
-        dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, self.dictionary))
-        board = cv2.aruco.CharucoBoard((self.cols, self.rows), self.square_mm, self.marker_mm, dictionary)
-        return board
+
+@functools.lru_cache(maxsize=8)
+def _cv_charuco_board(cols: int, rows: int, square: float, marker: float, dictionary: str):
+    import cv2
+
+    d = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, dictionary))
+    return cv2.aruco.CharucoBoard((cols, rows), square, marker, d)
 
 
 def load_board(path: str | Path) -> BoardSpec:
@@ -161,9 +202,9 @@ def load_board(path: str | Path) -> BoardSpec:
 class Detection:
     """Board points found in one image: pixel positions, the matching object points and ids."""
 
-    image_points: np.ndarray    # (N, 2) float64, pixels
-    object_points: np.ndarray   # (N, 3) float64, mm, board frame
-    ids: np.ndarray             # (N,) int: index of each point in board.object_points()
+    image_points: np.ndarray  # (N, 2) float64, pixels
+    object_points: np.ndarray  # (N, 3) float64, mm, board frame
+    ids: np.ndarray  # (N,) int: index of each point in board.object_points()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -188,7 +229,9 @@ def _mean_in_polygon(gray: np.ndarray, quad: np.ndarray) -> float:
     return float(vals.mean()) if vals.size else float("nan")
 
 
-def canonical_chessboard_order(gray: np.ndarray, corners: np.ndarray, cols: int, rows: int) -> np.ndarray:
+def canonical_chessboard_order(
+    gray: np.ndarray, corners: np.ndarray, cols: int, rows: int
+) -> np.ndarray:
     """Reorder detected inner corners (row-major, ``cols`` per row) into the board's canonical order.
 
     Un-mirror first (in a front view the column direction is the row direction turned by +90°,
@@ -222,21 +265,38 @@ def detect_board(image: np.ndarray, board: BoardSpec) -> Detection | None:
         size = board.pattern_size
         if board.detector == "sb":
             ok, corners = cv2.findChessboardCornersSB(
-                gray, size, flags=cv2.CALIB_CB_NORMALIZE_IMAGE | cv2.CALIB_CB_EXHAUSTIVE | cv2.CALIB_CB_ACCURACY)
+                gray,
+                size,
+                flags=cv2.CALIB_CB_NORMALIZE_IMAGE
+                | cv2.CALIB_CB_EXHAUSTIVE
+                | cv2.CALIB_CB_ACCURACY,
+            )
         else:
             ok, corners = cv2.findChessboardCorners(
-                gray, size, flags=cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE)
+                gray, size, flags=cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE
+            )
             if ok:
                 w = board.subpix_window
-                corners = cv2.cornerSubPix(gray, corners, (w, w), (-1, -1),
-                                           (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_COUNT, 30, 0.01))
+                corners = cv2.cornerSubPix(
+                    gray,
+                    corners,
+                    (w, w),
+                    (-1, -1),
+                    (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_COUNT, 30, 0.01),
+                )
         if not ok:
             return None
         pts = canonical_chessboard_order(gray, corners.reshape(-1, 2).astype(np.float64), *size)
         return Detection(pts, obj.copy(), np.arange(len(obj)))
     if board.type in ("circles", "asymmetric_circles"):
-        flags = cv2.CALIB_CB_ASYMMETRIC_GRID if board.type == "asymmetric_circles" else cv2.CALIB_CB_SYMMETRIC_GRID
-        ok, centres = cv2.findCirclesGrid(gray, board.pattern_size, flags=flags | cv2.CALIB_CB_CLUSTERING)
+        flags = (
+            cv2.CALIB_CB_ASYMMETRIC_GRID
+            if board.type == "asymmetric_circles"
+            else cv2.CALIB_CB_SYMMETRIC_GRID
+        )
+        ok, centres = cv2.findCirclesGrid(
+            gray, board.pattern_size, flags=flags | cv2.CALIB_CB_CLUSTERING
+        )
         if not ok:
             ok, centres = cv2.findCirclesGrid(gray, board.pattern_size, flags=flags)
         if not ok:
@@ -269,8 +329,13 @@ def detect_board(image: np.ndarray, board: BoardSpec) -> Detection | None:
     spacing = float(np.median(cKDTree(pts).query(pts, k=2)[0][:, 1]))
     gap = (board.square_mm - board.marker_mm) / 2 / board.square_mm
     w = int(max(2, min(board.subpix_window, 0.9 * gap * spacing)))
-    pts = cv2.cornerSubPix(gray, pts.reshape(-1, 1, 2), (w, w), (-1, -1),
-                           (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_COUNT, 40, 0.001))
+    pts = cv2.cornerSubPix(
+        gray,
+        pts.reshape(-1, 1, 2),
+        (w, w),
+        (-1, -1),
+        (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_COUNT, 40, 0.001),
+    )
     return Detection(pts.reshape(-1, 2).astype(np.float64), obj[ids].copy(), ids)
 
 
@@ -311,8 +376,11 @@ def chessboard_reflectance(board: BoardSpec, u, v, fu, fv, background: float) ->
     sv = np.clip(v1, e[1], e[3]) - np.clip(v0, e[1], e[3])
     area = fu * fv
     substrate = su * sv
-    return (background * (area - substrate) + board.white_albedo * (substrate - black)
-            + board.black_albedo * black) / area
+    return (
+        background * (area - substrate)
+        + board.white_albedo * (substrate - black)
+        + board.black_albedo * black
+    ) / area
 
 
 def circles_reflectance(board: BoardSpec, u, v, fu, fv, background: float) -> np.ndarray:
@@ -327,7 +395,11 @@ def circles_reflectance(board: BoardSpec, u, v, fu, fv, background: float) -> np
     best = np.full(np.shape(u), np.inf)
     if board.type == "asymmetric_circles":
         for parity in (0, 1):
-            i = np.clip(np.round((v / s - parity) / 2) * 2 + parity, parity, board.rows - 1 - (board.rows - 1 - parity) % 2)
+            i = np.clip(
+                np.round((v / s - parity) / 2) * 2 + parity,
+                parity,
+                board.rows - 1 - (board.rows - 1 - parity) % 2,
+            )
             j = np.clip(np.round((u / s - parity) / 2), 0, board.cols - 1)
             cu, cv = (2 * j + parity) * s, i * s
             best = np.minimum(best, np.hypot(u - cu, v - cv))
@@ -337,7 +409,9 @@ def circles_reflectance(board: BoardSpec, u, v, fu, fv, background: float) -> np
         best = np.hypot(u - j * s, v - i * s)
     cover = np.clip(0.5 + (r - best) / w, 0.0, 1.0)
     e = board.extent_mm()
-    inside = np.clip((np.minimum(np.minimum(u - e[0], e[2] - u), np.minimum(v - e[1], e[3] - v))) / w + 0.5, 0, 1)
+    inside = np.clip(
+        (np.minimum(np.minimum(u - e[0], e[2] - u), np.minimum(v - e[1], e[3] - v))) / w + 0.5, 0, 1
+    )
     board_refl = board.white_albedo * (1 - cover) + board.black_albedo * cover
     return background * (1 - inside) + board_refl * inside
 
@@ -345,12 +419,17 @@ def circles_reflectance(board: BoardSpec, u, v, fu, fv, background: float) -> np
 @functools.cache
 def _charuco_texture(board: BoardSpec, px_per_mm: float) -> np.ndarray:
     b = board.cv_charuco_board()
-    size = (int(round(board.cols * board.square_mm * px_per_mm)), int(round(board.rows * board.square_mm * px_per_mm)))
+    size = (
+        round(board.cols * board.square_mm * px_per_mm),
+        round(board.rows * board.square_mm * px_per_mm),
+    )
     img = b.generateImage(size, marginSize=0, borderBits=1)
-    return (img.astype(np.float32) / 255.0)
+    return img.astype(np.float32) / 255.0
 
 
-def charuco_reflectance(board: BoardSpec, u, v, fu, fv, background: float, px_per_mm: float = 40.0) -> np.ndarray:
+def charuco_reflectance(
+    board: BoardSpec, u, v, fu, fv, background: float, px_per_mm: float = 40.0
+) -> np.ndarray:
     """Reflectance of a ChArUco board: OpenCV's own board image (``generateImage``) at ``px_per_mm``,
     sampled bilinearly (the texture is finer than a camera sample, supersampling does the rest)."""
     import cv2
@@ -358,11 +437,15 @@ def charuco_reflectance(board: BoardSpec, u, v, fu, fv, background: float, px_pe
     tex = _charuco_texture(board, px_per_mm)
     mu = (u * px_per_mm - 0.5).astype(np.float32)
     mv = (v * px_per_mm - 0.5).astype(np.float32)
-    t = cv2.remap(tex, mu, mv, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=1.0).astype(np.float64)
+    t = cv2.remap(
+        tex, mu, mv, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=1.0
+    ).astype(np.float64)
     refl = board.black_albedo + (board.white_albedo - board.black_albedo) * t
     e = board.extent_mm()
     w = np.sqrt(fu * fv)
-    inside = np.clip((np.minimum(np.minimum(u - e[0], e[2] - u), np.minimum(v - e[1], e[3] - v))) / w + 0.5, 0, 1)
+    inside = np.clip(
+        (np.minimum(np.minimum(u - e[0], e[2] - u), np.minimum(v - e[1], e[3] - v))) / w + 0.5, 0, 1
+    )
     return background * (1 - inside) + refl * inside
 
 

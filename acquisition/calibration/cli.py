@@ -24,36 +24,100 @@ import click
 
 def _options(fn):
     opts = [
-        click.option("--images", type=click.Path(path_type=Path), required=True,
-                     help="Folder of board images (cam0/, cam1/, turntable/cam0/ + angles.json)."),
-        click.option("--board", type=click.Path(path_type=Path), required=True,
-                     help="Board file (calibration_data/boards/*.toml, or a name in that folder)."),
-        click.option("--out", type=click.Path(path_type=Path), required=True, help="calibration.json to write."),
-        click.option("--calibration", "base", type=click.Path(path_type=Path), default=None,
-                     help="An earlier calibration.json whose cameras (and stereo) this step builds on."),
-        click.option("--cam0", "glob0", default="cam0/*", show_default=True,
-                     help="cam0 images under --images; the first * is the view name."),
-        click.option("--cam1", "glob1", default="cam1/*", show_default=True, help="cam1 images, paired by view name."),
-        click.option("--turntable", "glob_tt", default="turntable/cam0/*", show_default=True,
-                     help="cam0 images of the board on the turntable (angles.json beside them)."),
-        click.option("--fix-k3", is_flag=True, help="Fix k3 = 0 (narrow lenses, where k3 is not observable)."),
-        click.option("--outlier-factor", type=float, default=4.0, show_default=True,
-                     help="Reject views whose RMS exceeds this x the median view RMS."),
-        click.option("--keep-all-views", is_flag=True, help="Reject no view (per-view errors are still reported)."),
-        click.option("--min-views", type=int, default=4, show_default=True, help="Fewest usable views."),
+        click.option(
+            "--images",
+            type=click.Path(path_type=Path),
+            required=True,
+            help="Folder of board images (cam0/, cam1/, turntable/cam0/ + angles.json).",
+        ),
+        click.option(
+            "--board",
+            type=click.Path(path_type=Path),
+            required=True,
+            help="Board file (calibration_data/boards/*.toml, or a name in that folder).",
+        ),
+        click.option(
+            "--out",
+            type=click.Path(path_type=Path),
+            required=True,
+            help="calibration.json to write.",
+        ),
+        click.option(
+            "--calibration",
+            "base",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="An earlier calibration.json whose cameras (and stereo) this step builds on.",
+        ),
+        click.option(
+            "--cam0",
+            "glob0",
+            default="cam0/*",
+            show_default=True,
+            help="cam0 images under --images; the first * is the view name.",
+        ),
+        click.option(
+            "--cam1",
+            "glob1",
+            default="cam1/*",
+            show_default=True,
+            help="cam1 images, paired by view name.",
+        ),
+        click.option(
+            "--turntable",
+            "glob_tt",
+            default="turntable/cam0/*",
+            show_default=True,
+            help="cam0 images of the board on the turntable (angles.json beside them).",
+        ),
+        click.option(
+            "--fix-k3", is_flag=True, help="Fix k3 = 0 (narrow lenses, where k3 is not observable)."
+        ),
+        click.option(
+            "--outlier-factor",
+            type=float,
+            default=4.0,
+            show_default=True,
+            help="Reject views whose RMS exceeds this x the median view RMS.",
+        ),
+        click.option(
+            "--keep-all-views",
+            is_flag=True,
+            help="Reject no view (per-view errors are still reported).",
+        ),
+        click.option(
+            "--min-views", type=int, default=4, show_default=True, help="Fewest usable views."
+        ),
         click.option("--rig", default="", help="Rig name recorded in the output."),
-        click.option("--report/--no-report", default=True, show_default=True,
-                     help="Write <out stem>_report.png beside --out."),
+        click.option(
+            "--report/--no-report",
+            default=True,
+            show_default=True,
+            help="Write <out stem>_report.png beside --out.",
+        ),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
     return fn
 
 
-def _run(what: str, images, board, out, base, glob0, glob1, glob_tt, fix_k3, outlier_factor, keep_all_views,
-         min_views, rig, report) -> None:
+def _run(
+    what: str,
+    images,
+    board,
+    out,
+    base,
+    glob0,
+    glob1,
+    glob_tt,
+    fix_k3,
+    outlier_factor,
+    keep_all_views,
+    min_views,
+    rig,
+    report,
+) -> None:
     import numpy as np
-
     from scan2ad.acquisition.calibration.boards import load_board
     from scan2ad.acquisition.calibration.model import load_calibration, save_calibration
     from scan2ad.acquisition.calibration.pipeline import calibrate_images
@@ -62,36 +126,55 @@ def _run(what: str, images, board, out, base, glob0, glob1, glob_tt, fix_k3, out
     spec = load_board(board)
     base_cal = load_calibration(base) if base else None
     if what == "turntable" and base_cal is None:
-        raise click.UsageError("calibrate turntable needs --calibration (a file with cam0's intrinsics)")
-    solve = SolveConfig(min_views=min_views, outlier_factor=outlier_factor, fix_k3=fix_k3,
-                        max_rounds=0 if keep_all_views else 3)
-    run = calibrate_images(images, spec, what, solve, {"cam0": glob0, "cam1": glob1, "turntable": glob_tt},
-                           base=base_cal, rig=rig)
+        raise click.UsageError(
+            "calibrate turntable needs --calibration (a file with cam0's intrinsics)"
+        )
+    solve = SolveConfig(
+        min_views=min_views,
+        outlier_factor=outlier_factor,
+        fix_k3=fix_k3,
+        max_rounds=0 if keep_all_views else 3,
+    )
+    run = calibrate_images(
+        images,
+        spec,
+        what,
+        solve,
+        {"cam0": glob0, "cam1": glob1, "turntable": glob_tt},
+        base=base_cal,
+        rig=rig,
+    )
     cal = run.calibration
     save_calibration(out, cal)
     for name, cam in cal.cameras.items():
         K = cam.K
-        click.echo(f"{name}: fx {K[0, 0]:.2f} fy {K[1, 1]:.2f} cx {K[0, 2]:.2f} cy {K[1, 2]:.2f} "
-                   f"dist {np.array2string(np.asarray(cam.dist), precision=4)} RMS {cam.rms_px:.3f} px "
-                   f"({len(cam.per_view_rms_px)} views)")
+        click.echo(
+            f"{name}: fx {K[0, 0]:.2f} fy {K[1, 1]:.2f} cx {K[0, 2]:.2f} cy {K[1, 2]:.2f} "
+            f"dist {np.array2string(np.asarray(cam.dist), precision=4)} RMS {cam.rms_px:.3f} px "
+            f"({len(cam.per_view_rms_px)} views)"
+        )
         for view, why in cam.rejected_views.items():
             click.echo(f"  rejected view {view}: {why}")
         for view, why in cal.per_view_errors.get(name, {}).get("suspect", {}).items():
             click.echo(f"  kept suspect view {view}: {why}")
     if cal.stereo is not None and what in ("stereo", "all"):
         st = cal.stereo
-        click.echo(f"stereo: RMS {st.rms_px:.3f} px, baseline {st.baseline_mm:.3f} mm, "
-                   f"T {np.array2string(st.T, precision=3)}, epipolar error mean "
-                   f"{cal.per_view_errors['epipolar']['mean_px']:.3f} px ({len(st.per_view_rms_px)} pairs)")
+        click.echo(
+            f"stereo: RMS {st.rms_px:.3f} px, baseline {st.baseline_mm:.3f} mm, "
+            f"T {np.array2string(st.T, precision=3)}, epipolar error mean "
+            f"{cal.per_view_errors['epipolar']['mean_px']:.3f} px ({len(st.per_view_rms_px)} pairs)"
+        )
         for view, why in st.rejected_views.items():
             click.echo(f"  rejected pair {view}: {why}")
         for view, why in cal.per_view_errors.get("stereo", {}).get("suspect", {}).items():
             click.echo(f"  kept suspect pair {view}: {why}")
     if cal.turntable is not None and what in ("turntable", "all"):
         tt = cal.turntable
-        click.echo(f"turntable: axis {np.array2string(tt.axis_direction_cam0, precision=5)} through "
-                   f"{np.array2string(tt.axis_point_cam0, precision=2)} mm (cam0), residual {tt.residual_mm:.4f} mm, "
-                   f"{tt.reprojection_rms_px:.3f} px over {len(tt.angles_deg)} table angles")
+        click.echo(
+            f"turntable: axis {np.array2string(tt.axis_direction_cam0, precision=5)} through "
+            f"{np.array2string(tt.axis_point_cam0, precision=2)} mm (cam0), residual {tt.residual_mm:.4f} mm, "
+            f"{tt.reprojection_rms_px:.3f} px over {len(tt.angles_deg)} table angles"
+        )
     click.echo(f"wrote {out}")
     if report:
         from scan2ad.acquisition.calibration.report import write_report
@@ -135,27 +218,49 @@ def all_(**kw) -> None:
 
 
 @calibrate.command(name="virtual-images")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write the images into.")
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="Folder to write the images into."
+)
 @click.option("--rig", default="virtual", show_default=True, help="A virtual rig (name or TOML).")
-@click.option("--board", type=click.Path(path_type=Path), default=None, help="Board file (default: the rig's).")
-@click.option("--views", type=int, default=40, show_default=True, help="Hand-held board poses (both cameras).")
-@click.option("--angles", default="0,45,90,135,180,225,270,315", show_default=True,
-              help="Turntable angles of the board-on-table views, degrees, comma-separated.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed of poses and noise.")
+@click.option(
+    "--board",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Board file (default: the rig's).",
+)
+@click.option(
+    "--views", type=int, default=40, show_default=True, help="Hand-held board poses (both cameras)."
+)
+@click.option(
+    "--angles",
+    default="0,45,90,135,180,225,270,315",
+    show_default=True,
+    help="Turntable angles of the board-on-table views, degrees, comma-separated.",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Random seed of poses and noise."
+)
 def virtual_images(out: Path, rig: str, board, views: int, angles: str, seed: int) -> None:
     """Photograph the calibration board with the virtual rig's true cameras."""
     from scan2ad.acquisition.calibration.boards import load_board
     from scan2ad.acquisition.calibration.virtual_boards import PoseConfig, render_calibration_images
     from scan2ad.acquisition.rig import load_rig
+
     from scan2ad.errors import InputError
 
     r = load_rig(rig)
     if r.virtual is None:
-        raise InputError(f"rig {r.name!r} is not virtual: photograph the board with the real cameras")
+        raise InputError(
+            f"rig {r.name!r} is not virtual: photograph the board with the real cameras"
+        )
     spec = load_board(board or r.board_path())
     try:
         ang = tuple(float(a) for a in angles.split(",") if a.strip())
     except ValueError:
-        raise click.BadParameter(f"not a comma-separated list of numbers: {angles!r}", param_hint="--angles") from None
-    render_calibration_images(out, r, spec, PoseConfig(views=views, turntable_angles_deg=ang, seed=seed))
+        raise click.BadParameter(
+            f"not a comma-separated list of numbers: {angles!r}", param_hint="--angles"
+        ) from None
+    render_calibration_images(
+        out, r, spec, PoseConfig(views=views, turntable_angles_deg=ang, seed=seed)
+    )
     click.echo(f"wrote {2 * views + len(ang)} images of {spec.name} into {out}")

@@ -24,8 +24,11 @@ def run(ctx) -> str:
     rig = load_rig("virtual")
     board = load_board(rig.board_path())
     root = ctx.workdir / "calibration"
-    poses = PoseConfig(views=12, turntable_angles_deg=(0.0, 60.0, 120.0, 180.0, 240.0, 300.0)) if ctx.quick \
+    poses = (
+        PoseConfig(views=12, turntable_angles_deg=(0.0, 60.0, 120.0, 180.0, 240.0, 300.0))
+        if ctx.quick
         else PoseConfig(views=40)
+    )
     images = render_calibration_images(root / "images", rig, board, poses)
     result = calibrate_images(images, board, "all", SolveConfig(fix_k3=True), rig=rig.name)
     out = save_calibration(root / "calibration.json", result.calibration)
@@ -33,12 +36,17 @@ def run(ctx) -> str:
     ctx.artefacts["calibration"] = out
 
     cal, truth = result.calibration, true_calibration(rig)
-    rel = max(abs(cal.cameras[c].K[i, j] / truth.cameras[c].K[i, j] - 1)
-              for c in ("cam0", "cam1") for i, j in ((0, 0), (1, 1), (0, 2), (1, 2)))
+    rel = max(
+        abs(cal.cameras[c].K[i, j] / truth.cameras[c].K[i, j] - 1)
+        for c in ("cam0", "cam1")
+        for i, j in ((0, 0), (1, 1), (0, 2), (1, 2))
+    )
     base = abs(cal.stereo.baseline_mm / truth.stereo.baseline_mm - 1)
     a, b = cal.turntable.axis_direction_cam0, truth.turntable.axis_direction_cam0
     axis = np.degrees(np.arccos(np.clip(a @ b, -1, 1)))
     n_img = 2 * poses.views + len(poses.turntable_angles_deg)
-    return (f"{n_img} board images -> RMS {cal.cameras['cam0'].rms_px:.3f}/{cal.cameras['cam1'].rms_px:.3f} px, "
-            f"stereo {cal.stereo.rms_px:.3f} px; vs truth: K within {rel:.3%}, baseline {base:.4%}, "
-            f"axis {axis:.4f} deg -> {out}")
+    return (
+        f"{n_img} board images -> RMS {cal.cameras['cam0'].rms_px:.3f}/{cal.cameras['cam1'].rms_px:.3f} px, "
+        f"stereo {cal.stereo.rms_px:.3f} px; vs truth: K within {rel:.3%}, baseline {base:.4%}, "
+        f"axis {axis:.4f} deg -> {out}"
+    )

@@ -44,17 +44,21 @@ class MarkerConfig:
     min_fill: float = doc("blob area / area of its fitted ellipse (1 for a clean ellipse)", 0.85)
     max_aspect: float = doc("largest major/minor axis ratio (a marker seen at up to ~75°)", 4.0)
     rays: int = doc("rays cast from the rough centre to find sub-pixel edge points", 72)
-    epipolar_tol_px: float = doc("stereo: largest distance to the epipolar line of a matched pair", 2.0)
-    size_tol: float = doc("stereo: largest relative difference of the diameters implied by the two views", 0.25)
+    epipolar_tol_px: float = doc(
+        "stereo: largest distance to the epipolar line of a matched pair", 2.0
+    )
+    size_tol: float = doc(
+        "stereo: largest relative difference of the diameters implied by the two views", 0.25
+    )
     match_tol_mm: float = doc("constellations: distances agree / inliers lie within this, mm", 0.3)
     min_matches: int = doc("constellations: fewest matched markers for an alignment", 4)
 
 
 @dataclasses.dataclass
 class MarkerDetections:
-    centres: np.ndarray    # (N, 2) px, sub-pixel ellipse centres
-    axes: np.ndarray       # (N, 2) px, full major and minor axis lengths
-    angles: np.ndarray     # (N,) degrees, ellipse orientation (OpenCV)
+    centres: np.ndarray  # (N, 2) px, sub-pixel ellipse centres
+    axes: np.ndarray  # (N, 2) px, full major and minor axis lengths
+    angles: np.ndarray  # (N,) degrees, ellipse orientation (OpenCV)
 
     def __len__(self) -> int:
         return len(self.centres)
@@ -63,8 +67,13 @@ class MarkerDetections:
 def _bilinear(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     import cv2
 
-    return cv2.remap(img, x.astype(np.float32), y.astype(np.float32), cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)
+    return cv2.remap(
+        img,
+        x.astype(np.float32),
+        y.astype(np.float32),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
 
 
 def _refine(img: np.ndarray, cx: float, cy: float, radius: float, rays: int):
@@ -75,9 +84,9 @@ def _refine(img: np.ndarray, cx: float, cy: float, radius: float, rays: int):
     steps = np.arange(0.0, 2.2 * radius + 3, 0.25)
     xs = cx + np.cos(ang)[:, None] * steps[None, :]
     ys = cy + np.sin(ang)[:, None] * steps[None, :]
-    prof = _bilinear(img, xs, ys)                         # (rays, steps)
+    prof = _bilinear(img, xs, ys)  # (rays, steps)
     inner = np.median(prof[:, : max(2, int(0.3 * radius / 0.25))])
-    outer = np.median(prof[:, -max(2, int(0.5 * radius / 0.25)):])
+    outer = np.median(prof[:, -max(2, int(0.5 * radius / 0.25)) :])
     if inner - outer < 10:
         return None
     level = 0.5 * (inner + outer)
@@ -108,7 +117,9 @@ def detect_markers(image: np.ndarray, cfg: MarkerConfig = MarkerConfig()) -> Mar
     img = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
     img = img.astype(np.float32)
     smooth = cv2.GaussianBlur(img, (0, 0), 1.0)
-    _, binary = cv2.threshold(np.clip(smooth, 0, 255).astype(np.uint8), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    _, binary = cv2.threshold(
+        np.clip(smooth, 0, 255).astype(np.uint8), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU
+    )
     contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     out = []
     for c in contours:
@@ -135,28 +146,30 @@ def detect_markers(image: np.ndarray, cfg: MarkerConfig = MarkerConfig()) -> Mar
 
 @dataclasses.dataclass
 class StereoMarkers:
-    points: np.ndarray        # (M, 3) mm, cam0 frame
-    index0: np.ndarray        # (M,) index into the cam0 detections
-    index1: np.ndarray        # (M,) index into the cam1 detections
-    epipolar_px: np.ndarray   # (M,) mean distance to the epipolar lines
-    diameter_mm: np.ndarray   # (M,) diameter implied by the major axes (mean of the two views)
+    points: np.ndarray  # (M, 3) mm, cam0 frame
+    index0: np.ndarray  # (M,) index into the cam0 detections
+    index1: np.ndarray  # (M,) index into the cam1 detections
+    epipolar_px: np.ndarray  # (M,) mean distance to the epipolar lines
+    diameter_mm: np.ndarray  # (M,) diameter implied by the major axes (mean of the two views)
 
 
-def triangulate_markers(calib, det0: MarkerDetections, det1: MarkerDetections,
-                        cfg: MarkerConfig = MarkerConfig()) -> StereoMarkers:
+def triangulate_markers(
+    calib, det0: MarkerDetections, det1: MarkerDetections, cfg: MarkerConfig = MarkerConfig()
+) -> StereoMarkers:
     """Pair cam0 and cam1 markers along epipolar lines and triangulate them (cam0 frame, mm)."""
+    from scan2ad.acquisition.calibration.solve import triangulate, undistort_pixels
     from scipy.optimize import linear_sum_assignment
 
-    from scan2ad.acquisition.calibration.solve import triangulate, undistort_pixels
-
-    empty = StereoMarkers(np.zeros((0, 3)), np.zeros(0, int), np.zeros(0, int), np.zeros(0), np.zeros(0))
+    empty = StereoMarkers(
+        np.zeros((0, 3)), np.zeros(0, int), np.zeros(0, int), np.zeros(0), np.zeros(0)
+    )
     if len(det0) == 0 or len(det1) == 0:
         return empty
     c0, c1, st = calib.cameras["cam0"], calib.cameras["cam1"], calib.stereo
     u0, u1 = undistort_pixels(c0, det0.centres), undistort_pixels(c1, det1.centres)
     h0, h1 = np.c_[u0, np.ones(len(u0))], np.c_[u1, np.ones(len(u1))]
-    l1 = h0 @ st.F.T          # epipolar lines in cam1 of the cam0 points, (N0, 3)
-    l0 = h1 @ st.F            # lines in cam0 of the cam1 points, (N1, 3)
+    l1 = h0 @ st.F.T  # epipolar lines in cam1 of the cam0 points, (N0, 3)
+    l0 = h1 @ st.F  # lines in cam0 of the cam1 points, (N1, 3)
     d1 = np.abs(l1 @ h1.T) / np.linalg.norm(l1[:, :2], axis=1, keepdims=True)
     d0 = np.abs(h0 @ l0.T) / np.linalg.norm(l0[:, :2], axis=1)[None, :]
     cost = 0.5 * (d0 + d1)
@@ -171,11 +184,17 @@ def triangulate_markers(calib, det0: MarkerDetections, det1: MarkerDetections,
     cam1_pts = X @ st.R.T + st.T
     dia0 = det0.axes[i0, 0] * X[:, 2] / c0.K[0, 0]
     dia1 = det1.axes[i1, 0] * cam1_pts[:, 2] / c1.K[0, 0]
-    ok = (X[:, 2] > 0) & (cam1_pts[:, 2] > 0) & (np.abs(dia0 - dia1) <= cfg.size_tol * np.maximum(dia0, dia1))
+    ok = (
+        (X[:, 2] > 0)
+        & (cam1_pts[:, 2] > 0)
+        & (np.abs(dia0 - dia1) <= cfg.size_tol * np.maximum(dia0, dia1))
+    )
     return StereoMarkers(X[ok], i0[ok], i1[ok], cost[i0, i1][ok], 0.5 * (dia0 + dia1)[ok])
 
 
-def kabsch_umeyama(A: np.ndarray, B: np.ndarray, scale: bool = False, weights: np.ndarray | None = None):
+def kabsch_umeyama(
+    A: np.ndarray, B: np.ndarray, scale: bool = False, weights: np.ndarray | None = None
+):
     """Least-squares ``B ≈ s·R·A + t`` for (N, 3) corresponding points; returns (4×4 T, s, RMS).
 
     The rotation is Kabsch's (``scipy.spatial.transform.Rotation.align_vectors``); with ``scale``
@@ -191,18 +210,18 @@ def kabsch_umeyama(A: np.ndarray, B: np.ndarray, scale: bool = False, weights: n
     Ac, Bc = A - ca, B - cb
     rot, _ = Rotation.align_vectors(Bc, Ac, weights=w)
     R = rot.as_matrix()
-    s = float((w * (Bc * (Ac @ R.T)).sum(1)).sum() / (w * (Ac ** 2).sum(1)).sum()) if scale else 1.0
+    s = float((w * (Bc * (Ac @ R.T)).sum(1)).sum() / (w * (Ac**2).sum(1)).sum()) if scale else 1.0
     T = np.eye(4)
     T[:3, :3] = s * R
     T[:3, 3] = cb - s * R @ ca
     res = B - (A @ T[:3, :3].T + T[:3, 3])
-    return T, s, float(np.sqrt((res ** 2).sum(1).mean()))
+    return T, s, float(np.sqrt((res**2).sum(1).mean()))
 
 
 @dataclasses.dataclass
 class ConstellationMatch:
-    pairs: np.ndarray        # (K, 2) indices (into A, into B)
-    T_b_a: np.ndarray        # 4x4: B ≈ T_b_a · A
+    pairs: np.ndarray  # (K, 2) indices (into A, into B)
+    T_b_a: np.ndarray  # 4x4: B ≈ T_b_a · A
     rms_mm: float
 
     @property
@@ -210,7 +229,9 @@ class ConstellationMatch:
         return len(self.pairs) > 0
 
 
-def match_constellations(A: np.ndarray, B: np.ndarray, cfg: MarkerConfig = MarkerConfig()) -> ConstellationMatch:
+def match_constellations(
+    A: np.ndarray, B: np.ndarray, cfg: MarkerConfig = MarkerConfig()
+) -> ConstellationMatch:
     """Correspondences between two marker sets related by an unknown rigid motion, and the motion.
 
     Only distances are used (they survive any rotation and translation), so the sets may be in
@@ -235,7 +256,12 @@ def match_constellations(A: np.ndarray, B: np.ndarray, cfg: MarkerConfig = Marke
             k = np.searchsorted(db, da)
             lo, hi = np.clip(k - 1, 0, len(db) - 1), np.clip(k, 0, len(db) - 1)
             score[i, j] = int((np.minimum(np.abs(db[lo] - da), np.abs(db[hi] - da)) < tol).sum())
-    cands = [(score[i, j], i, j) for i in range(len(A)) for j in np.argsort(-score[i])[:3] if score[i, j] >= 2]
+    cands = [
+        (score[i, j], i, j)
+        for i in range(len(A))
+        for j in np.argsort(-score[i])[:3]
+        if score[i, j] >= 2
+    ]
     cands.sort(reverse=True)
     cands = cands[:60]
     treeB = cKDTree(B)
@@ -247,8 +273,12 @@ def match_constellations(A: np.ndarray, B: np.ndarray, cfg: MarkerConfig = Marke
                 continue
             for c_idx in range(b_idx + 1, len(cands)):
                 _, i3, j3 = cands[c_idx]
-                if i3 in (i1, i2) or j3 in (j1, j2) or abs(DA[i1, i3] - DB[j1, j3]) > tol \
-                        or abs(DA[i2, i3] - DB[j2, j3]) > tol:
+                if (
+                    i3 in (i1, i2)
+                    or j3 in (j1, j2)
+                    or abs(DA[i1, i3] - DB[j1, j3]) > tol
+                    or abs(DA[i2, i3] - DB[j2, j3]) > tol
+                ):
                     continue
                 try:
                     T, _, _ = kabsch_umeyama(A[[i1, i2, i3]], B[[j1, j2, j3]])
@@ -266,7 +296,7 @@ def match_constellations(A: np.ndarray, B: np.ndarray, cfg: MarkerConfig = Marke
     if best[2] is None or best[0] < cfg.min_matches:
         return fail
     T = best[2]
-    for _ in range(3):   # refine on mutual nearest neighbours
+    for _ in range(3):  # refine on mutual nearest neighbours
         d, nn = treeB.query(A @ T[:3, :3].T + T[:3, 3])
         ia = np.flatnonzero(d < tol)
         ia = np.array([i for i in ia if list(nn[ia]).count(nn[i]) == 1], int)

@@ -18,9 +18,13 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-
 from scan2ad.acquisition.calibration.boards import Detection
-from scan2ad.acquisition.calibration.model import CameraCalibration, StereoCalibration, TurntableCalibration
+from scan2ad.acquisition.calibration.model import (
+    CameraCalibration,
+    StereoCalibration,
+    TurntableCalibration,
+)
+
 from scan2ad.config import doc
 from scan2ad.errors import InputError
 from scan2ad.log import get_logger
@@ -33,23 +37,39 @@ class SolveConfig:
     """Settings of the calibration solvers."""
 
     min_views: int = doc("fewest usable board views per camera / pair / turntable sequence", 4)
-    outlier_factor: float = doc("reject a view whose RMS exceeds this × the median view RMS ...", 4.0)
-    outlier_floor_px: float = doc("... and this many pixels (never reject views better than this)", 0.3)
-    max_rounds: int = doc("outlier-rejection rounds (each recalibrates without the rejected views)", 3)
-    fix_k3: bool = doc("fix the 6th-order radial coefficient k3 at 0 (fewer unknowns for narrow lenses)", False)
-    stereo_fix_intrinsics: bool = doc("stereo: keep each camera's intrinsics (CALIB_FIX_INTRINSIC)", True)
+    outlier_factor: float = doc(
+        "reject a view whose RMS exceeds this × the median view RMS ...", 4.0
+    )
+    outlier_floor_px: float = doc(
+        "... and this many pixels (never reject views better than this)", 0.3
+    )
+    max_rounds: int = doc(
+        "outlier-rejection rounds (each recalibrates without the rejected views)", 3
+    )
+    fix_k3: bool = doc(
+        "fix the 6th-order radial coefficient k3 at 0 (fewer unknowns for narrow lenses)", False
+    )
+    stereo_fix_intrinsics: bool = doc(
+        "stereo: keep each camera's intrinsics (CALIB_FIX_INTRINSIC)", True
+    )
 
 
 def _f32(views: list[Detection]):
-    return ([d.object_points.astype(np.float32).reshape(-1, 1, 3) for d in views],
-            [d.image_points.astype(np.float32).reshape(-1, 1, 2) for d in views])
+    return (
+        [d.object_points.astype(np.float32).reshape(-1, 1, 3) for d in views],
+        [d.image_points.astype(np.float32).reshape(-1, 1, 2) for d in views],
+    )
 
 
 def _outliers(errors: dict[str, float], cfg: SolveConfig) -> dict[str, str]:
     med = float(np.median(list(errors.values())))
     limit = max(cfg.outlier_factor * med, cfg.outlier_floor_px)
-    return {k: f"view RMS {e:.3f} px > {limit:.3f} px (= max({cfg.outlier_factor:g} × median {med:.3f}, "
-               f"{cfg.outlier_floor_px:g}))" for k, e in errors.items() if e > limit}
+    return {
+        k: f"view RMS {e:.3f} px > {limit:.3f} px (= max({cfg.outlier_factor:g} × median {med:.3f}, "
+        f"{cfg.outlier_floor_px:g}))"
+        for k, e in errors.items()
+        if e > limit
+    }
 
 
 def _suspects(errors: dict[str, float], cfg: SolveConfig, what: str) -> dict[str, str]:
@@ -63,8 +83,10 @@ def _suspects(errors: dict[str, float], cfg: SolveConfig, what: str) -> dict[str
 @dataclasses.dataclass
 class IntrinsicsResult:
     camera: CameraCalibration
-    poses: dict[str, np.ndarray]          # view -> T_cam_board (4x4) of the kept views
-    suspect: dict[str, str] = dataclasses.field(default_factory=dict)   # kept despite the outlier rule
+    poses: dict[str, np.ndarray]  # view -> T_cam_board (4x4) of the kept views
+    suspect: dict[str, str] = dataclasses.field(
+        default_factory=dict
+    )  # kept despite the outlier rule
 
 
 def _pose(rvec, tvec) -> np.ndarray:
@@ -76,8 +98,12 @@ def _pose(rvec, tvec) -> np.ndarray:
     return T
 
 
-def calibrate_intrinsics(views: dict[str, Detection], image_size: tuple[int, int], cfg: SolveConfig,
-                         camera: str = "camera") -> IntrinsicsResult:
+def calibrate_intrinsics(
+    views: dict[str, Detection],
+    image_size: tuple[int, int],
+    cfg: SolveConfig,
+    camera: str = "camera",
+) -> IntrinsicsResult:
     """Zhang's method (``cv2.calibrateCamera``, k1 k2 p1 p2 k3) with rejection of outlier views."""
     import cv2
 
@@ -86,11 +112,14 @@ def calibrate_intrinsics(views: dict[str, Detection], image_size: tuple[int, int
     flags = cv2.CALIB_FIX_K3 if cfg.fix_k3 else 0
     for _round in range(cfg.max_rounds + 1):
         if len(names) < cfg.min_views:
-            raise InputError(f"{camera}: only {len(names)} usable board views (need {cfg.min_views}); "
-                             f"rejected: {rejected or 'none'}")
+            raise InputError(
+                f"{camera}: only {len(names)} usable board views (need {cfg.min_views}); "
+                f"rejected: {rejected or 'none'}"
+            )
         obj, img = _f32([views[n] for n in names])
         rms, K, dist, rvecs, tvecs, _, _, per_view = cv2.calibrateCameraExtended(
-            obj, img, tuple(image_size), None, None, flags=flags)
+            obj, img, tuple(image_size), None, None, flags=flags
+        )
         errors = {n: float(e) for n, e in zip(names, np.ravel(per_view))}
         bad = _outliers(errors, cfg) if _round < cfg.max_rounds else {}
         if not bad or len(names) - len(bad) < cfg.min_views:
@@ -100,14 +129,20 @@ def calibrate_intrinsics(views: dict[str, Detection], image_size: tuple[int, int
         rejected.update(bad)
         names = [n for n in names if n not in bad]
     suspect = _suspects(errors, cfg, camera)
-    cam = CameraCalibration(K, np.ravel(dist)[:5].astype(np.float64), tuple(int(x) for x in image_size),
-                            float(rms), errors, rejected)
+    cam = CameraCalibration(
+        K,
+        np.ravel(dist)[:5].astype(np.float64),
+        tuple(int(x) for x in image_size),
+        float(rms),
+        errors,
+        rejected,
+    )
     return IntrinsicsResult(cam, {n: _pose(r, t) for n, r, t in zip(names, rvecs, tvecs)}, suspect)
 
 
 def common_points(d0: Detection, d1: Detection) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Object points and both cameras' image points of the board points seen in both views."""
-    ids, i0, i1 = np.intersect1d(d0.ids, d1.ids, return_indices=True)
+    _, i0, i1 = np.intersect1d(d0.ids, d1.ids, return_indices=True)
     return d0.object_points[i0], d0.image_points[i0], d1.image_points[i1]
 
 
@@ -116,12 +151,17 @@ class StereoResult:
     stereo: StereoCalibration
     cam0: CameraCalibration
     cam1: CameraCalibration
-    pairs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]   # kept view -> (obj, img0, img1)
+    pairs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # kept view -> (obj, img0, img1)
     suspect: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
-def calibrate_stereo(views0: dict[str, Detection], views1: dict[str, Detection], cam0: CameraCalibration,
-                     cam1: CameraCalibration, cfg: SolveConfig) -> StereoResult:
+def calibrate_stereo(
+    views0: dict[str, Detection],
+    views1: dict[str, Detection],
+    cam0: CameraCalibration,
+    cam1: CameraCalibration,
+    cfg: SolveConfig,
+) -> StereoResult:
     """``cv2.stereoCalibrate`` over the views found in both cameras, with outlier rejection.
 
     With ``stereo_fix_intrinsics`` (default, as OpenCV's stereo sample does) only R and T are
@@ -136,23 +176,39 @@ def calibrate_stereo(views0: dict[str, Detection], views1: dict[str, Detection],
             pairs[n] = (obj, a, b)
     names = sorted(pairs)
     rejected: dict[str, str] = {}
-    flags = cv2.CALIB_FIX_INTRINSIC if cfg.stereo_fix_intrinsics else (
-        cv2.CALIB_USE_INTRINSIC_GUESS | (cv2.CALIB_FIX_K3 if cfg.fix_k3 else 0))
+    flags = (
+        cv2.CALIB_FIX_INTRINSIC
+        if cfg.stereo_fix_intrinsics
+        else (cv2.CALIB_USE_INTRINSIC_GUESS | (cv2.CALIB_FIX_K3 if cfg.fix_k3 else 0))
+    )
     crit = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-10)
     for _round in range(cfg.max_rounds + 1):
         if len(names) < cfg.min_views:
-            raise InputError(f"stereo: only {len(names)} board views usable in both cameras (need "
-                             f"{cfg.min_views}); views seen by cam0 only: {sorted(set(views0) - set(views1))}, "
-                             f"by cam1 only: {sorted(set(views1) - set(views0))}; rejected: {rejected or 'none'}")
+            raise InputError(
+                f"stereo: only {len(names)} board views usable in both cameras (need "
+                f"{cfg.min_views}); views seen by cam0 only: {sorted(set(views0) - set(views1))}, "
+                f"by cam1 only: {sorted(set(views1) - set(views0))}; rejected: {rejected or 'none'}"
+            )
         obj = [pairs[n][0].astype(np.float32).reshape(-1, 1, 3) for n in names]
         i0 = [pairs[n][1].astype(np.float32).reshape(-1, 1, 2) for n in names]
         i1 = [pairs[n][2].astype(np.float32).reshape(-1, 1, 2) for n in names]
         out = cv2.stereoCalibrateExtended(
-            obj, i0, i1, cam0.K.copy(), cam0.dist.copy(), cam1.K.copy(), cam1.dist.copy(),
-            tuple(cam0.image_size), None, None, flags=flags, criteria=crit)
+            obj,
+            i0,
+            i1,
+            cam0.K.copy(),
+            cam0.dist.copy(),
+            cam1.K.copy(),
+            cam1.dist.copy(),
+            tuple(cam0.image_size),
+            None,
+            None,
+            flags=flags,
+            criteria=crit,
+        )
         rms, K0, D0, K1, D1, R, T, E, F, _, _, per_view = out
         per_view = np.asarray(per_view).reshape(len(names), 2)
-        errors = {n: float(np.sqrt((e ** 2).mean())) for n, e in zip(names, per_view)}
+        errors = {n: float(np.sqrt((e**2).mean())) for n, e in zip(names, per_view)}
         bad = _outliers(errors, cfg) if _round < cfg.max_rounds else {}
         if not bad or len(names) - len(bad) < cfg.min_views:
             break
@@ -160,8 +216,16 @@ def calibrate_stereo(views0: dict[str, Detection], views1: dict[str, Detection],
             log.warning("stereo: rejecting view %s: %s", n, why)
         rejected.update(bad)
         names = [n for n in names if n not in bad]
-    c0 = dataclasses.replace(cam0, K=K0, dist=np.ravel(D0)[:5]) if not cfg.stereo_fix_intrinsics else cam0
-    c1 = dataclasses.replace(cam1, K=K1, dist=np.ravel(D1)[:5]) if not cfg.stereo_fix_intrinsics else cam1
+    c0 = (
+        dataclasses.replace(cam0, K=K0, dist=np.ravel(D0)[:5])
+        if not cfg.stereo_fix_intrinsics
+        else cam0
+    )
+    c1 = (
+        dataclasses.replace(cam1, K=K1, dist=np.ravel(D1)[:5])
+        if not cfg.stereo_fix_intrinsics
+        else cam1
+    )
     F = F / F[2, 2] if abs(F[2, 2]) > 1e-300 else F
     st = StereoCalibration(R, np.ravel(T), E, F, float(rms), errors, rejected)
     return StereoResult(st, c0, c1, {n: pairs[n] for n in names}, _suspects(errors, cfg, "stereo"))
@@ -177,8 +241,13 @@ def undistort_pixels(cam: CameraCalibration, pts: np.ndarray, to_pixels: bool = 
     return out.reshape(-1, 2)
 
 
-def epipolar_distances(stereo: StereoCalibration, cam0: CameraCalibration, cam1: CameraCalibration,
-                       pts0: np.ndarray, pts1: np.ndarray) -> np.ndarray:
+def epipolar_distances(
+    stereo: StereoCalibration,
+    cam0: CameraCalibration,
+    cam1: CameraCalibration,
+    pts0: np.ndarray,
+    pts1: np.ndarray,
+) -> np.ndarray:
     """(N, 2): distance of each undistorted cam1 point to the epipolar line of its cam0 point and
     vice versa, pixels (OpenCV's stereo sample sums the two; its "average epipolar error")."""
     import cv2
@@ -191,8 +260,13 @@ def epipolar_distances(stereo: StereoCalibration, cam0: CameraCalibration, cam1:
     return np.stack([d0, d1], axis=1)
 
 
-def triangulate(stereo: StereoCalibration, cam0: CameraCalibration, cam1: CameraCalibration,
-                pts0: np.ndarray, pts1: np.ndarray) -> np.ndarray:
+def triangulate(
+    stereo: StereoCalibration,
+    cam0: CameraCalibration,
+    cam1: CameraCalibration,
+    pts0: np.ndarray,
+    pts1: np.ndarray,
+) -> np.ndarray:
     """(N, 3) points in the cam0 frame (mm) from matching distorted pixels of the two cameras."""
     import cv2
 
@@ -229,9 +303,14 @@ class TurntableResult:
     per_view_mm: dict[str, float]
 
 
-def fit_turntable_axis(views: dict[str, Detection], angles_deg: dict[str, float], cam0: CameraCalibration,
-                       board_thickness_mm: float, cfg: SolveConfig,
-                       x_hint_cam0: np.ndarray | None = None) -> TurntableResult:
+def fit_turntable_axis(
+    views: dict[str, Detection],
+    angles_deg: dict[str, float],
+    cam0: CameraCalibration,
+    board_thickness_mm: float,
+    cfg: SolveConfig,
+    x_hint_cam0: np.ndarray | None = None,
+) -> TurntableResult:
     """Turntable axis and ``T_world_cam0`` from a board lying on the table at known angles.
 
     Model: the board corners ``Y`` of view k are ``A(d, p, θ_k − θ_0) · T_0 · Y`` in cam0, with
@@ -258,16 +337,22 @@ def fit_turntable_axis(views: dict[str, Detection], angles_deg: dict[str, float]
     if missing:
         raise InputError(f"turntable: no table angle given for views {missing}")
     if len(names) < max(3, cfg.min_views - 1):
-        raise InputError(f"turntable: only {len(names)} views with the board found (need {max(3, cfg.min_views - 1)})")
+        raise InputError(
+            f"turntable: only {len(names)} views with the board found (need {max(3, cfg.min_views - 1)})"
+        )
     theta = np.deg2rad(np.array([angles_deg[n] for n in names]))
     dth = theta - theta[0]
     spread = np.ptp(np.mod(dth + np.pi, 2 * np.pi))
     if np.max(np.abs(np.sin(dth))) < np.sin(np.deg2rad(10)) and spread < np.deg2rad(10):
-        raise InputError("turntable: the table angles span less than 10°; the axis is not observable")
+        raise InputError(
+            "turntable: the table angles span less than 10°; the axis is not observable"
+        )
     poses = []
     for n in names:
         d = views[n]
-        ok, r, t = cv2.solvePnP(d.object_points, d.image_points, cam0.K, cam0.dist, flags=cv2.SOLVEPNP_ITERATIVE)
+        ok, r, t = cv2.solvePnP(
+            d.object_points, d.image_points, cam0.K, cam0.dist, flags=cv2.SOLVEPNP_ITERATIVE
+        )
         if not ok:
             raise InputError(f"turntable: board pose of view {n} could not be solved")
         poses.append(_pose(r, t))
@@ -279,7 +364,12 @@ def fit_turntable_axis(views: dict[str, Detection], angles_deg: dict[str, float]
         rv = Rotation.from_matrix(M[:3, :3]).as_rotvec()
         ang = np.linalg.norm(rv)
         if ang > np.deg2rad(2):
-            dirs.append(rv / ang * np.sign(np.sin(dth[k]) if abs(np.sin(dth[k])) > 1e-6 else 1.0) * abs(np.sin(ang)))
+            dirs.append(
+                rv
+                / ang
+                * np.sign(np.sin(dth[k]) if abs(np.sin(dth[k])) > 1e-6 else 1.0)
+                * abs(np.sin(ang))
+            )
         rows.append(np.eye(3) - M[:3, :3])
         rhs.append(M[:3, 3])
     d0 = np.sum(dirs, axis=0)
@@ -302,7 +392,9 @@ def fit_turntable_axis(views: dict[str, Detection], angles_deg: dict[str, float]
         for k, n in enumerate(names):
             T = _axis_motion(d, p, dth[k]) @ Tb
             rvec, _ = cv2.Rodrigues(T[:3, :3])
-            uv, _ = cv2.projectPoints(views[n].object_points.reshape(-1, 1, 3), rvec, T[:3, 3], cam0.K, cam0.dist)
+            uv, _ = cv2.projectPoints(
+                views[n].object_points.reshape(-1, 1, 3), rvec, T[:3, 3], cam0.K, cam0.dist
+            )
             res.append((uv.reshape(-1, 2) - views[n].image_points).ravel())
         return np.concatenate(res)
 
@@ -310,7 +402,10 @@ def fit_turntable_axis(views: dict[str, Detection], angles_deg: dict[str, float]
     d, p, Tb = unpack(sol.x)
     r = sol.fun.reshape(-1, 2)
     counts = np.cumsum([0] + [len(views[n]) for n in names])
-    per_view_px = {n: float(np.sqrt((r[counts[k]:counts[k + 1]] ** 2).sum(1).mean())) for k, n in enumerate(names)}
+    per_view_px = {
+        n: float(np.sqrt((r[counts[k] : counts[k + 1]] ** 2).sum(1).mean()))
+        for k, n in enumerate(names)
+    }
     per_view_mm = {}
     for k, n in enumerate(names):
         Y = np.c_[views[n].object_points, np.ones(len(views[n]))]
@@ -329,6 +424,12 @@ def fit_turntable_axis(views: dict[str, Detection], angles_deg: dict[str, float]
     T_cam0_world[:3, :3] = np.column_stack([x, y, d])
     T_cam0_world[:3, 3] = origin
     rms_mm = float(np.sqrt(np.mean(np.square(list(per_view_mm.values())))))
-    tt = TurntableCalibration(origin, d, rms_mm, [float(angles_deg[n]) for n in names],
-                              float(np.sqrt((r ** 2).sum(1).mean())), per_view_px)
+    tt = TurntableCalibration(
+        origin,
+        d,
+        rms_mm,
+        [float(angles_deg[n]) for n in names],
+        float(np.sqrt((r**2).sum(1).mean())),
+        per_view_px,
+    )
     return TurntableResult(tt, np.linalg.inv(T_cam0_world), per_view_mm)

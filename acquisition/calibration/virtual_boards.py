@@ -39,8 +39,8 @@ import functools
 from pathlib import Path
 
 import numpy as np
-
 from scan2ad.acquisition.calibration.boards import BoardSpec, board_reflectance
+
 from scan2ad.config import config_to_dict, doc
 from scan2ad.log import get_logger, progress
 
@@ -51,21 +51,34 @@ log = get_logger(__name__)
 class BoardRenderConfig:
     """How the virtual rig photographs a calibration board."""
 
-    supersample: int = doc("sub-samples per pixel side, each area-averaging the board over its footprint "
-                           "(exact for chessboards, so 1 suffices; other boards use at least 3)", 1)
-    exposure: float = doc("grey level of an albedo-1 surface under full light (rig.virtual.render.exposure)", 220.0)
+    supersample: int = doc(
+        "sub-samples per pixel side, each area-averaging the board over its footprint "
+        "(exact for chessboards, so 1 suffices; other boards use at least 3)",
+        1,
+    )
+    exposure: float = doc(
+        "grey level of an albedo-1 surface under full light (rig.virtual.render.exposure)", 220.0
+    )
     ambient: float = doc("grey level added everywhere (stray light)", 4.0)
-    gradient: float = doc("largest relative brightness change across the image from the light's direction", 0.25)
+    gradient: float = doc(
+        "largest relative brightness change across the image from the light's direction", 0.25
+    )
     vignetting: float = doc("relative brightness loss at the image corners", 0.2)
-    blur_px: float = doc("Gaussian defocus sigma, pixels (rig.virtual.render.camera_defocus_px)", 0.5)
+    blur_px: float = doc(
+        "Gaussian defocus sigma, pixels (rig.virtual.render.camera_defocus_px)", 0.5
+    )
     noise_sigma: float = doc("read noise sigma, grey levels (rig.virtual.render.noise_sigma)", 1.5)
     shot_noise: float = doc("shot-noise factor: sigma = shot_noise · sqrt(grey level)", 0.15)
     background: float = doc("reflectance of what lies behind the board (the table)", 0.22)
 
     @classmethod
-    def from_rig(cls, rig, **overrides) -> "BoardRenderConfig":
+    def from_rig(cls, rig, **overrides) -> BoardRenderConfig:
         r = rig.virtual.render
-        base = dict(exposure=r.exposure, blur_px=r.camera_defocus_px, noise_sigma=r.noise_sigma)
+        base = {
+            "exposure": r.exposure,
+            "blur_px": r.camera_defocus_px,
+            "noise_sigma": r.noise_sigma,
+        }
         base.update(overrides)
         return cls(**base)
 
@@ -77,12 +90,19 @@ class PoseConfig:
     views: int = doc("hand-held board poses seen by both cameras", 14)
     max_tilt_deg: float = doc("largest tilt of the board away from facing the cameras", 40.0)
     max_roll_deg: float = doc("largest in-plane rotation of the board", 25.0)
-    spread_mm: tuple[float, float, float] = doc("half-ranges of the board centre offsets (x, depth, z), mm",
-                                                (14.0, 25.0, 10.0))
+    spread_mm: tuple[float, float, float] = doc(
+        "half-ranges of the board centre offsets (x, depth, z), mm", (14.0, 25.0, 10.0)
+    )
     turntable_angles_deg: tuple[float, ...] = doc(
-        "table angles of the turntable views (board flat on the table)", (0.0, 45.0, 90.0, 135.0, 180.0, 225.0, 270.0, 315.0))
-    turntable_offset_mm: tuple[float, float] = doc("board centre offset from the axis on the table, mm", (2.0, -1.0))
-    edge_margin_px: float = doc("every printed corner of the board stays this far inside both images", 12.0)
+        "table angles of the turntable views (board flat on the table)",
+        (0.0, 45.0, 90.0, 135.0, 180.0, 225.0, 270.0, 315.0),
+    )
+    turntable_offset_mm: tuple[float, float] = doc(
+        "board centre offset from the axis on the table, mm", (2.0, -1.0)
+    )
+    edge_margin_px: float = doc(
+        "every printed corner of the board stays this far inside both images", 12.0
+    )
     seed: int = doc("random seed of the poses and the image noise", 0)
 
 
@@ -104,8 +124,13 @@ def project(device, T_cam_x: np.ndarray, pts: np.ndarray) -> np.ndarray:
     import cv2
 
     rvec, _ = cv2.Rodrigues(T_cam_x[:3, :3])
-    img, _ = cv2.projectPoints(np.asarray(pts, np.float64).reshape(-1, 1, 3), rvec, T_cam_x[:3, 3],
-                               device.K, np.asarray(device.dist, np.float64))
+    img, _ = cv2.projectPoints(
+        np.asarray(pts, np.float64).reshape(-1, 1, 3),
+        rvec,
+        T_cam_x[:3, 3],
+        device.K,
+        np.asarray(device.dist, np.float64),
+    )
     return img.reshape(-1, 2)
 
 
@@ -114,10 +139,15 @@ def board_outline(board: BoardSpec) -> np.ndarray:
     return np.array([[u0, v0, 0], [u1, v0, 0], [u1, v1, 0], [u0, v1, 0]], np.float64)
 
 
-def render_board(board: BoardSpec, device, image_size: tuple[int, int], T_cam_board: np.ndarray,
-                 cfg: BoardRenderConfig, rng: np.random.Generator) -> np.ndarray:
+def render_board(
+    board: BoardSpec,
+    device,
+    image_size: tuple[int, int],
+    T_cam_board: np.ndarray,
+    cfg: BoardRenderConfig,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """One uint8 grey image of ``board`` at pose ``T_cam_board`` through the true ``device``."""
-    import cv2
 
     W, H = image_size
     if T_cam_board[2, 3] <= 0:
@@ -133,7 +163,7 @@ def render_board(board: BoardSpec, device, image_size: tuple[int, int], T_cam_bo
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, W - 1), min(y1, H - 1)
     if x1 > x0 and y1 > y0:
         grid = _normalised_pixel_grid(tuple(device.K.ravel()), tuple(device.dist), W, H)
-        n = grid[y0:y1 + 1, x0:x1 + 1]
+        n = grid[y0 : y1 + 1, x0 : x1 + 1]
         Hm = np.column_stack([T_cam_board[:3, 0], T_cam_board[:3, 1], T_cam_board[:3, 3]])
         Hinv = np.linalg.inv(Hm)
         den = Hinv[2, 0] * n[..., 0] + Hinv[2, 1] * n[..., 1] + Hinv[2, 2]
@@ -149,9 +179,15 @@ def render_board(board: BoardSpec, device, image_size: tuple[int, int], T_cam_bo
         offsets = (np.arange(s) + 0.5) / s - 0.5
         for oy in offsets:
             for ox in offsets:
-                acc += board_reflectance(board, u + du_dx * ox + du_dy * oy, v + dv_dx * ox + dv_dy * oy,
-                                         fu, fv, cfg.background)
-        refl[y0:y1 + 1, x0:x1 + 1] = acc / (s * s)
+                acc += board_reflectance(
+                    board,
+                    u + du_dx * ox + du_dy * oy,
+                    v + dv_dx * ox + dv_dy * oy,
+                    fu,
+                    fv,
+                    cfg.background,
+                )
+        refl[y0 : y1 + 1, x0 : x1 + 1] = acc / (s * s)
     return _expose(refl, cfg, rng)
 
 
@@ -165,11 +201,15 @@ def _expose(refl: np.ndarray, cfg: BoardRenderConfig, rng: np.random.Generator) 
     xn, yn = (xs - W / 2) / (W / 2), (ys - H / 2) / (H / 2)
     ang = rng.uniform(0, 2 * np.pi)
     g = rng.uniform(0.3, 1.0) * cfg.gradient
-    light = (1 + 0.5 * g * (np.cos(ang) * xn + np.sin(ang) * yn)) * (1 - cfg.vignetting * (xn ** 2 + yn ** 2) / 2)
+    light = (1 + 0.5 * g * (np.cos(ang) * xn + np.sin(ang) * yn)) * (
+        1 - cfg.vignetting * (xn**2 + yn**2) / 2
+    )
     img = cfg.ambient + cfg.exposure * refl * light
     if cfg.blur_px > 0:
         img = cv2.GaussianBlur(img, (0, 0), cfg.blur_px)
-    noise = rng.standard_normal(img.shape) * np.sqrt(cfg.noise_sigma ** 2 + cfg.shot_noise ** 2 * np.maximum(img, 0))
+    noise = rng.standard_normal(img.shape) * np.sqrt(
+        cfg.noise_sigma**2 + cfg.shot_noise**2 * np.maximum(img, 0)
+    )
     return np.clip(np.round(img + noise), 0, 255).astype(np.uint8)
 
 
@@ -188,7 +228,11 @@ def _visible(rig, board: BoardSpec, T_world_board: np.ndarray, margin: float, de
             return False
         uv = project(dev, T_cam_board, pts)
         W, H = spec.resolution
-        if (uv < margin).any() or (uv[:, 0] > W - 1 - margin).any() or (uv[:, 1] > H - 1 - margin).any():
+        if (
+            (uv < margin).any()
+            or (uv[:, 0] > W - 1 - margin).any()
+            or (uv[:, 1] > H - 1 - margin).any()
+        ):
             return False
     return True
 
@@ -217,8 +261,10 @@ def handheld_board_poses(rig, board: BoardSpec, cfg: PoseConfig) -> list[np.ndar
     while len(poses) < cfg.views:
         attempts += 1
         if attempts > 200 * cfg.views:
-            raise RuntimeError(f"could not place {cfg.views} board poses inside both images; "
-                               f"found {len(poses)} (board {board.describe()} too large for the view?)")
+            raise RuntimeError(
+                f"could not place {cfg.views} board poses inside both images; "
+                f"found {len(poses)} (board {board.describe()} too large for the view?)"
+            )
         c = target + rng.uniform(-1, 1, 3) * np.asarray(cfg.spread_mm) * np.array([1, 1, 1])
         z = c - eye
         z /= np.linalg.norm(z)
@@ -254,8 +300,10 @@ def turntable_board_poses(rig, board: BoardSpec, cfg: PoseConfig) -> list[np.nda
         Rz[:3, :3] = _rot([0, 0, 1], np.deg2rad(a))
         T = Rz @ T0
         if not _visible(rig, board, T, cfg.edge_margin_px, [(v.cam0, rig.cameras[0])]):
-            raise ValueError(f"board {board.describe()} at table angle {a:g}° leaves cam0's image; "
-                             "choose other angles or a smaller board")
+            raise ValueError(
+                f"board {board.describe()} at table angle {a:g}° leaves cam0's image; "
+                "choose other angles or a smaller board"
+            )
         poses.append(T)
     return poses
 
@@ -272,10 +320,17 @@ def _write_png(path: Path, img: np.ndarray) -> None:
             raise OSError(f"could not write {path}")
 
 
-def render_calibration_images(out: str | Path, rig, board: BoardSpec, poses: PoseConfig = PoseConfig(),
-                              render: BoardRenderConfig | None = None, turntable: bool = True) -> Path:
+def render_calibration_images(
+    out: str | Path,
+    rig,
+    board: BoardSpec,
+    poses: PoseConfig = PoseConfig(),
+    render: BoardRenderConfig | None = None,
+    turntable: bool = True,
+) -> Path:
     """Render the whole calibration image set of a virtual rig into ``out`` (layout in the module doc)."""
     from scan2ad.acquisition.calibration.model import true_calibration
+
     from scan2ad.io import write_json
 
     if rig.virtual is None:
@@ -286,27 +341,61 @@ def render_calibration_images(out: str | Path, rig, board: BoardSpec, poses: Pos
     rng = np.random.default_rng(poses.seed + 1)
     hand = handheld_board_poses(rig, board, poses)
     table = turntable_board_poses(rig, board, poses) if turntable else []
-    jobs = [(f"cam{c}/{i:03d}.png", dev, spec, T) for i, T in enumerate(hand)
-            for c, (dev, spec) in enumerate(((v.cam0, rig.cameras[0]), (v.cam1, rig.cameras[1])))]
-    jobs += [(f"turntable/cam0/{i:03d}.png", v.cam0, rig.cameras[0], T) for i, T in enumerate(table)]
-    for rel, dev, spec, T_world_board in progress(jobs, desc="render board images", total=len(jobs)):
+    jobs = [
+        (f"cam{c}/{i:03d}.png", dev, spec, T)
+        for i, T in enumerate(hand)
+        for c, (dev, spec) in enumerate(((v.cam0, rig.cameras[0]), (v.cam1, rig.cameras[1])))
+    ]
+    jobs += [
+        (f"turntable/cam0/{i:03d}.png", v.cam0, rig.cameras[0], T) for i, T in enumerate(table)
+    ]
+    for rel, dev, spec, T_world_board in progress(
+        jobs, desc="render board images", total=len(jobs)
+    ):
         T_cam_board = np.linalg.inv(dev.T_world_device) @ T_world_board
-        _write_png(out / rel, render_board(board, dev, tuple(spec.resolution), T_cam_board, render, rng))
+        _write_png(
+            out / rel, render_board(board, dev, tuple(spec.resolution), T_cam_board, render, rng)
+        )
     if turntable:
-        write_json(out / "turntable" / "angles.json",
-                   {"angles_deg": {f"{i:03d}": float(a) for i, a in enumerate(poses.turntable_angles_deg)}})
+        write_json(
+            out / "turntable" / "angles.json",
+            {
+                "angles_deg": {
+                    f"{i:03d}": float(a) for i, a in enumerate(poses.turntable_angles_deg)
+                }
+            },
+        )
     truth = true_calibration(rig).to_dict()
-    write_json(out / "truth.json", {
-        "rig": rig.name, "board": board.to_dict(), "calibration": truth,
-        "T_world_board": {"handheld": [T.tolist() for T in hand], "turntable": [T.tolist() for T in table]},
-        "poses": config_to_dict(poses), "render": config_to_dict(render)})
+    write_json(
+        out / "truth.json",
+        {
+            "rig": rig.name,
+            "board": board.to_dict(),
+            "calibration": truth,
+            "T_world_board": {
+                "handheld": [T.tolist() for T in hand],
+                "turntable": [T.tolist() for T in table],
+            },
+            "poses": config_to_dict(poses),
+            "render": config_to_dict(render),
+        },
+    )
     log.info("rendered %d board images into %s", len(jobs), out)
     return out
 
 
-def render_markers(device, image_size: tuple[int, int], T_cam_world: np.ndarray, centres_world: np.ndarray,
-                   normals_world: np.ndarray, diameter_mm: float, cfg: BoardRenderConfig,
-                   rng: np.random.Generator, ring_ratio: float = 1.7, background: float = 0.35) -> np.ndarray:
+def render_markers(
+    device,
+    image_size: tuple[int, int],
+    T_cam_world: np.ndarray,
+    centres_world: np.ndarray,
+    normals_world: np.ndarray,
+    diameter_mm: float,
+    cfg: BoardRenderConfig,
+    rng: np.random.Generator,
+    ring_ratio: float = 1.7,
+    background: float = 0.35,
+) -> np.ndarray:
     """Circular reference markers (white dots of ``diameter_mm`` in a black ring ``ring_ratio`` times
     wider) stuck on a grey surface, photographed by the true ``device``.
 
@@ -337,14 +426,14 @@ def render_markers(device, image_size: tuple[int, int], T_cam_world: np.ndarray,
         x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, W - 1), min(y1, H - 1)
         if x1 <= x0 or y1 <= y0:
             continue
-        n = grid[y0:y1 + 1, x0:x1 + 1]
+        n = grid[y0 : y1 + 1, x0 : x1 + 1]
         rays = np.concatenate([n, np.ones(n.shape[:2] + (1,))], axis=2)
         depth = (N @ P) / (rays @ N)
         q = rays * depth[..., None] - P
         a, b = q @ e1, q @ e2
         da_dy, da_dx = np.gradient(a)
         db_dy, db_dx = np.gradient(b)
-        w = np.sqrt(np.abs(da_dx * db_dy - da_dy * db_dx)) / s   # sub-sample footprint side, mm
+        w = np.sqrt(np.abs(da_dx * db_dy - da_dy * db_dx)) / s  # sub-sample footprint side, mm
         acc = np.zeros_like(a)
         for oy in offsets:
             for ox in offsets:
@@ -353,7 +442,7 @@ def render_markers(device, image_size: tuple[int, int], T_cam_world: np.ndarray,
                 disc = np.clip(0.5 + (r_ring - rho) / w, 0, 1)
                 acc += background * (1 - disc) + 0.04 * (disc - dot) + 0.92 * dot
         region = acc / (s * s)
-        sub = refl[y0:y1 + 1, x0:x1 + 1]
+        sub = refl[y0 : y1 + 1, x0 : x1 + 1]
         inside = np.hypot(a, b) < r_ring * 1.04
         sub[inside] = region[inside]
     return _expose(refl, cfg, rng)

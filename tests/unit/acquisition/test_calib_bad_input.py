@@ -29,7 +29,7 @@ def _calibrate(images, out, board="opencv_sample_9x6.toml", what="stereo"):
 def test_too_few_detections(pairs, tmp_path, capsys):
     for p in sorted((pairs / "cam1").iterdir())[3:]:
         img = cv2.imread(str(p))
-        cv2.imwrite(str(p), np.full_like(img, 128))   # the board is gone from these frames
+        cv2.imwrite(str(p), np.full_like(img, 128))  # the board is gone from these frames
     out = tmp_path / "calibration.json"
     assert _calibrate(pairs, out) == 2
     err = capsys.readouterr().err
@@ -51,7 +51,9 @@ def test_board_file_that_does_not_match_the_images(pairs, tmp_path, capsys):
     out = tmp_path / "calibration.json"
     assert _calibrate(pairs, out, board="chessboard_11x8_6mm.toml") == 2
     err = capsys.readouterr().err
-    assert "found in 0 of 13 images" in err and "does the board file match" in err and "01.jpg" in err
+    assert (
+        "found in 0 of 13 images" in err and "does the board file match" in err and "01.jpg" in err
+    )
     assert not out.exists()
 
 
@@ -67,6 +69,23 @@ def test_missing_or_broken_inputs(pairs, tmp_path, capsys):
     assert _calibrate(pairs, out) == 2
     assert "03.jpg: not an image" in capsys.readouterr().err
     # turntable without angles.json
-    assert main(["calibrate", "turntable", "--images", str(pairs), "--board", "opencv_sample_9x6.toml",
-                 "--turntable", "cam1/*", "--calibration", "nope.json", "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "calibrate",
+                "turntable",
+                "--images",
+                str(pairs),
+                "--board",
+                "opencv_sample_9x6.toml",
+                "--turntable",
+                "cam1/*",
+                "--calibration",
+                "nope.json",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert not out.exists()

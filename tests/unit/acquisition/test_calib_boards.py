@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from scan2ad.acquisition.calibration.boards import BoardSpec, detect_board, load_board
-from scan2ad.acquisition.calibration.virtual_boards import (BoardRenderConfig, PoseConfig, _board_centre,
-                                                            _rot, handheld_board_poses, project, render_board)
+from scan2ad.acquisition.calibration.virtual_boards import (
+    BoardRenderConfig,
+    PoseConfig,
+    _board_centre,
+    _rot,
+    handheld_board_poses,
+    project,
+    render_board,
+)
 from scan2ad.acquisition.rig import load_rig
+
 from scan2ad.errors import InputError
 
-BOARDS = ["chessboard_11x8_6mm.toml", "circles_asym_4x11_5mm.toml", "circles_7x6_8mm.toml", "charuco_12x9_6mm.toml"]
+BOARDS = [
+    "chessboard_11x8_6mm.toml",
+    "circles_asym_4x11_5mm.toml",
+    "circles_7x6_8mm.toml",
+    "charuco_12x9_6mm.toml",
+]
 
 
 def _turned(board: BoardSpec, T_world_board: np.ndarray, degrees: float) -> np.ndarray:
@@ -27,8 +39,14 @@ def _render(board, T_world_board, seed=0, cam=0):
     rig = load_rig("virtual")
     dev = (rig.virtual.cam0, rig.virtual.cam1)[cam]
     T_cam_board = np.linalg.inv(dev.T_world_device) @ T_world_board
-    img = render_board(board, dev, (1280, 1024), T_cam_board, BoardRenderConfig.from_rig(rig),
-                       np.random.default_rng(seed))
+    img = render_board(
+        board,
+        dev,
+        (1280, 1024),
+        T_cam_board,
+        BoardRenderConfig.from_rig(rig),
+        np.random.default_rng(seed),
+    )
     return img, dev, T_cam_board
 
 
@@ -43,8 +61,10 @@ def test_every_board_is_detected_to_sub_pixel_in_the_canonical_order(name):
         img, dev, T_cam_board = _render(board, _turned(board, T, turn))
         det = detect_board(img, board)
         assert det is not None and len(det) == board.n_points
-        err = np.linalg.norm(det.image_points - project(dev, T_cam_board, det.object_points), axis=1)
-        assert np.sqrt((err ** 2).mean()) < 0.1 and err.max() < 0.3, (name, turn, err.max())
+        err = np.linalg.norm(
+            det.image_points - project(dev, T_cam_board, det.object_points), axis=1
+        )
+        assert np.sqrt((err**2).mean()) < 0.1 and err.max() < 0.3, (name, turn, err.max())
 
 
 def test_charuco_partial_view_keeps_ids():
@@ -53,7 +73,7 @@ def test_charuco_partial_view_keeps_ids():
     img, dev, T_cam_board = _render(board, T)
     truth = project(dev, T_cam_board, board.object_points())
     cut = int(np.median(truth[:, 0]))
-    img[:, cut:] = 40                      # half of the board hidden
+    img[:, cut:] = 40  # half of the board hidden
     det = detect_board(img, board)
     assert det is not None and 20 <= len(det) < board.n_points
     assert (truth[det.ids, 0] < cut).all()
@@ -75,7 +95,7 @@ def test_zhang_intrinsics_from_other_boards(name):
     poses = handheld_board_poses(rig, board, PoseConfig(views=10, seed=5))
     dets = {}
     for i, T in enumerate(poses):
-        img, dev, _ = _render(board, T, seed=i)
+        img, _, _ = _render(board, T, seed=i)
         dets[f"{i:02d}"] = detect_board(img, board)
     res = calibrate_intrinsics(dets, (1280, 1024), SolveConfig(fix_k3=True), "cam0")
     K, Kt = res.camera.K, rig.virtual.cam0.K
@@ -100,6 +120,8 @@ def test_board_files_are_checked(tmp_path):
         with pytest.raises(InputError) as e:
             load_board(p)
         assert fname in str(e.value)
-    assert "54 markers but DICT_4X4_50 has 50" in str(pytest.raises(InputError, load_board, tmp_path / "dict.toml").value)
+    assert "54 markers but DICT_4X4_50 has 50" in str(
+        pytest.raises(InputError, load_board, tmp_path / "dict.toml").value
+    )
     with pytest.raises(InputError, match="board file not found"):
         load_board(tmp_path / "missing.toml")

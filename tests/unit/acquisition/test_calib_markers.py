@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.spatial.transform import Rotation
-
-from scan2ad.acquisition.calibration.markers import (MarkerConfig, detect_markers, kabsch_umeyama,
-                                                     match_constellations, triangulate_markers)
+from scan2ad.acquisition.calibration.markers import (
+    MarkerConfig,
+    detect_markers,
+    kabsch_umeyama,
+    match_constellations,
+    triangulate_markers,
+)
 from scan2ad.acquisition.calibration.model import true_calibration
-from scan2ad.acquisition.calibration.virtual_boards import BoardRenderConfig, project, render_markers
+from scan2ad.acquisition.calibration.virtual_boards import (
+    BoardRenderConfig,
+    project,
+    render_markers,
+)
 from scan2ad.acquisition.rig import load_rig
+from scipy.spatial.transform import Rotation
 
 DIAMETER = 3.0
 
@@ -78,11 +86,11 @@ def test_matching_between_table_angles_recovers_the_rotation(scene):
     cal = true_calibration(rig)
     A = triangulate_markers(cal, *views[0.0][1]).points
     B = triangulate_markers(cal, *views[40.0][1]).points
-    B = B[np.random.default_rng(0).permutation(len(B))]          # order means nothing
+    B = B[np.random.default_rng(0).permutation(len(B))]  # order means nothing
     m = match_constellations(A, B)
     assert m.ok and len(m.pairs) >= 9 and m.rms_mm < 0.03
     T0 = rig.virtual.cam0.T_world_device
-    T_true = np.linalg.inv(T0) @ _Rz(40.0) @ T0                   # the table's motion, cam0 frame
+    T_true = np.linalg.inv(T0) @ _Rz(40.0) @ T0  # the table's motion, cam0 frame
     rot_err = np.degrees(Rotation.from_matrix(m.T_b_a[:3, :3] @ T_true[:3, :3].T).magnitude())
     assert rot_err < 0.02 and np.linalg.norm(m.T_b_a[:3, 3] - T_true[:3, 3]) < 0.05
 
@@ -93,15 +101,19 @@ def test_constellation_matching_with_outliers_and_partial_overlap():
     T = np.eye(4)
     T[:3, :3] = Rotation.from_rotvec([0.3, -1.2, 0.7]).as_matrix()
     T[:3, 3] = [40, -10, 300]
-    keep = rng.permutation(18)[:12]                               # B sees 12 of A's markers ...
-    B = np.vstack([(A[keep] @ T[:3, :3].T + T[:3, 3]) + rng.normal(0, 0.02, (12, 3)),
-                   rng.uniform(-50, 50, (4, 3)) + [40, -10, 300]])  # ... plus 4 markers A lacks
+    keep = rng.permutation(18)[:12]  # B sees 12 of A's markers ...
+    B = np.vstack(
+        [
+            (A[keep] @ T[:3, :3].T + T[:3, 3]) + rng.normal(0, 0.02, (12, 3)),
+            rng.uniform(-50, 50, (4, 3)) + [40, -10, 300],
+        ]
+    )  # ... plus 4 markers A lacks
     order = rng.permutation(len(B))
     m = match_constellations(A, B[order], MarkerConfig(match_tol_mm=0.15))
     assert m.ok and len(m.pairs) == 12
     inv = np.argsort(order)
     assert sorted(map(tuple, m.pairs)) == sorted((int(a), int(inv[k])) for k, a in enumerate(keep))
-    np.testing.assert_allclose(m.T_b_a[:3, :3], T[:3, :3], atol=1e-3)   # 0.02 mm noise on 100 mm
+    np.testing.assert_allclose(m.T_b_a[:3, :3], T[:3, :3], atol=1e-3)  # 0.02 mm noise on 100 mm
     np.testing.assert_allclose(m.T_b_a[:3, 3], T[:3, 3], atol=0.03)
     # too few common markers: an explicit failure, not a guess
     assert not match_constellations(A[:3], B).ok
@@ -115,7 +127,7 @@ def test_kabsch_umeyama_exact_and_scaled():
     T, s, rms = kabsch_umeyama(A, B, scale=True)
     assert abs(s - 1.7) < 1e-9 and rms < 1e-9
     np.testing.assert_allclose(T[:3, :3], 1.7 * R, atol=1e-9)
-    T1, s1, rms1 = kabsch_umeyama(A, A @ R.T)
+    _, s1, rms1 = kabsch_umeyama(A, A @ R.T)
     assert s1 == 1.0 and rms1 < 1e-9
     with pytest.raises(ValueError):
         kabsch_umeyama(A[:2], B[:2])

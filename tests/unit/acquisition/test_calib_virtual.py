@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from scan2ad.acquisition.calibration.boards import load_board
 from scan2ad.acquisition.calibration.model import load_calibration, true_calibration
 from scan2ad.acquisition.rig import load_rig
+
 from scan2ad.cli import main
 
 BOARD = "chessboard_11x8_6mm.toml"
 
 
 def _angle_deg(a, b) -> float:
-    return float(np.degrees(np.arccos(np.clip(a @ b / np.linalg.norm(a) / np.linalg.norm(b), -1, 1))))
+    return float(
+        np.degrees(np.arccos(np.clip(a @ b / np.linalg.norm(a) / np.linalg.norm(b), -1, 1)))
+    )
 
 
 def assert_acceptance(cal, truth):
@@ -41,24 +43,39 @@ def virtual_images(tmp_path_factory):
     from scan2ad.acquisition.calibration.virtual_boards import PoseConfig, render_calibration_images
 
     out = tmp_path_factory.mktemp("virtual_boards")
-    render_calibration_images(out, load_rig("virtual"), load_board(BOARD), PoseConfig(views=40, seed=0))
+    render_calibration_images(
+        out, load_rig("virtual"), load_board(BOARD), PoseConfig(views=40, seed=0)
+    )
     return out
 
 
 @pytest.fixture(scope="module")
 def calibrated(virtual_images, tmp_path_factory):
     out = tmp_path_factory.mktemp("cal") / "calibration.json"
-    rc = main(["calibrate", "all", "--images", str(virtual_images), "--board", BOARD, "--fix-k3",
-               "--rig", "virtual", "--out", str(out)])
+    rc = main(
+        [
+            "calibrate",
+            "all",
+            "--images",
+            str(virtual_images),
+            "--board",
+            BOARD,
+            "--fix-k3",
+            "--rig",
+            "virtual",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     return out
 
 
 def test_rendered_corners_sit_where_the_true_geometry_projects_them(virtual_images):
     import cv2
-
     from scan2ad.acquisition.calibration.boards import detect_board
     from scan2ad.acquisition.calibration.virtual_boards import project
+
     from scan2ad.io import read_json
 
     rig, board = load_rig("virtual"), load_board(BOARD)
@@ -69,11 +86,13 @@ def test_rendered_corners_sit_where_the_true_geometry_projects_them(virtual_imag
             img = cv2.imread(str(virtual_images / cam / f"{i:03d}.png"), cv2.IMREAD_GRAYSCALE)
             assert img.shape == (1024, 1280)
             det = detect_board(img, board)
-            T_cam_board = np.linalg.inv(dev.T_world_device) @ np.array(truth["T_world_board"]["handheld"][i])
+            T_cam_board = np.linalg.inv(dev.T_world_device) @ np.array(
+                truth["T_world_board"]["handheld"][i]
+            )
             errs.append(det.image_points - project(dev, T_cam_board, det.object_points))
     e = np.linalg.norm(np.vstack(errs), axis=1)
     # sub-pixel detection on realistic images (noise, blur, uneven light); no systematic offset
-    assert np.sqrt((e ** 2).mean()) < 0.08 and e.max() < 0.4
+    assert np.sqrt((e**2).mean()) < 0.08 and e.max() < 0.4
     assert np.abs(np.vstack(errs).mean(0)).max() < 0.02
 
 
@@ -94,21 +113,71 @@ def test_shipped_virtual_calibration_was_calibrated_from_images(repo_root):
     cal = load_calibration(repo_root / "calibration_data" / "virtual" / "calibration.json")
     assert cal.source == "images" and len(cal.cameras["cam0"].per_view_rms_px) >= 40
     assert_acceptance(cal, true_calibration(load_rig("virtual")))
-    assert load_rig("virtual").calibration_path() == repo_root / "calibration_data" / "virtual" / "calibration.json"
+    assert (
+        load_rig("virtual").calibration_path()
+        == repo_root / "calibration_data" / "virtual" / "calibration.json"
+    )
 
 
 def test_step_by_step_commands_match_all(virtual_images, calibrated, tmp_path):
     cams = tmp_path / "cams.json"
-    assert main(["calibrate", "cameras", "--images", str(virtual_images), "--board", BOARD, "--fix-k3",
-                 "--out", str(cams), "--no-report"]) == 0
+    assert (
+        main(
+            [
+                "calibrate",
+                "cameras",
+                "--images",
+                str(virtual_images),
+                "--board",
+                BOARD,
+                "--fix-k3",
+                "--out",
+                str(cams),
+                "--no-report",
+            ]
+        )
+        == 0
+    )
     c = load_calibration(cams)
     assert c.stereo is None and c.turntable is None and set(c.cameras) == {"cam0", "cam1"}
     st = tmp_path / "stereo.json"
-    assert main(["calibrate", "stereo", "--images", str(virtual_images), "--board", BOARD,
-                 "--calibration", str(cams), "--out", str(st), "--no-report"]) == 0
+    assert (
+        main(
+            [
+                "calibrate",
+                "stereo",
+                "--images",
+                str(virtual_images),
+                "--board",
+                BOARD,
+                "--calibration",
+                str(cams),
+                "--out",
+                str(st),
+                "--no-report",
+            ]
+        )
+        == 0
+    )
     tt = tmp_path / "tt.json"
-    assert main(["calibrate", "turntable", "--images", str(virtual_images), "--board", BOARD,
-                 "--calibration", str(st), "--out", str(tt), "--no-report"]) == 0
+    assert (
+        main(
+            [
+                "calibrate",
+                "turntable",
+                "--images",
+                str(virtual_images),
+                "--board",
+                BOARD,
+                "--calibration",
+                str(st),
+                "--out",
+                str(tt),
+                "--no-report",
+            ]
+        )
+        == 0
+    )
     step, once = load_calibration(tt), load_calibration(calibrated)
     np.testing.assert_allclose(step.stereo.T, once.stereo.T, atol=1e-6)
     np.testing.assert_allclose(step.T_world_cam0, once.T_world_cam0, atol=1e-6)
@@ -128,5 +197,7 @@ def test_outlier_view_is_rejected_and_reported(virtual_images):
     assert list(res.camera.rejected_views) == ["005"]
     assert "median" in res.camera.rejected_views["005"]
     assert "005" not in res.poses and res.camera.rms_px < 0.1
-    kept = calibrate_intrinsics(dets, views.image_size, SolveConfig(fix_k3=True, max_rounds=0), "cam0")
+    kept = calibrate_intrinsics(
+        dets, views.image_size, SolveConfig(fix_k3=True, max_rounds=0), "cam0"
+    )
     assert not kept.camera.rejected_views and list(kept.suspect) == ["005"]
