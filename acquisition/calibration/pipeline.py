@@ -140,7 +140,7 @@ def read_angles(images: Path, turntable_glob: str) -> dict[str, float]:
     base = images / Path(turntable_glob).parent
     for cand in (base / "angles.json", base.parent / "angles.json"):
         if cand.is_file():
-            doc = read_json(cand)
+            doc = read_json(cand, supported=None)  # may come from a capture script, not scan2ad
             try:
                 return {str(k): float(v) for k, v in doc["angles_deg"].items()}
             except (KeyError, TypeError, ValueError, AttributeError):

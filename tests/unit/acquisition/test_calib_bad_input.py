@@ -68,24 +68,25 @@ def test_missing_or_broken_inputs(pairs, tmp_path, capsys):
     (pairs / "cam0" / "03.jpg").write_bytes(b"not a jpeg")
     assert _calibrate(pairs, out) == 2
     assert "03.jpg: not an image" in capsys.readouterr().err
-    # turntable without angles.json
-    assert (
-        main(
-            [
-                "calibrate",
-                "turntable",
-                "--images",
-                str(pairs),
-                "--board",
-                "opencv_sample_9x6.toml",
-                "--turntable",
-                "cam1/*",
-                "--calibration",
-                "nope.json",
-                "--out",
-                str(out),
-            ]
-        )
-        == 2
-    )
+    assert not out.exists()
+
+
+def test_turntable_inputs(pairs, tmp_path, capsys):
+    import json
+
+    cams = tmp_path / "cams.json"
+    assert _calibrate(pairs, cams, what="cameras") == 0
+    out = tmp_path / "calibration.json"
+    args = ["calibrate", "turntable", "--images", str(pairs), "--board", "opencv_sample_9x6.toml",
+            "--turntable", "cam0/*", "--out", str(out)]
+    assert main(args) == 2                                   # no --calibration
+    assert main([*args, "--calibration", str(cams)]) == 2
+    assert "need angles.json" in capsys.readouterr().err
+    (pairs / "angles.json").write_text(json.dumps({"angles_deg": {"01": 0.0, "02": 3.0}}))
+    assert main([*args, "--calibration", str(cams)]) == 2
+    assert "gives no angle for 03.jpg" in capsys.readouterr().err
+    names = sorted(p.stem for p in (pairs / "cam0").iterdir())
+    (pairs / "angles.json").write_text(json.dumps({"angles_deg": {n: 0.5 * i for i, n in enumerate(names)}}))
+    assert main([*args, "--calibration", str(cams)]) == 2     # 6° of table motion: no axis
+    assert "span less than 10" in capsys.readouterr().err
     assert not out.exists()
