@@ -102,6 +102,21 @@ class VirtualRender:
     camera_defocus_px: float = doc("Gaussian blur in the camera image, pixels", 0.5)
     exposure: float = doc("grey level of a white, perpendicular, albedo-1 surface", 220.0)
     supersample: int = doc("rays per pixel side (anti-aliasing)", 1)
+    projector_black: float = doc("projector black level as a fraction of its white (DLP leakage)", 0.01)
+    shot_noise_gain: float = doc("photon noise: variance added per grey level of signal", 0.04)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class VirtualMaterial:
+    """Reflectance of a virtual surface: Lambertian albedo plus a Blinn-Phong specular lobe.
+
+    Dark dropout follows from a low albedo (pattern contrast under the decoder's threshold),
+    glossy dropout from a specular lobe that saturates the sensor (pattern and inverse both 255).
+    """
+
+    albedo: float = doc("diffuse reflectance, 0..1", 0.6)
+    specular: float = doc("peak specular reflectance relative to a white diffuser", 0.6)
+    shininess: float = doc("Blinn-Phong exponent: larger is a tighter, glossier highlight", 60.0)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -111,6 +126,9 @@ class VirtualRig:
     projector: VirtualDevice = doc("true geometry of the projector")
     render: VirtualRender = doc("image formation", VirtualRender())
     table_radius_mm: float = doc("radius of the turntable disc", 60.0)
+    part_material: VirtualMaterial = doc("material of the scanned part (machined steel-like)", VirtualMaterial())
+    table_material: VirtualMaterial = doc(
+        "material of the turntable disc (dark matte)", VirtualMaterial(albedo=0.12, specular=0.02, shininess=10.0))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

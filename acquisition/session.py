@@ -1,0 +1,343 @@
+"""Capture sessions (DESIGN §3): a part scanned at N turntable angles by both cameras.
+
+Layout written by :func:`capture_session`::
+
+    <session>/session.json                 part, rig, calibration path + sha256, pattern set,
+                                           cameras, view angles, truth files (virtual rig)
+    <session>/view_NNN/cam0/NN.png         frame NN of the pattern set (lossless PNG)
+    <session>/view_NNN/cam1/NN.png
+    <session>/view_NNN/view.json           written LAST and atomically: a view is complete
+                                           only when it exists (angle, T_world_part, timing)
+    <session>/truth/part_world.ply         virtual rig: the part mesh in the world frame at view 0
+    <session>/truth/calibration.json       virtual rig: the true calibration (calibration.json
+                                           contract of scan2ad.acquisition.calibration.model)
+
+A rerun with the same settings resumes at the first incomplete view; a finished session is not
+overwritten unless asked (``overwrite=True``), and a session folder holding a *different*
+session (other part, rig, pattern set or angles) is refused likewise.
+
+As in the seed paper's rig (003, §III-B), the table turns by equal steps (the rig's
+``turntable.steps``, or ``views``) and every stop triggers the full projection/capture sequence.
+
+:func:`capture_in_memory` is the path for the dataset builder: the same virtual capture without
+PNGs, returning frames and/or decoded maps per view.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from scan2ad.acquisition.patterns import PatternSet
+from scan2ad.errors import FormatError, InputError
+from scan2ad.io import atomic_path, read_json, sha256_file, write_json
+from scan2ad.log import get_logger, progress
+
+log = get_logger(__name__)
+
+SCHEMA_VERSION = 1
+MESH_SUFFIXES = (".ply", ".stl", ".obj", ".off", ".glb", ".gltf")
+
+
+# --------------------------------------------------------------------------------- parts
+@dataclasses.dataclass(frozen=True)
+class PartSource:
+    """What stands on the table: ``id`` (library name or mesh file stem), where it came from,
+    and the mesh (mm) when the rig is virtual."""
+
+    id: str
+    source: str  # library | mesh | label
+    seed: int = 0
+    path: str = ""
+    sha256: str = ""
+    mesh: object = dataclasses.field(default=None, compare=False, repr=False)
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "source": self.source, "seed": self.seed, "path": self.path,
+                "sha256": self.sha256}
+
+
+def resolve_part(part: str | Path, seed: int = 0, need_mesh: bool = True) -> PartSource:
+    """A part given as a mesh file (``.ply/.stl/.obj/...``) or a name of the procedural part
+    library (``scan2ad.acquisition.parts``, when installed). On a real rig (``need_mesh=False``)
+    any other string is just the part's label."""
+    p = Path(part)
+    if p.suffix.lower() in MESH_SUFFIXES or p.is_file():
+        if not p.is_file():
+            raise InputError("part mesh file not found", p)
+        import trimesh
+
+        try:
+            mesh = trimesh.load(p, force="mesh")
+        except Exception as exc:  # trimesh raises many types for unreadable files
+            raise InputError(f"cannot read the part mesh: {exc}", p) from None
+        if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
+            raise InputError("the part mesh has no triangles", p)
+        return PartSource(p.stem, "mesh", seed, str(p.resolve()), sha256_file(p), mesh)
+    try:
+        from scan2ad.acquisition import parts
+    except ImportError:
+        parts = None
+    if parts is not None and str(part) in parts.PART_NAMES:
+        return PartSource(str(part), "library", seed, mesh=parts.make_part(str(part), seed))
+    if not need_mesh:
+        return PartSource(str(part), "label", seed)
+    known = f"library parts: {', '.join(parts.PART_NAMES)}" if parts is not None else \
+        "the procedural part library is not installed"
+    raise InputError(f"part {str(part)!r} is neither a mesh file ({'/'.join(MESH_SUFFIXES)}) nor a "
+                     f"library part ({known})")
+
+
+# --------------------------------------------------------------------------------- session
+@dataclasses.dataclass
+class Session:
+    root: Path
+    meta: dict
+
+    @property
+    def patterns(self) -> PatternSet:
+        return PatternSet.from_dict(self.meta["patterns"])
+
+    @property
+    def cameras(self) -> tuple[str, ...]:
+        return tuple(self.meta["cameras"])
+
+    @property
+    def angles_deg(self) -> list[float]:
+        return list(self.meta["angles_deg"])
+
+    @property
+    def n_views(self) -> int:
+        return len(self.meta["angles_deg"])
+
+    def view_dir(self, i: int) -> Path:
+        return self.root / f"view_{i:03d}"
+
+    def is_complete(self, i: int) -> bool:
+        return (self.view_dir(i) / "view.json").is_file()
+
+    def completed(self) -> list[int]:
+        return [i for i in range(self.n_views) if self.is_complete(i)]
+
+    @property
+    def finished(self) -> bool:
+        return len(self.completed()) == self.n_views
+
+    def view(self, i: int) -> dict:
+        return read_json(self.view_dir(i) / "view.json", supported=(SCHEMA_VERSION,))
+
+    def frames(self, i: int, cam: str) -> list[np.ndarray]:
+        from scan2ad.acquisition.decode import read_frames
+
+        return read_frames(self.view_dir(i) / cam, len(self.patterns.frames))
+
+    def decode(self, i: int, config=None) -> dict:
+        """Decoded maps of view ``i`` per camera (:func:`scan2ad.acquisition.decode.decode_view`)."""
+        from scan2ad.acquisition.decode import DecodeConfig, decode_view
+
+        return decode_view(self.view_dir(i), self, config or DecodeConfig())
+
+    def truth_path(self, key: str) -> Path | None:
+        truth = self.meta.get("truth") or {}
+        return self.root / truth[key] if key in truth else None
+
+
+def open_session(root: str | Path) -> Session:
+    root = Path(root)
+    path = root / "session.json"
+    if not path.is_file():
+        raise InputError("not a capture session (no session.json)", root)
+    meta = read_json(path, supported=(SCHEMA_VERSION,))
+    for key in ("part", "rig", "patterns", "cameras", "angles_deg"):
+        if key not in meta:
+            raise FormatError(f"session.json lacks {key!r}", path)
+    return Session(root, meta)
+
+
+def _session_meta(rig, rig_path: str, part: PartSource, angles: list[float], patterns: PatternSet,
+                  calibration: Path | None, seed: int) -> dict:
+    from scan2ad.config import config_to_dict
+
+    calib = None
+    if calibration is not None:
+        calib = {"path": str(Path(calibration).resolve()), "sha256": sha256_file(calibration)}
+    meta = {
+        "part": part.to_dict(),
+        "rig": {"name": rig.name, "path": rig_path, "virtual": rig.is_virtual,
+                "description": config_to_dict(rig)},
+        "calibration": calib,
+        "patterns": patterns.to_dict(),
+        "frame_labels": [f.label for f in patterns.frames],
+        "cameras": [c.name for c in rig.cameras],
+        "image_sizes": {c.name: list(c.resolution) for c in rig.cameras},
+        "angles_deg": angles,
+        "seed": seed,
+    }
+    if rig.is_virtual:
+        meta["truth"] = {"mesh": "truth/part_world.ply", "calibration": "truth/calibration.json"}
+    return meta
+
+
+# keys that must agree for a rerun to resume rather than be refused
+_IDENTITY = ("part", "rig", "patterns", "cameras", "angles_deg", "seed")
+
+
+def _same_session(a: dict, b: dict) -> list[str]:
+    import json
+
+    def norm(x):
+        return json.loads(json.dumps(x, default=str))
+
+    return [k for k in _IDENTITY if norm(a.get(k)) != norm(b.get(k))]
+
+
+def _write_png(path: Path, img: np.ndarray) -> None:
+    import cv2
+
+    with atomic_path(path) as tmp:
+        if not cv2.imwrite(str(tmp), img, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+            raise OSError(f"cv2.imwrite failed for {path}")
+
+
+def capture_session(out: str | Path, rig, part: str | Path, views: int | None = None, *,
+                    overwrite: bool = False, seed: int = 0, part_seed: int = 0,
+                    calibration: str | Path | None = None, rig_path: str = "",
+                    on_view: Callable[[int, float], None] | None = None) -> Session:
+    """Capture (or resume) a session of ``part`` with ``rig`` into ``out``; see the module docstring.
+
+    ``views``: number of equal turntable steps (default: the rig's angles). ``calibration``: the
+    calibration.json to record (default: the rig's, when it exists). ``seed`` drives the virtual
+    camera noise; ``part_seed`` the procedural part's variation.
+    """
+    from scan2ad.acquisition.devices.base import open_rig
+
+    out = Path(out)
+    if views is not None and views < 1:
+        raise InputError(f"--views must be at least 1, got {views}")
+    angles = [float(a) for a in rig.turntable.view_angles_deg(views)]
+    patterns = PatternSet.from_rig(rig)
+    part_src = resolve_part(part, part_seed, need_mesh=rig.is_virtual)
+    if calibration is None:
+        default = rig.calibration_path()
+        calibration = default if default is not None and default.is_file() else None
+    elif not Path(calibration).is_file():
+        raise InputError("calibration file not found", calibration)
+    meta = _session_meta(rig, rig_path, part_src, angles, patterns,
+                         Path(calibration) if calibration else None, seed)
+
+    if (out / "session.json").is_file():
+        old = open_session(out)
+        differs = _same_session(old.meta, meta)
+        if overwrite:
+            _clear_session(out, old)
+        elif differs:
+            raise InputError(f"holds a different capture session ({', '.join(differs)} differ); "
+                             f"pass --overwrite to replace it", out)
+        elif old.finished:
+            raise InputError(f"the session is already complete ({old.n_views} views); pass "
+                             f"--overwrite to capture it again", out)
+        else:
+            meta = old.meta  # resume: keep what was recorded when the session began
+    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+        # never write into (or delete from) a folder holding something else, even with overwrite
+        raise InputError("the output path exists and is not a capture session; choose a new or "
+                         "empty folder", out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / "session.json").is_file():
+        write_json(out / "session.json", meta, schema_version=SCHEMA_VERSION)
+    session = open_session(out)
+
+    todo = [i for i in range(session.n_views) if not session.is_complete(i)]
+    if todo and todo[0] > 0:
+        log.info("resuming %s at view %d", out, todo[0])
+    images = patterns.images()
+    with open_rig(rig, part_src.mesh, seed=seed) as dev:
+        if rig.is_virtual:
+            _write_truth(session, rig, dev)
+        for i in progress(todo, desc=f"capture {part_src.id}", total=len(todo), unit="view"):
+            angle = session.angles_deg[i]
+            t0 = time.perf_counter()
+            frames = dev.capture_view(angle, images)
+            t_cap = time.perf_counter() - t0
+            vdir = session.view_dir(i)
+            for cam, imgs in frames.items():
+                for k, img in enumerate(imgs):
+                    _write_png(vdir / cam / f"{k:02d}.png", img)
+            view = {"index": i, "angle_deg": angle, "frames": len(images),
+                    "cameras": {cam: {"shape": list(imgs[0].shape), "dtype": str(imgs[0].dtype),
+                                      "white_mean": float(imgs[0].mean())} for cam, imgs in frames.items()},
+                    "capture_s": round(t_cap, 3), "total_s": round(time.perf_counter() - t0, 3)}
+            if rig.is_virtual:
+                scene = dev.turntable.scene
+                view["T_world_part"] = scene.T_world_part(angle).tolist()
+            write_json(vdir / "view.json", view, schema_version=SCHEMA_VERSION)
+            if on_view is not None:
+                on_view(i, angle)
+    return session
+
+
+def _clear_session(out: Path, old: Session) -> None:
+    """Remove what a capture session wrote (and only that) before capturing it again."""
+    for d in sorted(out.glob("view_[0-9][0-9][0-9]")):
+        shutil.rmtree(d)
+    shutil.rmtree(out / "truth", ignore_errors=True)
+    (out / "session.json").unlink()
+
+
+def _write_truth(session: Session, rig, dev) -> None:
+    from scan2ad.acquisition.calibration.model import save_calibration, true_calibration
+
+    scene = dev.turntable.scene
+    mesh_path = session.truth_path("mesh")
+    if not mesh_path.is_file():
+        with atomic_path(mesh_path) as tmp:
+            scene.mesh_world(0.0).export(tmp, file_type="ply")
+    calib_path = session.truth_path("calibration")
+    if not calib_path.is_file():
+        save_calibration(calib_path, true_calibration(rig))
+
+
+# --------------------------------------------------------------------------------- in memory
+@dataclasses.dataclass
+class ViewCapture:
+    """One view captured in memory: ``frames[cam]`` (list per pattern frame, or None when not
+    kept) and ``decoded[cam]`` (a DecodedMap, or None when not decoded)."""
+
+    index: int
+    angle_deg: float
+    T_world_part: np.ndarray
+    frames: dict | None
+    decoded: dict | None
+
+
+def capture_in_memory(rig, part_mesh, views: int | None = None, *, seed: int = 0,
+                      keep_frames: bool = False, decode: bool = True, decode_config=None) -> list[ViewCapture]:
+    """Capture a virtual session without writing images (the dataset builder's path).
+
+    Returns one :class:`ViewCapture` per view, with the decoded maps (and the raw frames when
+    ``keep_frames``). Ground truth: ``T_world_part`` per view and ``true_calibration(rig)``.
+    """
+    from scan2ad.acquisition.decode import DecodeConfig, decode_frames
+    from scan2ad.acquisition.devices.virtual import VirtualScene
+
+    if not rig.is_virtual:
+        raise InputError(f"rig {rig.name!r} is not virtual: in-memory capture renders the virtual rig")
+    if not keep_frames and not decode:
+        raise InputError("capture_in_memory: keep_frames and decode are both off, nothing to return")
+    patterns = PatternSet.from_rig(rig)
+    images = patterns.images()
+    scene = VirtualScene(rig, part_mesh, seed=seed)
+    cfg = decode_config or DecodeConfig()
+    out = []
+    angles = rig.turntable.view_angles_deg(views)
+    for i, angle in enumerate(progress(angles, desc="capture (memory)", total=len(angles), unit="view")):
+        frames = scene.render_view(angle, images)
+        decoded = {c: decode_frames(f, patterns, cfg) for c, f in frames.items()} if decode else None
+        out.append(ViewCapture(i, float(angle), scene.T_world_part(angle), frames if keep_frames else None,
+                               decoded))
+    return out
