@@ -175,6 +175,11 @@ def _run(
             f"{np.array2string(tt.axis_point_cam0, precision=2)} mm (cam0), residual {tt.residual_mm:.4f} mm, "
             f"{tt.reprojection_rms_px:.3f} px over {len(tt.angles_deg)} table angles"
         )
+        tv = cal.per_view_errors.get("turntable", {})
+        for view, why in tv.get("rejected", {}).items():
+            click.echo(f"  rejected table view {view}: {why}")
+        for view, why in tv.get("suspect", {}).items():
+            click.echo(f"  kept suspect table view {view}: {why}")
     click.echo(f"wrote {out}")
     if report:
         from scan2ad.acquisition.calibration.report import write_report

@@ -198,7 +198,6 @@ def calibrate_images(
     views: dict[str, CameraViews] = {}
     per_view: dict = dict(base.per_view_errors) if base else {}
     epi = None
-    poses_by_cam = {}
     need_cams = what in ("cameras", "all") or (
         what == "stereo" and not (base and {"cam0", "cam1"} <= set(cams))
     )
@@ -214,7 +213,6 @@ def calibrate_images(
             if need_cams:
                 res = calibrate_intrinsics(views[cam].detections, views[cam].image_size, solve, cam)
                 cams[cam] = res.camera
-                poses_by_cam[cam] = res.poses
                 per_view[cam] = {
                     "rms_px": res.camera.per_view_rms_px,
                     "rejected": res.camera.rejected_views,
@@ -281,6 +279,8 @@ def calibrate_images(
         per_view["turntable"] = {
             "rms_px": tt.per_view_rms_px,
             "residual_mm": tres.per_view_mm,
+            "rejected": tres.rejected,
+            "suspect": tres.suspect,
             "not_found": tviews.not_found,
         }
     elif base is not None:

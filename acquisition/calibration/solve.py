@@ -301,9 +301,11 @@ class TurntableResult:
     turntable: TurntableCalibration
     T_world_cam0: np.ndarray
     per_view_mm: dict[str, float]
+    rejected: dict[str, str] = dataclasses.field(default_factory=dict)
+    suspect: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
-def fit_turntable_axis(
+def _fit_turntable_once(
     views: dict[str, Detection],
     angles_deg: dict[str, float],
     cam0: CameraCalibration,
@@ -342,8 +344,8 @@ def fit_turntable_axis(
         )
     theta = np.deg2rad(np.array([angles_deg[n] for n in names]))
     dth = theta - theta[0]
-    spread = np.ptp(np.mod(dth + np.pi, 2 * np.pi))
-    if np.max(np.abs(np.sin(dth))) < np.sin(np.deg2rad(10)) and spread < np.deg2rad(10):
+    turned = np.abs(np.mod(dth + np.pi, 2 * np.pi) - np.pi)  # angle from view 0, wrapped to [0, π]
+    if turned.max() < np.deg2rad(10):
         raise InputError(
             "turntable: the table angles span less than 10°; the axis is not observable"
         )
@@ -433,3 +435,29 @@ def fit_turntable_axis(
         per_view_px,
     )
     return TurntableResult(tt, np.linalg.inv(T_cam0_world), per_view_mm)
+
+
+def fit_turntable_axis(
+    views: dict[str, Detection],
+    angles_deg: dict[str, float],
+    cam0: CameraCalibration,
+    board_thickness_mm: float,
+    cfg: SolveConfig,
+    x_hint_cam0: np.ndarray | None = None,
+) -> TurntableResult:
+    """:func:`_fit_turntable_once`, repeated without views whose reprojection RMS breaks the
+    outlier rule (``SolveConfig.outlier_factor``); rejected views are logged and returned."""
+    views = dict(views)
+    rejected: dict[str, str] = {}
+    for _round in range(cfg.max_rounds + 1):
+        res = _fit_turntable_once(views, angles_deg, cam0, board_thickness_mm, cfg, x_hint_cam0)
+        bad = _outliers(res.turntable.per_view_rms_px, cfg) if _round < cfg.max_rounds else {}
+        if not bad or len(views) - len(bad) < 3:
+            break
+        for n, why in bad.items():
+            log.warning("turntable: rejecting view %s: %s", n, why)
+            views.pop(n)
+        rejected.update(bad)
+    res.rejected = rejected
+    res.suspect = _suspects(res.turntable.per_view_rms_px, cfg, "turntable")
+    return res

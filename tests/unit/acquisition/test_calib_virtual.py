@@ -201,3 +201,18 @@ def test_outlier_view_is_rejected_and_reported(virtual_images):
         dets, views.image_size, SolveConfig(fix_k3=True, max_rounds=0), "cam0"
     )
     assert not kept.camera.rejected_views and list(kept.suspect) == ["005"]
+
+
+def test_turntable_outlier_view_is_rejected(virtual_images, calibrated):
+    from scan2ad.acquisition.calibration.pipeline import detect_views, find_views, read_angles
+    from scan2ad.acquisition.calibration.solve import SolveConfig, fit_turntable_axis
+
+    cal = load_calibration(calibrated)
+    views = detect_views("turntable", find_views(virtual_images, "turntable/cam0/*"), load_board(BOARD), 3)
+    dets = views.detections
+    dets["003"].image_points = dets["003"].image_points + np.random.default_rng(2).normal(0, 1.0, (88, 2))
+    angles = read_angles(virtual_images, "turntable/cam0/*")
+    res = fit_turntable_axis(dets, angles, cal.cameras["cam0"], 0.0, SolveConfig())
+    assert list(res.rejected) == ["003"] and "003" not in res.turntable.per_view_rms_px
+    truth = true_calibration(load_rig("virtual"))
+    assert _angle_deg(res.turntable.axis_direction_cam0, truth.turntable.axis_direction_cam0) < 0.05
