@@ -22,7 +22,11 @@ from typing import Callable
 
 import numpy as np
 
-from scan2ad.errors import InputError
+from scan2ad.errors import InputError, Scan2adError
+
+
+class DeviceError(Scan2adError):
+    """A device failed while capturing (no reply, refused command, lost frame)."""
 
 
 class Device(abc.ABC):
