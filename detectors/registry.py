@@ -49,6 +49,23 @@ REGISTRY: dict[str, Entry] = {
     "open3d-ad-m9": Entry("scan2ad.detectors.methods.open3d_ad.detector:Open3DAD", {"subsampling": "cds"}, "Open3D-AD M9: + correspondence subsampling (full)"),
     "hqc": Entry("scan2ad.detectors.methods.hqc.detector:HQC", {},
                  "Hierarchical Quality Control: patchcore-fpfh screens (b = 0.25), open3d-ad decides"),
+    # offset prediction (004_be09d63770e75756: MC4AD, its ablations, and PO3AD it builds on)
+    "mc4ad": Entry("scan2ad.detectors.methods.mc4ad.detector:MC4AD", {}, "MC4AD (V_O): DA-Gen, CFP-Net with MC-Skip, 6-channel forces, combined loss"),
+    "mc4ad-v1": Entry("scan2ad.detectors.methods.mc4ad.detector:MC4AD", {"use_sym": False}, "MC4AD V1: without the symmetry loss"),
+    "mc4ad-v2": Entry("scan2ad.detectors.methods.mc4ad.detector:MC4AD", {"use_dir": False}, "MC4AD V2: without the direction loss"),
+    "mc4ad-v3": Entry("scan2ad.detectors.methods.mc4ad.detector:MC4AD", {"use_dist": False}, "MC4AD V3: without the distance loss"),
+    "mc4ad-v4": Entry("scan2ad.detectors.methods.mc4ad.detector:MC4AD", {"synthesis": "norm-as"}, "MC4AD V4: Norm-AS instead of DA-Gen"),
+    "mc4ad-vp": Entry("scan2ad.detectors.methods.mc4ad.detector:MC4AD", {"depth": 2, "encoder_layers": 1, "lr": 0.0015},
+                      "MC4AD V_P: pruned (1 encoder conv, 2 bottleneck and 2 decoder levels)"),
+    "mc4ad-out3": Entry("scan2ad.detectors.methods.mc4ad.detector:MC4AD", {"out_channels": 3}, "MC4AD Out = 3: offsets predicted directly"),
+    "mc4ad-no-mcskip": Entry("scan2ad.detectors.methods.mc4ad.detector:MC4AD", {"mc_skip": False}, "MC4AD w/o MC-Skip: plain additive skips"),
+    "mc4ad-layer2": Entry("scan2ad.detectors.methods.mc4ad.detector:MC4AD", {"depth": 1}, "MC4AD Layer_2"),
+    "mc4ad-layer4": Entry("scan2ad.detectors.methods.mc4ad.detector:MC4AD", {"depth": 2}, "MC4AD Layer_4"),
+    "mc4ad-layer6": Entry("scan2ad.detectors.methods.mc4ad.detector:MC4AD", {"depth": 3}, "MC4AD Layer_6"),
+    "mc4ad-hqc": Entry("scan2ad.detectors.methods.hqc.detector:HQC", {"fast": "mc4ad-vp", "full": "mc4ad"},
+                       "MC4AD with Hierarchical Quality Control: V_P screens (b = 0.25), V_O decides"),
+    "po3ad": Entry("scan2ad.detectors.methods.mc4ad.detector:PO3AD", {},
+                   "PO3AD: Norm-AS, sparse U-Net offset regression, L1 + direction loss"),
 }
 
 

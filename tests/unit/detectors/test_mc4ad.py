@@ -1,0 +1,124 @@
+"""MC4AD / PO3AD: DA-Gen, the combined loss, CFP-Net, and the detectors end to end."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial import cKDTree
+
+from scan2ad.detectors.methods.mc4ad.model import CFPNet, combined_loss, resultant_force
+from scan2ad.detectors.synthesis.da_gen import DAGenConfig, da_gen
+
+
+def _sphere(n=3000, seed=0):
+    rng = np.random.default_rng(seed)
+    p = rng.normal(size=(n, 3))
+    p /= np.linalg.norm(p, axis=1, keepdims=True)
+    return p, p.copy()  # unit sphere: normals = points
+
+
+def test_da_gen_moves_one_patch_within_eq5_bounds():
+    p, n = _sphere()
+    cfg = DAGenConfig()
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        moved, disp = da_gen(p, n, rng, cfg, cKDTree(p))
+        mag = np.linalg.norm(disp, axis=1)
+        touched = mag > 0
+        assert 0 < touched.sum() <= len(p) // cfg.patches + 1          # one patch of K = N/G
+        assert mag.max() <= cfg.gamma[1] + 1e-9                          # γ bounds the centre
+        assert mag.max() >= 0.5 * cfg.gamma[0]
+        np.testing.assert_allclose(moved - p, disp)
+        # λ ≥ 0.95: the displacement stays within ~18° of the normal (β = ±1)
+        cos = np.abs((disp[touched] / mag[touched, None] * n[touched]).sum(1))
+        assert cos.min() > np.cos(np.deg2rad(20))
+
+
+def test_combined_loss_terms():
+    target = torch.zeros(4, 3)
+    target[0] = torch.tensor([0.1, 0.0, 0.0])
+    half = torch.tensor([0.05, 0.0, 0.0])
+    out = torch.zeros(4, 6)
+    out[0, :3], out[0, 3:] = half, half                     # F'_E = F'_I = F_D / 2: ideal
+    t = combined_loss(out, target)
+    assert abs(float(t["dist"])) < 1e-7
+    assert float(t["dir"]) == pytest.approx(-1 / 4)         # cos 1 on the one anomalous point, / N
+    assert float(t["sym"]) == pytest.approx(-1 / 4)         # ratio 0 − cos 1, / N
+    out[0, 3:] = -half                                      # opposing components cancel: F_C = 0
+    t2 = combined_loss(out, target)
+    assert float(t2["dist"]) == pytest.approx(0.1 / 4) and float(t2["sym"]) > 0
+    assert "sym" not in combined_loss(out[:, :3], target)   # Out = 3 has no components
+    torch.testing.assert_close(resultant_force(out), out[:, :3] + out[:, 3:])
+
+
+def test_cfpnet_shapes_and_pruned_size():
+    p, _ = _sphere(2000)
+    x = torch.tensor(p, dtype=torch.float32)
+    b = torch.zeros(len(p), dtype=torch.int64)
+    full = CFPNet(depth=4, encoder_layers=2, out_channels=6)
+    pruned = CFPNet(depth=2, encoder_layers=1, out_channels=6)
+    assert full(x, b, 0.03).shape == (2000, 6)
+    assert pruned(x, b, 0.03).shape == (2000, 6)
+    n_full = sum(q.numel() for q in full.parameters())
+    n_pruned = sum(q.numel() for q in pruned.parameters())
+    assert n_pruned < 0.6 * n_full  # A.5: the pruned V_P drops over 40 % of the weights
+
+
+@pytest.mark.parametrize("name", ["mc4ad", "po3ad"])
+def test_training_reduces_loss_and_save_load_reproduces_scores(name, tmp_path):
+    from scan2ad.datasets.synthetic import SyntheticSpec, make_sample
+    from scan2ad.detectors.base import Detector, TrainSet
+    from scan2ad.detectors.registry import create
+
+    rng = np.random.default_rng(0)
+    spec = SyntheticSpec(points=1024)
+    train = TrainSet([make_sample("ring", None, spec, rng) for _ in range(3)])
+    det = create(name, steps=40, batch_size=2, depth=2, voxel_size=0.08, rotation_deg=0.0)
+    det.fit(train)
+    first, last = np.mean(det.train_losses[:8]), np.mean(det.train_losses[-8:])
+    assert last < first
+    test = make_sample("ring", "Bump", spec, rng)
+    s1 = det.score(test.points)
+    assert s1.points.shape == (len(test),) and np.isfinite(s1.points).all()
+    det.save(tmp_path / "run")
+    back = Detector.load(tmp_path / "run")
+    s2 = back.score(test.points)
+    np.testing.assert_array_equal(s1.points, s2.points)
+    assert s1.object == s2.object
+
+
+@pytest.mark.slow
+def test_mc4ad_beats_chance_on_unseen_synthetic_defects(tmp_path):
+    """Trained on normal rings only, scored on held-out rings with Bump/Dent/Scratch defects.
+
+    CPU budget: 1500 steps of 4 clouds (~3–6 min on 2 cores). Six displaced patches per training
+    cloud instead of PO3AD's one so the anomalous points are not 1.5 % of each batch — with one,
+    the network needs the papers' GPU-scale schedule to leave the all-zero solution.
+    Measured 2026-11-24: O-AUROC 0.87, P-AUROC 0.65.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    from scan2ad.datasets.formats.open_industry import read_open_industry
+    from scan2ad.datasets.samples import load_sample
+    from scan2ad.datasets.synthetic import SyntheticSpec, make_synthetic_dataset
+    from scan2ad.detectors.base import TrainSet
+    from scan2ad.detectors.registry import create
+
+    root = make_synthetic_dataset(tmp_path / "d", SyntheticSpec(classes=("ring",), n_train=8, n_test_normal=6,
+                                                                n_per_defect=3, points=2048))
+    samples = read_open_industry(root)
+    train = TrainSet([load_sample(s) for s in samples if s.split == "train"])
+    det = create("mc4ad", steps=1500, batch_size=4, depth=3, voxel_size=0.06, rotation_deg=0.0,
+                 shifted_patches=6, lr=0.003)
+    det.fit(train)
+    y, obj, pl, ps = [], [], [], []
+    for s in samples:
+        if s.split != "test":
+            continue
+        c = load_sample(s)
+        sc = det.score(c.points)
+        y.append(s.label)
+        obj.append(sc.object)
+        pl.append(c.labels)
+        ps.append(sc.points)
+    assert roc_auc_score(y, obj) >= 0.75
+    assert roc_auc_score(np.concatenate(pl), np.concatenate(ps)) >= 0.58
