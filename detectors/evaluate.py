@@ -89,6 +89,10 @@ def evaluate(dataset: str | Path, out: str | Path, settings: EvalSettings,
     root, out = Path(dataset), Path(out)
     samples = D.load_dataset(root, list(settings.classes) or None)
     classes = D.class_names(samples)
+    # every partition up front, so a bad request fails before anything is written
+    parts = {(seed, cls): partition(samples, cls, settings, seed, root)
+             for seed in settings.seeds for cls in classes}
+    create(settings.method, **{**settings.overrides, "seed": settings.seeds[0]})  # settings valid?
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", {"settings": config_to_dict(settings), "dataset": str(root.resolve()),
                                      "classes": classes, "models_from": str(models_from or "")})
@@ -98,7 +102,7 @@ def evaluate(dataset: str | Path, out: str | Path, settings: EvalSettings,
     for seed in settings.seeds:
         per_seed[seed] = {}
         for cls in progress(classes, desc=f"{settings.method} seed {seed}"):
-            part = partition(samples, cls, settings, seed, root)
+            part = parts[(seed, cls)]
             mdir = out / "models" / cls / f"seed{seed}"
             t0 = time.perf_counter()
             if models_from is not None:

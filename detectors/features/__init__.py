@@ -11,7 +11,10 @@ another backbone registers itself with :func:`register_extractor` (e.g. ``"point
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
+from collections import OrderedDict
 from typing import Callable
 
 import numpy as np
@@ -116,7 +119,32 @@ def register_extractor(name: str, fn: Extractor) -> None:
     EXTRACTORS[name] = fn
 
 
+_cache: OrderedDict | None = None
+
+
+@contextlib.contextmanager
+def feature_cache(size: int = 512):
+    """Within the block, identical extractions (same extractor, settings and point bytes) are
+    computed once. For ablation sweeps and tests that fit several variants on the same clouds;
+    never active while speed is measured (``evaluate`` does not use it)."""
+    global _cache
+    previous, _cache = _cache, OrderedDict()
+    try:
+        yield
+    finally:
+        _cache = previous
+
+
 def extract(name: str, points: np.ndarray, settings: FeatureSettings) -> PatchFeatures:
     if name not in EXTRACTORS:
         raise InputError(f"unknown feature extractor {name!r}; known: {', '.join(EXTRACTORS)}")
-    return EXTRACTORS[name](points, settings)
+    if _cache is None:
+        return EXTRACTORS[name](points, settings)
+    pts = np.ascontiguousarray(points)
+    key = (name, pts.shape, hashlib.sha1(pts.tobytes()).hexdigest(),
+           tuple(getattr(settings, f.name) for f in dataclasses.fields(FeatureSettings)))
+    if key not in _cache:
+        _cache[key] = EXTRACTORS[name](points, settings)
+        while len(_cache) > 512:
+            _cache.popitem(last=False)
+    return _cache[key]

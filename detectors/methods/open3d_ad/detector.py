@@ -8,8 +8,9 @@ simulated anomalies form F_A; the supports come from Correspondence Distribution
 point score = its patch's alpha, object score = max (eq. 13).
 
 Defaults are §V-A's: N = 1000, K = 3, gamma = 0.3, scales 40/80/120, 128 aggregation points.
-Choices where the paper is silent: a patch of an anomalous cloud belongs to F_A when its FPS
-centre point is labelled anomalous (the rest of that cloud is normal surface and is not used);
+Choices where the paper is silent: a patch of an anomalous cloud belongs to F_A when at least
+half of its points are labelled anomalous (the rest of that cloud is normal surface; mixed
+rim patches would blur the anomalous support into the normal one);
 patch features are L2-normalised, so that distances are O(1) and 1 - gamma s_A stays positive
 (gamma = 0.3 is a fixed constant, which only makes sense on a fixed feature scale).
 
@@ -48,6 +49,8 @@ class Open3DADConfig(FeatureSettings, BaseConfig):
     seen_anomalies: bool = doc("put the seen (labelled) anomalies into F_A", True)
     simulated_anomalies: bool = doc("put Norm-AS anomalies into F_A", True)
     normal_support_factor: float = doc("normal support size = factor x N (M7/M8 expand it to 2N)", 1.0)
+    anomalous_patch_fraction: float = doc("a patch of an anomalous cloud joins F_A when at least this "
+                                          "fraction of its points is labelled anomalous", 0.5)
     simulated_per_sample: int = doc("Norm-AS anomalies made from each normal training cloud", 1)
     norm_as: NormASSettings = doc("Norm-AS settings", NormASSettings())
 
@@ -65,11 +68,17 @@ class Open3DAD(Detector):
         return f, feats.astype(np.float32)
 
     def _anomalous_patches(self, points, labels) -> np.ndarray:
+        """Features of the patches that are mostly anomalous: at least ``anomalous_patch_fraction``
+        of the points within the patch's extent (its ``group_size`` kept points, i.e. that many
+        times the subsampling ratio of input points) are labelled anomalous."""
         from scipy.spatial import cKDTree
 
         f, feats = self._features(points)
-        _, near = cKDTree(points).query(f.centres, k=1)
-        return feats[np.asarray(labels)[near] > 0]
+        kept = min(len(points), self.config.feature_points or len(points))
+        k = max(1, int(round(max(1, self.config.group_size) * len(points) / kept)))
+        _, idx = cKDTree(points).query(f.centres, k=min(k, len(points)))
+        frac = (np.asarray(labels)[idx.reshape(len(f.centres), -1)] > 0).mean(axis=1)
+        return feats[frac >= self.config.anomalous_patch_fraction]
 
     def fit(self, train: TrainSet) -> None:
         cfg = self.config

@@ -150,3 +150,15 @@ def test_registration_recovers_a_known_pose():
     back = Template(bracket).align(moved)
     assert np.median(np.linalg.norm(moved - bracket, axis=1)) > 1.0
     assert np.median(np.linalg.norm(back - bracket, axis=1)) < 0.05
+
+
+def test_registration_falls_back_to_principal_axes_for_large_rotations():
+    from scipy.spatial.transform import Rotation
+
+    from scan2ad.detectors.registration import Template
+
+    bracket = make_sample("bracket", None, SyntheticSpec(points=2048), np.random.default_rng(0)).points
+    R = Rotation.from_euler("z", 150, degrees=True).as_matrix()
+    res = Template(bracket).register(bracket @ R.T)
+    assert res.used_global and res.fitness > 0.95
+    assert np.allclose(res.transform[:3, :3], R.T, atol=0.02)
