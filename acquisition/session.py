@@ -26,8 +26,10 @@ PNGs, returning frames and/or decoded maps per view.
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -265,9 +267,11 @@ def capture_session(out: str | Path, rig, part: str | Path, views: int | None = 
             frames = dev.capture_view(angle, images)
             t_cap = time.perf_counter() - t0
             vdir = session.view_dir(i)
-            for cam, imgs in frames.items():
-                for k, img in enumerate(imgs):
-                    _write_png(vdir / cam / f"{k:02d}.png", img)
+            jobs = [(vdir / cam / f"{k:02d}.png", img) for cam, imgs in frames.items()
+                    for k, img in enumerate(imgs)]
+            # PNG compression dominates a written view; cv2.imwrite releases the GIL
+            with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+                list(pool.map(lambda job: _write_png(*job), jobs))
             view = {"index": i, "angle_deg": angle, "frames": len(images),
                     "cameras": {cam: {"shape": list(imgs[0].shape), "dtype": str(imgs[0].dtype),
                                       "white_mean": float(imgs[0].mean())} for cam, imgs in frames.items()},
