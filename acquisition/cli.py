@@ -11,23 +11,62 @@ import click
 
 
 @click.command()
-@click.option("--rig", "rig_arg", default="virtual", show_default=True,
-              help="Rig description: a TOML path or a name in calibration_data/rigs/.")
-@click.option("--part", required=True,
-              help="Mesh file (.ply/.stl/.obj) or procedural part name (virtual rig); a label (real rig).")
-@click.option("--views", type=int, default=None,
-              help="Number of equal turntable steps [default: the rig's turntable angles].")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Session folder to write.")
-@click.option("--overwrite", is_flag=True, help="Capture again over a finished or different session.")
-@click.option("--calibration", type=click.Path(path_type=Path), default=None,
-              help="calibration.json to record in the session [default: the rig's, if present].")
+@click.option(
+    "--rig",
+    "rig_arg",
+    default="virtual",
+    show_default=True,
+    help="Rig description: a TOML path or a name in calibration_data/rigs/.",
+)
+@click.option(
+    "--part",
+    required=True,
+    help="Mesh file (.ply/.stl/.obj) or procedural part name (virtual rig); a label (real rig).",
+)
+@click.option(
+    "--views",
+    type=int,
+    default=None,
+    help="Number of equal turntable steps [default: the rig's turntable angles].",
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="Session folder to write."
+)
+@click.option(
+    "--overwrite", is_flag=True, help="Capture again over a finished or different session."
+)
+@click.option(
+    "--calibration",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="calibration.json to record in the session [default: the rig's, if present].",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Virtual camera noise seed.")
-@click.option("--part-seed", type=int, default=0, show_default=True,
-              help="Seed of the procedural part's variation.")
-@click.option("--decode/--no-decode", "do_decode", default=True, show_default=True,
-              help="Decode the first view afterwards and report the valid pixel share.")
-def capture(rig_arg: str, part: str, views: int | None, out: Path, overwrite: bool,
-            calibration: Path | None, seed: int, part_seed: int, do_decode: bool) -> None:
+@click.option(
+    "--part-seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the procedural part's variation.",
+)
+@click.option(
+    "--decode/--no-decode",
+    "do_decode",
+    default=True,
+    show_default=True,
+    help="Decode the first view afterwards and report the valid pixel share.",
+)
+def capture(
+    rig_arg: str,
+    part: str,
+    views: int | None,
+    out: Path,
+    overwrite: bool,
+    calibration: Path | None,
+    seed: int,
+    part_seed: int,
+    do_decode: bool,
+) -> None:
     """Capture a structured-light session (DESIGN §3 layout); a rerun resumes an interrupted one."""
     import time
 
@@ -37,12 +76,23 @@ def capture(rig_arg: str, part: str, views: int | None, out: Path, overwrite: bo
     rig = load_rig(rig_arg)
     rig_path = str(Path(rig_arg).resolve()) if Path(rig_arg).is_file() else rig_arg
     t0 = time.perf_counter()
-    session = capture_session(out, rig, part, views, overwrite=overwrite, seed=seed,
-                              part_seed=part_seed, calibration=calibration, rig_path=rig_path)
+    session = capture_session(
+        out,
+        rig,
+        part,
+        views,
+        overwrite=overwrite,
+        seed=seed,
+        part_seed=part_seed,
+        calibration=calibration,
+        rig_path=rig_path,
+    )
     dt = time.perf_counter() - t0
     n = session.n_views
-    click.echo(f"session {out}: {n} views x {len(session.cameras)} cameras x "
-               f"{len(session.patterns.frames)} frames ({session.patterns.kind}) in {dt:.1f} s")
+    click.echo(
+        f"session {out}: {n} views x {len(session.cameras)} cameras x "
+        f"{len(session.patterns.frames)} frames ({session.patterns.kind}) in {dt:.1f} s"
+    )
     if do_decode and n:
         maps = session.decode(0)
         shares = ", ".join(f"{cam} {m.valid_fraction() * 100:.1f}%" for cam, m in maps.items())

@@ -64,19 +64,27 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-
 from scan2ad.acquisition.patterns import PatternSet
+
 from scan2ad.config import doc
 from scan2ad.errors import FormatError, InputError
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class DecodeConfig:
-    bit_rule: str = doc("contrast (OpenCV rule) or direct_global (Xu & Aliaga robust rule)", "contrast")
+    bit_rule: str = doc(
+        "contrast (OpenCV rule) or direct_global (Xu & Aliaga robust rule)", "contrast"
+    )
     min_contrast: float = doc("white − black below this (8-bit grey levels) is shadow", 8.0)
-    min_bit_margin: float = doc("|pattern − inverse| below this (8-bit levels) leaves a bit undecided", 2.0)
-    min_direct: float = doc("direct light Ld below this (8-bit levels) is undecided (direct_global)", 8.0)
-    projector_black_level: float = doc("b: projector black as a fraction of white (direct_global)", 0.05)
+    min_bit_margin: float = doc(
+        "|pattern − inverse| below this (8-bit levels) leaves a bit undecided", 2.0
+    )
+    min_direct: float = doc(
+        "direct light Ld below this (8-bit levels) is undecided (direct_global)", 8.0
+    )
+    projector_black_level: float = doc(
+        "b: projector black as a fraction of white (direct_global)", 0.05
+    )
     separation_bits: int = doc("Gray bits per direction used to separate direct/global light", 3)
     separation_skip: int = doc("finest Gray bits left out of the separation (blurred by optics)", 2)
     min_modulation: float = doc("2·phase amplitude / (white − black) below this is invalid", 0.25)
@@ -103,11 +111,13 @@ class DecodedMap:
         from scan2ad.io import atomic_path
 
         with atomic_path(path, suffix=".npz") as tmp:
-            np.savez_compressed(tmp, col=self.col, row=self.row, valid=self.valid, confidence=self.confidence)
+            np.savez_compressed(
+                tmp, col=self.col, row=self.row, valid=self.valid, confidence=self.confidence
+            )
         return Path(path)
 
     @classmethod
-    def load(cls, path: str | Path) -> "DecodedMap":
+    def load(cls, path: str | Path) -> DecodedMap:
         try:
             with np.load(path) as z:
                 return cls(col=z["col"], row=z["row"], valid=z["valid"], confidence=z["confidence"])
@@ -122,7 +132,9 @@ def _grey(img: np.ndarray, i: int) -> np.ndarray:
         if img.shape[2] == 1:
             img = img[:, :, 0]
         else:
-            img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY if img.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
+            img = cv2.cvtColor(
+                img, cv2.COLOR_BGR2GRAY if img.shape[2] == 3 else cv2.COLOR_BGRA2GRAY
+            )
     if img.ndim != 2:
         raise InputError(f"frame {i} has shape {img.shape}, expected an H×W image")
     return img
@@ -130,8 +142,10 @@ def _grey(img: np.ndarray, i: int) -> np.ndarray:
 
 def _as_frames(frames, pattern_set: PatternSet) -> tuple[list[np.ndarray], float]:
     if len(frames) != len(pattern_set.frames):
-        raise InputError(f"{len(frames)} frames given, the pattern set ({pattern_set.kind}, "
-                         f"{'+'.join(pattern_set.directions)}) has {len(pattern_set.frames)}")
+        raise InputError(
+            f"{len(frames)} frames given, the pattern set ({pattern_set.kind}, "
+            f"{'+'.join(pattern_set.directions)}) has {len(pattern_set.frames)}"
+        )
     out = [_grey(np.asarray(f), i) for i, f in enumerate(frames)]
     if np.issubdtype(out[0].dtype, np.floating):
         out = [np.asarray(f, np.float32) for f in out]
@@ -156,8 +170,9 @@ def _signed(a: np.ndarray) -> np.ndarray:
     return a.astype(np.float32) if a.dtype != np.float32 else a
 
 
-def _decode_direction(frames, ps: PatternSet, direction: str, white_black: tuple, cfg: DecodeConfig,
-                      scale: float):
+def _decode_direction(
+    frames, ps: PatternSet, direction: str, white_black: tuple, cfg: DecodeConfig, scale: float
+):
     """Decode one direction: returns (coordinate float32 with NaN, ok mask, confidence)."""
     import cv2
 
@@ -169,12 +184,11 @@ def _decode_direction(frames, ps: PatternSet, direction: str, white_black: tuple
     margin_min = None
     code = None
     run = None  # running binary bit (Gray -> binary: b_k = b_{k+1} xor g_k)
-    n_bits = len(gray_idx)
 
     if cfg.bit_rule == "direct_global":
         fine = []
         stop = max(1, len(gray_idx) - cfg.separation_skip)
-        for i in gray_idx[max(0, stop - max(1, cfg.separation_bits)):stop]:
+        for i in gray_idx[max(0, stop - max(1, cfg.separation_bits)) : stop]:
             fine += [frames[i], frames[i + 1]]
         lmax = fine[0].copy()
         lmin = fine[0].copy()
@@ -249,8 +263,9 @@ def _decode_direction(frames, ps: PatternSet, direction: str, white_black: tuple
     return coord, ok, confidence
 
 
-def decode_frames(frames: list[np.ndarray], pattern_set: PatternSet,
-                  config: DecodeConfig = DecodeConfig()) -> DecodedMap:
+def decode_frames(
+    frames: list[np.ndarray], pattern_set: PatternSet, config: DecodeConfig = DecodeConfig()
+) -> DecodedMap:
     """Decode frames captured under ``pattern_set`` (see the module docstring)."""
     frames, scale = _as_frames(frames, pattern_set)
     white, black = frames[0], frames[1]
@@ -289,7 +304,9 @@ def read_frames(folder: str | Path, count: int) -> list[np.ndarray]:
     return out
 
 
-def decode_view(view_dir: str | Path, session, config: DecodeConfig = DecodeConfig()) -> dict[str, DecodedMap]:
+def decode_view(
+    view_dir: str | Path, session, config: DecodeConfig = DecodeConfig()
+) -> dict[str, DecodedMap]:
     """Decode every camera of one saved view folder (``<session>/view_NNN``).
 
     ``session``: a :class:`scan2ad.acquisition.session.Session` or the session folder.
@@ -302,5 +319,7 @@ def decode_view(view_dir: str | Path, session, config: DecodeConfig = DecodeConf
     if not view_dir.is_dir():
         raise InputError("view folder not found", view_dir)
     n = len(session.patterns.frames)
-    return {cam: decode_frames(read_frames(view_dir / cam, n), session.patterns, config)
-            for cam in session.cameras}
+    return {
+        cam: decode_frames(read_frames(view_dir / cam, n), session.patterns, config)
+        for cam in session.cameras
+    }

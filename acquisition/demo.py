@@ -35,12 +35,20 @@ def run(ctx) -> str:
     if old is not None and old.finished and old.n_views == views:
         session, done = old, "reused"
     else:  # a same-sized unfinished session resumes; one of another size is replaced
-        session = capture_session(out, rig, part, views, rig_path="virtual",
-                                  overwrite=old is not None and old.n_views != views)
+        session = capture_session(
+            out,
+            rig,
+            part,
+            views,
+            rig_path="virtual",
+            overwrite=old is not None and old.n_views != views,
+        )
         done = "captured"
     ctx.artefacts["session"] = out
     maps = session.decode(0)
     share = sum(m.valid_fraction() for m in maps.values()) / len(maps)
-    return (f"{done} {session.n_views} view(s) of {session.meta['part']['id']} at "
-            f"{len(session.patterns.frames)} frames x 2 cameras -> {out}; view 0 decodes "
-            f"{share * 100:.0f}% of pixels")
+    return (
+        f"{done} {session.n_views} view(s) of {session.meta['part']['id']} at "
+        f"{len(session.patterns.frames)} frames x 2 cameras -> {out}; view 0 decodes "
+        f"{share * 100:.0f}% of pixels"
+    )

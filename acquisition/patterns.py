@@ -97,7 +97,9 @@ class PatternSet:
         if self.kind not in KINDS:
             raise InputError(f"pattern kind {self.kind!r} is not one of {KINDS}")
         if not self.directions or any(d not in DIRECTIONS for d in self.directions):
-            raise InputError(f"pattern directions {self.directions!r} must be a non-empty subset of {DIRECTIONS}")
+            raise InputError(
+                f"pattern directions {self.directions!r} must be a non-empty subset of {DIRECTIONS}"
+            )
         if len(set(self.directions)) != len(self.directions):
             raise InputError(f"pattern directions {self.directions!r} repeat")
         object.__setattr__(self, "directions", tuple(d for d in DIRECTIONS if d in self.directions))
@@ -105,29 +107,51 @@ class PatternSet:
             if self.phase_steps < 3:
                 raise InputError(f"phase shift needs at least 3 steps, got {self.phase_steps}")
             if self.phase_period_px < 4 or self.phase_period_px % 2:
-                raise InputError(f"phase period must be an even number of pixels >= 4, got {self.phase_period_px}")
+                raise InputError(
+                    f"phase period must be an even number of pixels >= 4, "
+                    f"got {self.phase_period_px}"
+                )
 
     @classmethod
-    def from_rig(cls, rig) -> "PatternSet":
+    def from_rig(cls, rig) -> PatternSet:
         """The pattern set a rig description names (``[patterns]`` and the projector resolution)."""
         w, h = rig.projector.resolution
         p = rig.patterns
-        return cls(width=int(w), height=int(h), kind=p.kind, directions=tuple(p.directions),
-                   phase_steps=p.phase_steps, phase_period_px=p.phase_period_px)
+        return cls(
+            width=int(w),
+            height=int(h),
+            kind=p.kind,
+            directions=tuple(p.directions),
+            phase_steps=p.phase_steps,
+            phase_period_px=p.phase_period_px,
+        )
 
     def to_dict(self) -> dict:
-        return {"width": self.width, "height": self.height, "kind": self.kind,
-                "directions": list(self.directions), "phase_steps": self.phase_steps,
-                "phase_period_px": self.phase_period_px, "frames": len(self.frames)}
+        return {
+            "width": self.width,
+            "height": self.height,
+            "kind": self.kind,
+            "directions": list(self.directions),
+            "phase_steps": self.phase_steps,
+            "phase_period_px": self.phase_period_px,
+            "frames": len(self.frames),
+        }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PatternSet":
+    def from_dict(cls, d: dict) -> PatternSet:
         try:
-            return cls(width=int(d["width"]), height=int(d["height"]), kind=d["kind"],
-                       directions=tuple(d["directions"]), phase_steps=int(d["phase_steps"]),
-                       phase_period_px=int(d["phase_period_px"]))
+            return cls(
+                width=int(d["width"]),
+                height=int(d["height"]),
+                kind=d["kind"],
+                directions=tuple(d["directions"]),
+                phase_steps=int(d["phase_steps"]),
+                phase_period_px=int(d["phase_period_px"]),
+            )
         except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"pattern set description is incomplete or malformed: {exc!r}") from None
+            raise InputError(
+                f"pattern set description is incomplete or malformed: {exc!r}"
+            ) from None
 
     # ---- code layout -------------------------------------------------------------------------
     def extent(self, direction: str) -> int:

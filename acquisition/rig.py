@@ -36,14 +36,16 @@ class CameraSpec:
     focal_length_mm: float = doc("nominal lens focal length in mm", 16.0)
     bit_depth: int = doc("8 or 16: PNG depth of the saved frames", 8)
     settings: dict[str, Any] = doc(
-        "backend settings: genicam {cti, serial, exposure_us, gain_db}; uvc {index, exposure}", {})
+        "backend settings: genicam {cti, serial, exposure_us, gain_db, pixel_format, trigger, "
+        "timeout_s}; uvc {index, exposure, flush} (see devices/real.py)", {})
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ProjectorSpec:
     backend: str = doc("virtual | window", "virtual")
     resolution: tuple[int, int] = doc("projector width, height in pixels", (1280, 720))
-    settings: dict[str, Any] = doc("backend settings: window {display, settle_ms}", {})
+    settings: dict[str, Any] = doc(
+        "backend settings: window {x, y, settle_ms, name} (see devices/real.py)", {})
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -52,7 +54,8 @@ class TurntableSpec:
     steps: int = doc("views per revolution (equal angles) when angles_deg is empty", 12)
     angles_deg: tuple[float, ...] = doc("explicit table angles of the views, degrees", ())
     settings: dict[str, Any] = doc(
-        "serial: {port, baudrate, timeout_s, move_cmd, home_cmd, ok_reply, error_prefix}", {})
+        "serial: {port, baudrate, timeout_s, move_cmd, home_cmd, ok_reply, error_prefix, eol, "
+        "steps_per_degree, settle_s} (see devices/serial_turntable.py)", {})
 
     def view_angles_deg(self, views: int | None = None) -> list[float]:
         if self.angles_deg and views is None:
@@ -102,7 +105,7 @@ class VirtualRender:
     camera_defocus_px: float = doc("Gaussian blur in the camera image, pixels", 0.5)
     exposure: float = doc("grey level of a white, perpendicular, albedo-1 surface", 220.0)
     supersample: int = doc("rays per pixel side (anti-aliasing)", 1)
-    projector_black: float = doc("projector black level as a fraction of its white (DLP leakage)", 0.01)
+    projector_black: float = doc("projector black as a fraction of its white (DLP leakage)", 0.01)
     shot_noise_gain: float = doc("photon noise: variance added per grey level of signal", 0.04)
 
 
@@ -126,9 +129,11 @@ class VirtualRig:
     projector: VirtualDevice = doc("true geometry of the projector")
     render: VirtualRender = doc("image formation", VirtualRender())
     table_radius_mm: float = doc("radius of the turntable disc", 60.0)
-    part_material: VirtualMaterial = doc("material of the scanned part (machined steel-like)", VirtualMaterial())
+    part_material: VirtualMaterial = doc(
+        "material of the scanned part (machined steel-like)", VirtualMaterial())
     table_material: VirtualMaterial = doc(
-        "material of the turntable disc (dark matte)", VirtualMaterial(albedo=0.12, specular=0.02, shininess=10.0))
+        "material of the turntable disc (dark matte)",
+        VirtualMaterial(albedo=0.12, specular=0.02, shininess=10.0))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

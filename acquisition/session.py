@@ -29,13 +29,13 @@ import dataclasses
 import os
 import shutil
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
-
 from scan2ad.acquisition.patterns import PatternSet
+
 from scan2ad.errors import FormatError, InputError
 from scan2ad.io import atomic_path, read_json, sha256_file, write_json
 from scan2ad.log import get_logger, progress
@@ -60,8 +60,13 @@ class PartSource:
     mesh: object = dataclasses.field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "source": self.source, "seed": self.seed, "path": self.path,
-                "sha256": self.sha256}
+        return {
+            "id": self.id,
+            "source": self.source,
+            "seed": self.seed,
+            "path": self.path,
+            "sha256": self.sha256,
+        }
 
 
 def resolve_part(part: str | Path, seed: int = 0, need_mesh: bool = True) -> PartSource:
@@ -89,10 +94,15 @@ def resolve_part(part: str | Path, seed: int = 0, need_mesh: bool = True) -> Par
         return PartSource(str(part), "library", seed, mesh=parts.make_part(str(part), seed))
     if not need_mesh:
         return PartSource(str(part), "label", seed)
-    known = f"library parts: {', '.join(parts.PART_NAMES)}" if parts is not None else \
-        "the procedural part library is not installed"
-    raise InputError(f"part {str(part)!r} is neither a mesh file ({'/'.join(MESH_SUFFIXES)}) nor a "
-                     f"library part ({known})")
+    known = (
+        f"library parts: {', '.join(parts.PART_NAMES)}"
+        if parts is not None
+        else "the procedural part library is not installed"
+    )
+    raise InputError(
+        f"part {str(part)!r} is neither a mesh file ({'/'.join(MESH_SUFFIXES)}) nor a "
+        f"library part ({known})"
+    )
 
 
 # --------------------------------------------------------------------------------- session
@@ -139,7 +149,7 @@ class Session:
         return read_frames(self.view_dir(i) / cam, len(self.patterns.frames))
 
     def decode(self, i: int, config=None) -> dict:
-        """Decoded maps of view ``i`` per camera (:func:`scan2ad.acquisition.decode.decode_view`)."""
+        """Decoded maps of view ``i`` per camera (``decode.decode_view``)."""
         from scan2ad.acquisition.decode import DecodeConfig, decode_view
 
         return decode_view(self.view_dir(i), self, config or DecodeConfig())
@@ -161,8 +171,15 @@ def open_session(root: str | Path) -> Session:
     return Session(root, meta)
 
 
-def _session_meta(rig, rig_path: str, part: PartSource, angles: list[float], patterns: PatternSet,
-                  calibration: Path | None, seed: int) -> dict:
+def _session_meta(
+    rig,
+    rig_path: str,
+    part: PartSource,
+    angles: list[float],
+    patterns: PatternSet,
+    calibration: Path | None,
+    seed: int,
+) -> dict:
     from scan2ad.config import config_to_dict
 
     calib = None
@@ -170,8 +187,12 @@ def _session_meta(rig, rig_path: str, part: PartSource, angles: list[float], pat
         calib = {"path": str(Path(calibration).resolve()), "sha256": sha256_file(calibration)}
     meta = {
         "part": part.to_dict(),
-        "rig": {"name": rig.name, "path": rig_path, "virtual": rig.is_virtual,
-                "description": config_to_dict(rig)},
+        "rig": {
+            "name": rig.name,
+            "path": rig_path,
+            "virtual": rig.is_virtual,
+            "description": config_to_dict(rig),
+        },
         "calibration": calib,
         "patterns": patterns.to_dict(),
         "frame_labels": [f.label for f in patterns.frames],
@@ -206,11 +227,20 @@ def _write_png(path: Path, img: np.ndarray) -> None:
             raise OSError(f"cv2.imwrite failed for {path}")
 
 
-def capture_session(out: str | Path, rig, part: str | Path, views: int | None = None, *,
-                    overwrite: bool = False, seed: int = 0, part_seed: int = 0,
-                    calibration: str | Path | None = None, rig_path: str = "",
-                    on_view: Callable[[int, float], None] | None = None) -> Session:
-    """Capture (or resume) a session of ``part`` with ``rig`` into ``out``; see the module docstring.
+def capture_session(
+    out: str | Path,
+    rig,
+    part: str | Path,
+    views: int | None = None,
+    *,
+    overwrite: bool = False,
+    seed: int = 0,
+    part_seed: int = 0,
+    calibration: str | Path | None = None,
+    rig_path: str = "",
+    on_view: Callable[[int, float], None] | None = None,
+) -> Session:
+    """Capture (or resume) a session of ``part`` with ``rig`` into ``out`` (module docstring).
 
     ``views``: number of equal turntable steps (default: the rig's angles). ``calibration``: the
     calibration.json to record (default: the rig's, when it exists). ``seed`` drives the virtual
@@ -229,8 +259,9 @@ def capture_session(out: str | Path, rig, part: str | Path, views: int | None = 
         calibration = default if default is not None and default.is_file() else None
     elif not Path(calibration).is_file():
         raise InputError("calibration file not found", calibration)
-    meta = _session_meta(rig, rig_path, part_src, angles, patterns,
-                         Path(calibration) if calibration else None, seed)
+    meta = _session_meta(
+        rig, rig_path, part_src, angles, patterns, Path(calibration) if calibration else None, seed
+    )
 
     if (out / "session.json").is_file():
         old = open_session(out)
@@ -238,17 +269,24 @@ def capture_session(out: str | Path, rig, part: str | Path, views: int | None = 
         if overwrite:
             _clear_session(out, old)
         elif differs:
-            raise InputError(f"holds a different capture session ({', '.join(differs)} differ); "
-                             f"pass --overwrite to replace it", out)
+            raise InputError(
+                f"holds a different capture session ({', '.join(differs)} differ); "
+                f"pass --overwrite to replace it",
+                out,
+            )
         elif old.finished:
-            raise InputError(f"the session is already complete ({old.n_views} views); pass "
-                             f"--overwrite to capture it again", out)
+            raise InputError(
+                f"the session is already complete ({old.n_views} views); pass "
+                f"--overwrite to capture it again",
+                out,
+            )
         else:
             meta = old.meta  # resume: keep what was recorded when the session began
     elif out.exists() and (not out.is_dir() or any(out.iterdir())):
         # never write into (or delete from) a folder holding something else, even with overwrite
-        raise InputError("the output path exists and is not a capture session; choose a new or "
-                         "empty folder", out)
+        raise InputError(
+            "the output path exists and is not a capture session; choose a new or empty folder", out
+        )
     out.mkdir(parents=True, exist_ok=True)
     if not (out / "session.json").is_file():
         write_json(out / "session.json", meta, schema_version=SCHEMA_VERSION)
@@ -267,15 +305,29 @@ def capture_session(out: str | Path, rig, part: str | Path, views: int | None = 
             frames = dev.capture_view(angle, images)
             t_cap = time.perf_counter() - t0
             vdir = session.view_dir(i)
-            jobs = [(vdir / cam / f"{k:02d}.png", img) for cam, imgs in frames.items()
-                    for k, img in enumerate(imgs)]
+            jobs = [
+                (vdir / cam / f"{k:02d}.png", img)
+                for cam, imgs in frames.items()
+                for k, img in enumerate(imgs)
+            ]
             # PNG compression dominates a written view; cv2.imwrite releases the GIL
             with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
                 list(pool.map(lambda job: _write_png(*job), jobs))
-            view = {"index": i, "angle_deg": angle, "frames": len(images),
-                    "cameras": {cam: {"shape": list(imgs[0].shape), "dtype": str(imgs[0].dtype),
-                                      "white_mean": float(imgs[0].mean())} for cam, imgs in frames.items()},
-                    "capture_s": round(t_cap, 3), "total_s": round(time.perf_counter() - t0, 3)}
+            view = {
+                "index": i,
+                "angle_deg": angle,
+                "frames": len(images),
+                "cameras": {
+                    cam: {
+                        "shape": list(imgs[0].shape),
+                        "dtype": str(imgs[0].dtype),
+                        "white_mean": float(imgs[0].mean()),
+                    }
+                    for cam, imgs in frames.items()
+                },
+                "capture_s": round(t_cap, 3),
+                "total_s": round(time.perf_counter() - t0, 3),
+            }
             if rig.is_virtual:
                 scene = dev.turntable.scene
                 view["T_world_part"] = scene.T_world_part(angle).tolist()
@@ -319,8 +371,16 @@ class ViewCapture:
     decoded: dict | None
 
 
-def capture_in_memory(rig, part_mesh, views: int | None = None, *, seed: int = 0,
-                      keep_frames: bool = False, decode: bool = True, decode_config=None) -> list[ViewCapture]:
+def capture_in_memory(
+    rig,
+    part_mesh,
+    views: int | None = None,
+    *,
+    seed: int = 0,
+    keep_frames: bool = False,
+    decode: bool = True,
+    decode_config=None,
+) -> list[ViewCapture]:
     """Capture a virtual session without writing images (the dataset builder's path).
 
     Returns one :class:`ViewCapture` per view, with the decoded maps (and the raw frames when
@@ -330,18 +390,29 @@ def capture_in_memory(rig, part_mesh, views: int | None = None, *, seed: int = 0
     from scan2ad.acquisition.devices.virtual import VirtualScene
 
     if not rig.is_virtual:
-        raise InputError(f"rig {rig.name!r} is not virtual: in-memory capture renders the virtual rig")
+        raise InputError(
+            f"rig {rig.name!r} is not virtual: in-memory capture renders the virtual rig"
+        )
     if not keep_frames and not decode:
-        raise InputError("capture_in_memory: keep_frames and decode are both off, nothing to return")
+        raise InputError(
+            "capture_in_memory: keep_frames and decode are both off, nothing to return"
+        )
     patterns = PatternSet.from_rig(rig)
     images = patterns.images()
     scene = VirtualScene(rig, part_mesh, seed=seed)
     cfg = decode_config or DecodeConfig()
     out = []
     angles = rig.turntable.view_angles_deg(views)
-    for i, angle in enumerate(progress(angles, desc="capture (memory)", total=len(angles), unit="view")):
+    for i, angle in enumerate(
+        progress(angles, desc="capture (memory)", total=len(angles), unit="view")
+    ):
         frames = scene.render_view(angle, images)
-        decoded = {c: decode_frames(f, patterns, cfg) for c, f in frames.items()} if decode else None
-        out.append(ViewCapture(i, float(angle), scene.T_world_part(angle), frames if keep_frames else None,
-                               decoded))
+        decoded = (
+            {c: decode_frames(f, patterns, cfg) for c, f in frames.items()} if decode else None
+        )
+        out.append(
+            ViewCapture(
+                i, float(angle), scene.T_world_part(angle), frames if keep_frames else None, decoded
+            )
+        )
     return out

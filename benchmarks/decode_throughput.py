@@ -58,7 +58,6 @@ def main() -> None:
     args = ap.parse_args()
     import cv2
     import trimesh
-
     from scan2ad.acquisition.decode import DecodeConfig, decode_frames
     from scan2ad.acquisition.devices.virtual import VirtualScene
     from scan2ad.acquisition.patterns import PatternSet
@@ -67,8 +66,10 @@ def main() -> None:
     rig = load_rig("virtual")
     part = trimesh.creation.annulus(r_min=9.0, r_max=22.0, height=12.0, sections=96)
     scene = VirtualScene(rig, part, seed=0)
-    print(f"cores: {os.cpu_count()}, cv2 threads: {cv2.getNumThreads()}, "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+    print(
+        f"cores: {os.cpu_count()}, cv2 threads: {cv2.getNumThreads()}, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
+    )
     rows = []
     for kind in ("phase", "graycode"):
         ps = PatternSet(1280, 720, kind=kind, phase_steps=4, phase_period_px=16)
@@ -95,18 +96,47 @@ def main() -> None:
                 both = d.valid & ref_valid
                 err = np.abs(d.col[both] - ref["columns"][both]).max() if both.any() else 0.0
                 agree = f"mask {same.mean() * 100:.3f}% same, max |dcol| {err:.4f}"
-            rows.append((kind, rule, len(frames), mpx, best, mpx / best, ref_best, mpx / ref_best,
-                         ref_best / best, d.valid.mean(), agree))
-    hdr = ("pattern", "rule", "frames", "Mpx", "ours s", "ours Mpx/s", "ref s", "ref Mpx/s", "speed-up",
-           "valid", "agreement with reference")
+            rows.append(
+                (
+                    kind,
+                    rule,
+                    len(frames),
+                    mpx,
+                    best,
+                    mpx / best,
+                    ref_best,
+                    mpx / ref_best,
+                    ref_best / best,
+                    d.valid.mean(),
+                    agree,
+                )
+            )
+    hdr = (
+        "pattern",
+        "rule",
+        "frames",
+        "Mpx",
+        "ours s",
+        "ours Mpx/s",
+        "ref s",
+        "ref Mpx/s",
+        "speed-up",
+        "valid",
+        "agreement with reference",
+    )
     print("| " + " | ".join(hdr) + " |")
     print("|" + "---|" * len(hdr))
     for r in rows:
-        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.1f} | {r[4]:.3f} | {r[5]:.0f} | {r[6]:.3f} | {r[7]:.0f} | "
-              f"{r[8]:.1f}x | {r[9] * 100:.1f}% | {r[10]} |")
+        print(
+            f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.1f} | {r[4]:.3f} | {r[5]:.0f} | "
+            f"{r[6]:.3f} | {r[7]:.0f} | "
+            f"{r[8]:.1f}x | {r[9] * 100:.1f}% | {r[10]} |"
+        )
     target = min(r[5] for r in rows if r[1] == "contrast")
-    print(f"default rule throughput (worst pattern kind): {target:.0f} Mpx/s (target >= 200): "
-          f"{'met' if target >= 200 else 'NOT met'}")
+    print(
+        f"default rule throughput (worst pattern kind): {target:.0f} Mpx/s (target >= 200): "
+        f"{'met' if target >= 200 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

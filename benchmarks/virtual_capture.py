@@ -24,7 +24,6 @@ def main() -> None:
     ap.add_argument("--reference-frames", type=int, default=3, help="frames rendered the naive way")
     args = ap.parse_args()
     import trimesh
-
     from scan2ad.acquisition.decode import decode_frames
     from scan2ad.acquisition.devices.virtual import VirtualScene
     from scan2ad.acquisition.patterns import PatternSet
@@ -37,8 +36,10 @@ def main() -> None:
     ps = PatternSet.from_rig(rig)
     images = ps.images()
     nf = len(images)
-    print(f"cameras {w}x{h}, projector {rig.projector.resolution}, {nf} frames per camera, "
-          f"cores {os.cpu_count()}, load {os.getloadavg()[0]:.1f}")
+    print(
+        f"cameras {w}x{h}, projector {rig.projector.resolution}, {nf} frames per camera, "
+        f"cores {os.cpu_count()}, load {os.getloadavg()[0]:.1f}"
+    )
 
     scene = VirtualScene(rig, part, seed=0)
     scene.set_angle(0.0)
@@ -85,7 +86,10 @@ def main() -> None:
     print(f"| in-memory capture (geometry + frames) | {geo + ren:.2f} |")
     print(f"| decoding both cameras | {dec:.2f} |")
     print(f"| written session view (capture + {2 * nf} PNGs, {size:.0f} MB) | {t_session:.2f} |")
-    print(f"| naive reference: ray-cast per frame ({args.reference_frames} frames timed) | {ref_view:.2f} |")
+    print(
+        f"| naive reference: ray-cast per frame ({args.reference_frames} frames timed) "
+        f"| {ref_view:.2f} |"
+    )
     print(f"speed-up of the cached renderer over the naive one: {ref_view / (geo + ren):.1f}x")
 
 

@@ -18,7 +18,7 @@ All are context managers; ``close()`` releases the hardware and is idempotent.
 from __future__ import annotations
 
 import abc
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -81,8 +81,12 @@ class Rig(Device):
         self.projector = projector
         self.turntable = turntable
 
-    def capture_view(self, angle_deg: float, images: list[np.ndarray],
-                     on_frame: Callable[[int], None] | None = None) -> dict[str, list[np.ndarray]]:
+    def capture_view(
+        self,
+        angle_deg: float,
+        images: list[np.ndarray],
+        on_frame: Callable[[int], None] | None = None,
+    ) -> dict[str, list[np.ndarray]]:
         """Move the table to ``angle_deg``, then for each projector image show it and grab every
         camera. Returns ``{camera name: [frame per image]}``."""
         self.turntable.move_to(angle_deg)
@@ -106,7 +110,9 @@ def open_rig(rig, part=None, seed: int = 0) -> Rig:
     backends = {c.backend for c in rig.cameras} | {rig.projector.backend, rig.turntable.backend}
     if "virtual" in backends:
         if backends != {"virtual"}:
-            raise InputError(f"rig {rig.name!r} mixes virtual and real devices ({sorted(backends)})")
+            raise InputError(
+                f"rig {rig.name!r} mixes virtual and real devices ({sorted(backends)})"
+            )
         from scan2ad.acquisition.devices.virtual import VirtualScene
 
         if part is None:

@@ -27,15 +27,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from scan2ad.acquisition.devices.base import Camera, DeviceError, Projector
+
 from scan2ad.errors import InputError
 from scan2ad.log import get_logger
 
 log = get_logger(__name__)
 
 
-def _check_keys(kind: str, settings: dict, known: set[str]) -> None:
+def _check_keys(kind: str, settings: dict, known: frozenset[str]) -> None:
     unknown = sorted(set(settings) - known)
     if unknown:
         raise InputError(f"unknown {kind} setting(s) {unknown} (known: {sorted(known)})")
@@ -53,24 +53,32 @@ def _to_grey(img: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------------------- GenICam
 class GenICamCamera(Camera):
-    KNOWN = {"cti", "serial", "exposure_us", "gain_db", "pixel_format", "trigger", "timeout_s", "flush"}
+    KNOWN = frozenset(
+        {"cti", "serial", "exposure_us", "gain_db", "pixel_format", "trigger", "timeout_s", "flush"}
+    )
 
     def __init__(self, name: str, settings: dict):
         _check_keys("genicam camera", settings, self.KNOWN)
         self.name = name
         cti = settings.get("cti")
         if not cti:
-            raise InputError(f"genicam camera {name!r} needs settings.cti, the vendor's GenTL producer (.cti)")
+            raise InputError(
+                f"genicam camera {name!r} needs settings.cti, the vendor's GenTL producer (.cti)"
+            )
         if not Path(cti).is_file():
             raise InputError(f"GenTL producer of camera {name!r} not found", cti)
         try:
             from harvesters.core import Harvester
         except ImportError:
-            raise InputError("genicam cameras need the optional package harvesters: "
-                             "pip install 'scan2ad[genicam]'") from None
+            raise InputError(
+                "genicam cameras need the optional package harvesters: "
+                "pip install 'scan2ad[genicam]'"
+            ) from None
         self.trigger = settings.get("trigger", "software")
         if self.trigger not in ("software", "continuous"):
-            raise InputError(f"camera {name!r}: trigger must be software or continuous, got {self.trigger!r}")
+            raise InputError(
+                f"camera {name!r}: trigger must be software or continuous, got {self.trigger!r}"
+            )
         self.timeout_s = float(settings.get("timeout_s", 5.0))
         self.flush = int(settings.get("flush", 1))
         self._h = Harvester()
@@ -106,7 +114,9 @@ class GenICamCamera(Camera):
                 comp = buffer.payload.components[0]
                 return comp.data.reshape(comp.height, comp.width).copy()
         except Exception as exc:  # harvesters raises its own timeout types per version
-            raise DeviceError(f"camera {self.name!r}: no frame within {self.timeout_s:g} s ({exc})") from None
+            raise DeviceError(
+                f"camera {self.name!r}: no frame within {self.timeout_s:g} s ({exc})"
+            ) from None
 
     def grab(self) -> np.ndarray:
         if self.trigger == "software":
@@ -130,7 +140,7 @@ class GenICamCamera(Camera):
 
 # ------------------------------------------------------------------------------- UVC
 class UVCCamera(Camera):
-    KNOWN = {"index", "exposure", "flush", "width", "height"}
+    KNOWN = frozenset({"index", "exposure", "flush", "width", "height"})
 
     def __init__(self, name: str, settings: dict, resolution: tuple[int, int] | None = None):
         import cv2
@@ -169,7 +179,7 @@ class UVCCamera(Camera):
 
 # ------------------------------------------------------------------------------- projector
 class WindowProjector(Projector):
-    KNOWN = {"x", "y", "settle_ms", "name", "display"}
+    KNOWN = frozenset({"x", "y", "settle_ms", "name"})
 
     def __init__(self, resolution: tuple[int, int], settings: dict):
         import cv2
@@ -191,7 +201,9 @@ class WindowProjector(Projector):
 
         w, h = self.resolution
         if image.shape[:2] != (h, w):
-            raise InputError(f"projector frame is {image.shape[1]}x{image.shape[0]}, the projector is {w}x{h}")
+            raise InputError(
+                f"projector frame is {image.shape[1]}x{image.shape[0]}, the projector is {w}x{h}"
+            )
         cv2.imshow(self.window, image)
         t0 = time.perf_counter()
         cv2.waitKey(max(1, self.settle_ms))  # runs the GUI loop: the frame is drawn, then settles
@@ -214,7 +226,9 @@ def open_camera(spec) -> Camera:
         return GenICamCamera(spec.name, dict(spec.settings))
     if spec.backend == "uvc":
         return UVCCamera(spec.name, dict(spec.settings), tuple(spec.resolution))
-    raise InputError(f"camera {spec.name!r}: unknown backend {spec.backend!r} (genicam, uvc, virtual)")
+    raise InputError(
+        f"camera {spec.name!r}: unknown backend {spec.backend!r} (genicam, uvc, virtual)"
+    )
 
 
 def open_projector(spec) -> Projector:

@@ -32,6 +32,7 @@ import dataclasses
 import time
 
 from scan2ad.acquisition.devices.base import DeviceError, Turntable
+
 from scan2ad.errors import InputError
 from scan2ad.log import get_logger
 
@@ -60,11 +61,13 @@ class SerialProtocol:
     settle_s: float = 0.0
 
     @classmethod
-    def from_settings(cls, settings: dict) -> "SerialProtocol":
+    def from_settings(cls, settings: dict) -> SerialProtocol:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(settings) - known)
         if unknown:
-            raise InputError(f"unknown serial turntable setting(s) {unknown} (known: {sorted(known)})")
+            raise InputError(
+                f"unknown serial turntable setting(s) {unknown} (known: {sorted(known)})"
+            )
         if "port" not in settings:
             raise InputError("the serial turntable needs settings.port (e.g. /dev/ttyUSB0)")
         try:
@@ -85,9 +88,13 @@ class SerialTurntable(Turntable):
             import serial
 
             try:
-                connection = serial.serial_for_url(protocol.port, baudrate=protocol.baudrate, timeout=0.05)
+                connection = serial.serial_for_url(
+                    protocol.port, baudrate=protocol.baudrate, timeout=0.05
+                )
             except (serial.SerialException, ValueError) as exc:
-                raise InputError(f"cannot open the turntable's serial port: {exc}", protocol.port) from None
+                raise InputError(
+                    f"cannot open the turntable's serial port: {exc}", protocol.port
+                ) from None
         self.conn = connection
         self._angle = 0.0
         self._buffer = b""
@@ -118,14 +125,17 @@ class SerialTurntable(Turntable):
                 chatter.append(line)
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TurntableTimeout(f"turntable on {p.port} did not answer {command!r} within "
-                                       f"{p.timeout_s:g} s")
+                raise TurntableTimeout(
+                    f"turntable on {p.port} did not answer {command!r} within {p.timeout_s:g} s"
+                )
             self.conn.timeout = min(0.05, left)
             self._buffer += self.conn.read(max(1, self.conn.in_waiting or 1))
 
     def move_to(self, angle_deg: float) -> None:
         angle = float(angle_deg) % 360.0
-        cmd = self.protocol.move_cmd.format(angle=angle, steps=int(round(angle * self.protocol.steps_per_degree)))
+        cmd = self.protocol.move_cmd.format(
+            angle=angle, steps=round(angle * self.protocol.steps_per_degree)
+        )
         self._send(cmd)
         self._angle = angle
 

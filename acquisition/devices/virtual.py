@@ -39,8 +39,8 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-
 from scan2ad.acquisition.devices.base import Camera, Projector, Rig, Turntable
+
 from scan2ad.errors import InputError
 from scan2ad.log import get_logger
 
@@ -81,9 +81,13 @@ def _pixel_rays(K: tuple, dist: tuple, width: int, height: int, ss: int) -> np.n
     Km = np.array(K, np.float64).reshape(3, 3)
     if any(abs(d) > 0 for d in dist):
         crit = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-10)
-        und = cv2.undistortPointsIter(pts, Km, np.array(dist, np.float64), None, None, crit).reshape(-1, 2)
+        und = cv2.undistortPointsIter(
+            pts, Km, np.array(dist, np.float64), None, None, crit
+        ).reshape(-1, 2)
     else:
-        und = np.stack([(pts[:, 0, 0] - Km[0, 2]) / Km[0, 0], (pts[:, 0, 1] - Km[1, 2]) / Km[1, 1]], axis=1)
+        und = np.stack(
+            [(pts[:, 0, 0] - Km[0, 2]) / Km[0, 0], (pts[:, 0, 1] - Km[1, 2]) / Km[1, 1]], axis=1
+        )
     d = np.concatenate([und, np.ones((und.shape[0], 1))], axis=1)
     return d.reshape(height * ss, width * ss, 3)
 
@@ -98,8 +102,10 @@ def distort_project(p: np.ndarray, K: np.ndarray, dist) -> np.ndarray:
     if any((k1, k2, p1, p2, k3)):
         r2 = x * x + y * y
         radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
-        x, y = (x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x),
-                y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y)
+        x, y = (
+            x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x),
+            y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y,
+        )
     return np.stack([K[0, 0] * x + K[0, 2], K[1, 1] * y + K[1, 2]], axis=1).astype(np.float32)
 
 
@@ -107,7 +113,7 @@ class _PixelGeometry:
     """What one camera sees at one table angle: per (sub-)pixel projector coordinates and the
     light transport factors of the image-formation model."""
 
-    __slots__ = ("mapx", "mapy", "gain", "ambient", "hit", "surface", "depth", "ss")
+    __slots__ = ("ambient", "depth", "gain", "hit", "mapx", "mapy", "ss", "surface")
 
     def __init__(self, mapx, mapy, gain, ambient, hit, surface, depth, ss):
         self.mapx, self.mapy, self.gain, self.ambient = mapx, mapy, gain, ambient
@@ -135,14 +141,19 @@ class VirtualScene:
         verts = (np.asarray(part.vertices) @ self.T_table_part[:3, :3].T) + self.T_table_part[:3, 3]
         radius = float(np.linalg.norm(verts[:, :2], axis=1).max())
         if radius > self.v.table_radius_mm * 1.5:
-            log.warning("part reaches %.0f mm from the axis, beyond the %.0f mm table",
-                        radius, self.v.table_radius_mm)
+            log.warning(
+                "part reaches %.0f mm from the axis, beyond the %.0f mm table",
+                radius,
+                self.v.table_radius_mm,
+            )
         self.scene = o3d.t.geometry.RaycastingScene()
         pm = o3d.t.geometry.TriangleMesh()
         pm.vertex.positions = o3d.core.Tensor(verts.astype(np.float32))
         pm.triangle.indices = o3d.core.Tensor(np.asarray(part.faces, np.int32))
         assert self.scene.add_triangles(pm) == PART_ID
-        disc = o3d.geometry.TriangleMesh.create_cylinder(self.v.table_radius_mm, TABLE_THICKNESS_MM, 180)
+        disc = o3d.geometry.TriangleMesh.create_cylinder(
+            self.v.table_radius_mm, TABLE_THICKNESS_MM, 180
+        )
         disc.translate((0.0, 0.0, -TABLE_THICKNESS_MM / 2))
         assert self.scene.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(disc)) == TABLE_ID
         self.angle_deg = 0.0
@@ -179,7 +190,6 @@ class VirtualScene:
         return self._geometry[cam]
 
     def _compute_geometry(self, cam: str) -> _PixelGeometry:
-        import cv2
         import open3d as o3d
 
         dev, spec, render = self.devices[cam], self.specs[cam], self.v.render
@@ -213,7 +223,9 @@ class VirtualScene:
         p_proj = to_pt @ Tp[:3, :3].astype(np.float32)  # projector-frame coordinates
         z_proj = p_proj[:, 2]
         uv = distort_project(p_proj, proj.K, proj.dist)
-        inside = (z_proj > 0) & (uv[:, 0] > -1) & (uv[:, 0] < pw) & (uv[:, 1] > -1) & (uv[:, 1] < ph)
+        inside = (
+            (z_proj > 0) & (uv[:, 0] > -1) & (uv[:, 0] < pw) & (uv[:, 1] > -1) & (uv[:, 1] < ph)
+        )
         srays = np.empty((pts.shape[0], 6), np.float32)
         srays[:, :3] = centre
         srays[:, 3:] = to_pt
@@ -233,7 +245,7 @@ class VirtualScene:
         ks = np.where(sid == PART_ID, mats[0].specular, mats[1].specular).astype(np.float32)
         shin = np.where(sid == PART_ID, mats[0].shininess, mats[1].shininess).astype(np.float32)
         falloff = (self.d0 / dist) ** 2
-        g = (albedo * np.clip(cos_i, 0, None) + ks * cos_h ** shin) * falloff * lit
+        g = (albedo * np.clip(cos_i, 0, None) + ks * cos_h**shin) * falloff * lit
 
         n = t.shape[0]
         gain = np.zeros(n, np.float32)
@@ -247,9 +259,16 @@ class VirtualScene:
         mapy[hit_idx[lit]] = uv[lit, 1]
         shape = (int(h) * ss, int(w) * ss)
         depth = np.where(hit, t, np.nan).astype(np.float32)  # rays have z = 1 in the camera frame
-        return _PixelGeometry(mapx.reshape(shape), mapy.reshape(shape), gain.reshape(shape),
-                              amb.reshape(shape), hit.reshape(shape), surface.reshape(shape),
-                              depth.reshape(shape), ss)
+        return _PixelGeometry(
+            mapx.reshape(shape),
+            mapy.reshape(shape),
+            gain.reshape(shape),
+            amb.reshape(shape),
+            hit.reshape(shape),
+            surface.reshape(shape),
+            depth.reshape(shape),
+            ss,
+        )
 
     # ---- image formation ---------------------------------------------------------------------
     def project(self, image: np.ndarray) -> None:
@@ -261,7 +280,9 @@ class VirtualScene:
         if image.shape != (ph, pw):
             raise InputError(f"projector frame is {image.shape}, the projector is {ph}x{pw}")
         r = self.v.render
-        p = image.astype(np.float32) * np.float32((1.0 - r.projector_black) / 255.0) + np.float32(r.projector_black)
+        p = image.astype(np.float32) * np.float32((1.0 - r.projector_black) / 255.0) + np.float32(
+            r.projector_black
+        )
         if r.projector_defocus_px > 0:
             p = cv2.GaussianBlur(p, (0, 0), r.projector_defocus_px, borderType=cv2.BORDER_REPLICATE)
         self.pattern = p
@@ -274,15 +295,25 @@ class VirtualScene:
             raise InputError("nothing is projected yet: call project() before render()")
         geo = self.geometry(cam)
         r = self.v.render
-        sampled = cv2.remap(self.pattern, geo.mapx, geo.mapy, cv2.INTER_LINEAR,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+        sampled = cv2.remap(
+            self.pattern,
+            geo.mapx,
+            geo.mapy,
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0.0,
+        )
         img = (sampled * geo.gain + geo.ambient) * np.float32(r.exposure)
         if geo.ss > 1:
             w, h = self.specs[cam].resolution
             img = cv2.resize(img, (int(w), int(h)), interpolation=cv2.INTER_AREA)
         if r.camera_defocus_px > 0:
-            img = cv2.GaussianBlur(img, (0, 0), r.camera_defocus_px, borderType=cv2.BORDER_REPLICATE)
-        sigma = np.sqrt(np.float32(r.shot_noise_gain) * np.maximum(img, 0) + np.float32(r.noise_sigma ** 2))
+            img = cv2.GaussianBlur(
+                img, (0, 0), r.camera_defocus_px, borderType=cv2.BORDER_REPLICATE
+            )
+        sigma = np.sqrt(
+            np.float32(r.shot_noise_gain) * np.maximum(img, 0) + np.float32(r.noise_sigma**2)
+        )
         noise = np.empty_like(img)
         cv2.randn(noise, 0.0, 1.0)  # 3x faster than numpy's generator; seeded in __init__
         img += sigma * noise
@@ -290,7 +321,9 @@ class VirtualScene:
             return np.clip(img * 257.0 + 0.5, 0, 65535).astype(np.uint16)
         return np.clip(img + 0.5, 0, 255).astype(np.uint8)
 
-    def render_view(self, angle_deg: float, images: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
+    def render_view(
+        self, angle_deg: float, images: list[np.ndarray]
+    ) -> dict[str, list[np.ndarray]]:
         """Every camera's frames of one view: the in-memory path (no devices, no files)."""
         self.set_angle(angle_deg)
         out: dict[str, list[np.ndarray]] = {c: [] for c in self.devices}
@@ -320,8 +353,11 @@ class VirtualScene:
 
     def as_rig(self) -> Rig:
         """The virtual devices, as a :class:`Rig` the capture code drives like a real one."""
-        return Rig([VirtualCamera(self, c.name) for c in self.rig.cameras], VirtualProjector(self),
-                   VirtualTurntable(self))
+        return Rig(
+            [VirtualCamera(self, c.name) for c in self.rig.cameras],
+            VirtualProjector(self),
+            VirtualTurntable(self),
+        )
 
 
 class VirtualCamera(Camera):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from scan2ad.acquisition.decode import DecodeConfig, decode_frames
 from scan2ad.acquisition.patterns import PatternSet
 
@@ -15,7 +14,9 @@ def capture(shared_data):
     root = shared_data / "procam_graycode" / "capture_0"
     if not root.is_dir():
         pytest.skip(f"{root} is absent")
-    imgs = [cv2.imread(str(root / f"graycode_{i:02d}.png"), cv2.IMREAD_GRAYSCALE) for i in range(42)]
+    imgs = [
+        cv2.imread(str(root / f"graycode_{i:02d}.png"), cv2.IMREAD_GRAYSCALE) for i in range(42)
+    ]
     assert all(i is not None for i in imgs)
     # OpenCV GrayCodePattern(1024, 768) order: 40 bit frames (pattern, inverse; columns then
     # rows, MSB first), then white (40) and black (41); ours puts white and black first

@@ -10,11 +10,15 @@ import time
 
 import numpy as np
 import pytest
-
 from scan2ad.acquisition.devices.base import Rig, open_rig
-from scan2ad.acquisition.devices.serial_turntable import (SerialProtocol, SerialTurntable, TurntableError,
-                                                          TurntableTimeout)
+from scan2ad.acquisition.devices.serial_turntable import (
+    SerialProtocol,
+    SerialTurntable,
+    TurntableError,
+    TurntableTimeout,
+)
 from scan2ad.acquisition.rig import CameraSpec, ProjectorSpec, TurntableSpec, load_rig
+
 from scan2ad.errors import InputError
 
 
@@ -87,8 +91,9 @@ def test_serial_turntable_moves_homes_and_skips_chatter(pty_device):
 
 def test_serial_turntable_error_reply_and_timeout(pty_device):
     port, dev = pty_device
-    proto = SerialProtocol.from_settings({"port": port, "timeout_s": 0.3,
-                                          "move_cmd": "MOVE {steps}", "steps_per_degree": 100.0})
+    proto = SerialProtocol.from_settings(
+        {"port": port, "timeout_s": 0.3, "move_cmd": "MOVE {steps}", "steps_per_degree": 100.0}
+    )
     table = SerialTurntable(proto)
     with pytest.raises(TurntableError, match="out of range"):
         table.move_to(12.5)  # 1250 steps: the fake device takes the number as degrees, > 360
@@ -121,7 +126,9 @@ def test_real_backends_report_missing_hardware_clearly(tmp_path):
     with pytest.raises(InputError, match="settings.cti"):
         real.open_camera(CameraSpec(name="cam0", backend="genicam"))
     with pytest.raises(InputError, match="not found"):
-        real.open_camera(CameraSpec(name="cam0", backend="genicam", settings={"cti": str(tmp_path / "x.cti")}))
+        real.open_camera(
+            CameraSpec(name="cam0", backend="genicam", settings={"cti": str(tmp_path / "x.cti")})
+        )
     cti = tmp_path / "vendor.cti"
     cti.write_bytes(b"\0")
     try:
@@ -130,7 +137,9 @@ def test_real_backends_report_missing_hardware_clearly(tmp_path):
         with pytest.raises(InputError, match="pip install 'scan2ad\\[genicam\\]'"):
             real.open_camera(CameraSpec(name="cam0", backend="genicam", settings={"cti": str(cti)}))
     with pytest.raises(InputError, match="cannot open video device"):
-        real.open_camera(CameraSpec(name="cam0", backend="uvc", settings={"index": str(tmp_path / "nocam")}))
+        real.open_camera(
+            CameraSpec(name="cam0", backend="uvc", settings={"index": str(tmp_path / "nocam")})
+        )
     with pytest.raises(InputError, match="unknown uvc camera setting"):
         real.open_camera(CameraSpec(name="cam0", backend="uvc", settings={"idx": 0}))
     with pytest.raises(InputError, match="unknown backend"):
@@ -152,7 +161,9 @@ def test_open_rig_refuses_mixed_backends_and_drives_the_virtual_rig():
         open_rig(rig)
     with open_rig(rig, trimesh.creation.box((20, 20, 20))) as dev:
         assert isinstance(dev, Rig)
-        frames = dev.capture_view(90.0, [np.full((720, 1280), 255, np.uint8), np.zeros((720, 1280), np.uint8)])
+        frames = dev.capture_view(
+            90.0, [np.full((720, 1280), 255, np.uint8), np.zeros((720, 1280), np.uint8)]
+        )
         assert dev.turntable.angle_deg == 90.0
         assert frames["cam0"][0].shape == (320, 400)
         assert frames["cam0"][0].mean() > frames["cam0"][1].mean() + 5

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from scan2ad.acquisition.decode import DecodeConfig, DecodedMap, decode_frames
 from scan2ad.acquisition.patterns import PatternSet, gray_decode, gray_encode
+
 from scan2ad.errors import InputError
 
 
@@ -55,8 +55,11 @@ def test_subpixel_phase_under_affine_camera_and_unwrap_at_fringe_edges():
     frames = []
     for f in ps.frames:
         prof = ps.profile(f)
-        vals = np.interp(u, np.arange(ps.width), prof) if f.kind == "phase" else prof[
-            np.clip(np.rint(u).astype(int), 0, ps.width - 1)]
+        vals = (
+            np.interp(u, np.arange(ps.width), prof)
+            if f.kind == "phase"
+            else prof[np.clip(np.rint(u).astype(int), 0, ps.width - 1)]
+        )
         img = np.rint(20 + 200 * np.tile(vals, (8, 1)))
         frames.append(img.astype(np.uint8))
     d = decode_frames(frames, ps)

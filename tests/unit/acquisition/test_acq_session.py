@@ -7,10 +7,15 @@ import json
 import numpy as np
 import pytest
 import trimesh
-
 from scan2ad.acquisition.calibration.model import load_calibration, true_calibration
 from scan2ad.acquisition.rig import RIGS_DIR, load_rig
-from scan2ad.acquisition.session import capture_in_memory, capture_session, open_session, resolve_part
+from scan2ad.acquisition.session import (
+    capture_in_memory,
+    capture_session,
+    open_session,
+    resolve_part,
+)
+
 from scan2ad.errors import InputError
 
 
@@ -44,9 +49,11 @@ def test_layout_truth_and_decode(session, rig):
             assert files == [f"{k:02d}.png" for k in range(n)]
         view = session.view(i)
         assert view["angle_deg"] == [0.0, 180.0][i]
-        assert np.allclose(np.array(view["T_world_part"])[:3, :3] @ [1, 0, 0],
-                           [np.cos(np.deg2rad(view["angle_deg"])), np.sin(np.deg2rad(view["angle_deg"])), 0],
-                           atol=1e-9)
+        assert np.allclose(
+            np.array(view["T_world_part"])[:3, :3] @ [1, 0, 0],
+            [np.cos(np.deg2rad(view["angle_deg"])), np.sin(np.deg2rad(view["angle_deg"])), 0],
+            atol=1e-9,
+        )
     calib = load_calibration(session.truth_path("calibration"))
     assert np.allclose(calib.T_world_cam0, true_calibration(rig).T_world_cam0)
     mesh = trimesh.load(session.truth_path("mesh"))
@@ -89,8 +96,17 @@ def test_cli_capture_overwrite_and_exit_codes(rig, part_file, tmp_path, capsys):
     from scan2ad.cli import main
 
     out = tmp_path / "cli_session"
-    args = ["capture", "--rig", str(RIGS_DIR / "virtual_small.toml"), "--part", str(part_file),
-            "--views", "1", "--out", str(out)]
+    args = [
+        "capture",
+        "--rig",
+        str(RIGS_DIR / "virtual_small.toml"),
+        "--part",
+        str(part_file),
+        "--views",
+        "1",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "1 views" in text and "decoded pixels" in text
@@ -99,7 +115,9 @@ def test_cli_capture_overwrite_and_exit_codes(rig, part_file, tmp_path, capsys):
     stamp = (out / "view_000" / "view.json").stat().st_mtime_ns
     assert main(args + ["--overwrite", "--no-decode"]) == 0
     assert (out / "view_000" / "view.json").stat().st_mtime_ns != stamp
-    assert main(["capture", "--part", str(tmp_path / "nope.ply"), "--out", str(tmp_path / "x")]) == 2
+    assert (
+        main(["capture", "--part", str(tmp_path / "nope.ply"), "--out", str(tmp_path / "x")]) == 2
+    )
     assert "nope.ply" in capsys.readouterr().err
 
 

@@ -8,11 +8,11 @@ import dataclasses
 import numpy as np
 import pytest
 import trimesh
-
 from scan2ad.acquisition.decode import decode_frames
 from scan2ad.acquisition.devices.virtual import VirtualScene, distort_project, rest_on_table
 from scan2ad.acquisition.patterns import PatternSet
 from scan2ad.acquisition.rig import load_rig
+
 from scan2ad.errors import InputError
 
 
@@ -85,7 +85,7 @@ def test_turntable_rotation_and_projection_agree_with_ground_truth(view, rig):
 
 def test_shadows_table_and_occlusion_are_rendered(view):
     scene, _, frames = view
-    depth, surface = scene.true_depth("cam0")
+    _, surface = scene.true_depth("cam0")
     col, _ = scene.true_projector_coords("cam0")
     table = surface == 1
     assert table.mean() > 0.2 and (surface == 0).mean() > 0.03  # the disc is seen under the part
@@ -115,7 +115,9 @@ def test_material_dropout(rig):
     part = trimesh.creation.icosphere(subdivisions=4, radius=14.0)  # curved: it has a highlight
     matte, _ = _decoded_share(rig, part, VirtualMaterial(albedo=0.6, specular=0.0))
     dark, _ = _decoded_share(rig, part, VirtualMaterial(albedo=0.02, specular=0.0))
-    glossy, frames = _decoded_share(rig, part, VirtualMaterial(albedo=0.6, specular=8.0, shininess=20.0))
+    glossy, frames = _decoded_share(
+        rig, part, VirtualMaterial(albedo=0.6, specular=8.0, shininess=20.0)
+    )
     assert matte > 0.9
     assert dark < 0.5 * matte  # dark dropout
     assert glossy < matte and (frames["cam0"][0] == 255).sum() > 50  # saturated highlights drop out
