@@ -78,15 +78,24 @@ def real_rows() -> list[tuple[str, float, float]]:
     d = []
     for n in run.views["cam0"].detections:
         a, b = run.views["cam0"].detections[n], run.views["cam1"].detections[n]
-        X = triangulate(cal.stereo, cal.cameras["cam0"], cal.cameras["cam1"], a.image_points, b.image_points)
+        X = triangulate(
+            cal.stereo, cal.cameras["cam0"], cal.cameras["cam1"], a.image_points, b.image_points
+        )
         X = X.reshape(board.rows, board.cols, 3)
-        d += [np.linalg.norm(np.diff(X, axis=1), axis=2).ravel(), np.linalg.norm(np.diff(X, axis=0), axis=2).ravel()]
+        d += [
+            np.linalg.norm(np.diff(X, axis=1), axis=2).ravel(),
+            np.linalg.norm(np.diff(X, axis=0), axis=2).ravel(),
+        ]
     d = np.concatenate(d)
     return [
         ("left RMS, px", cal.cameras["cam0"].rms_px, 0.408),
         ("right RMS, px", cal.cameras["cam1"].rms_px, 0.458),
         ("stereo RMS, px", cal.stereo.rms_px, 0.447),
-        ("baseline, squares", cal.stereo.baseline_mm, float(np.linalg.norm([-3.344, 0.042, 0.053]))),
+        (
+            "baseline, squares",
+            cal.stereo.baseline_mm,
+            float(np.linalg.norm([-3.344, 0.042, 0.053])),
+        ),
         ("adjacent corners, squares", float(d.mean()), 0.9979),
     ]
 
@@ -104,9 +113,11 @@ def main() -> int:
         print(f"{name:28s} {ours:9.4f} {ref:9.4f} {ours / ref:7.4f}")
     print()
     print("virtual rig vs truth; ratio = error / acceptance limit (< 1 passes)")
-    head = (f"{'views':>5s} {'seed':>4s} {'f err %':>8s} {'c err %':>8s} {'base %':>8s} {'axis deg':>9s} "
-            f"{'RMS px':>7s} | {'f':>5s} {'c':>5s} {'base':>5s} {'axis':>5s} {'rms':>5s} | "
-            f"{'s/img':>5s} {'calib s':>7s}")
+    head = (
+        f"{'views':>5s} {'seed':>4s} {'f err %':>8s} {'c err %':>8s} {'base %':>8s} {'axis deg':>9s} "
+        f"{'RMS px':>7s} | {'f':>5s} {'c':>5s} {'base':>5s} {'axis':>5s} {'rms':>5s} | "
+        f"{'s/img':>5s} {'calib s':>7s}"
+    )
     print(head)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -114,16 +125,29 @@ def main() -> int:
             for seed in range(args.seeds):
                 r = virtual_row(views, seed, Path(tmp))
                 rows.append(r)
-                print(f"{views:5d} {seed:4d} {100 * r['f']:8.4f} {100 * r['c']:8.4f} {100 * r['baseline']:8.4f} "
-                      f"{r['axis']:9.4f} {r['rms']:7.3f} | {r['f'] / 0.002:5.2f} {r['c'] / 0.002:5.2f} "
-                      f"{r['baseline'] / 0.001:5.2f} {r['axis'] / 0.05:5.2f} {r['rms'] / 0.15:5.2f} | "
-                      f"{r['render_s']:5.2f} {r['calib_s']:7.1f}", flush=True)
+                print(
+                    f"{views:5d} {seed:4d} {100 * r['f']:8.4f} {100 * r['c']:8.4f} {100 * r['baseline']:8.4f} "
+                    f"{r['axis']:9.4f} {r['rms']:7.3f} | {r['f'] / 0.002:5.2f} {r['c'] / 0.002:5.2f} "
+                    f"{r['baseline'] / 0.001:5.2f} {r['axis'] / 0.05:5.2f} {r['rms'] / 0.15:5.2f} | "
+                    f"{r['render_s']:5.2f} {r['calib_s']:7.1f}",
+                    flush=True,
+                )
     print()
     for views in args.views:
         sel = [r for r in rows if r["views"] == views]
-        worst = max(max(r["f"] / 0.002, r["c"] / 0.002, r["baseline"] / 0.001, r["axis"] / 0.05, r["rms"] / 0.15)
-                    for r in sel)
-        print(f"{views:3d} views: worst ratio to the acceptance limits over {len(sel)} seeds = {worst:.2f}")
+        worst = max(
+            max(
+                r["f"] / 0.002,
+                r["c"] / 0.002,
+                r["baseline"] / 0.001,
+                r["axis"] / 0.05,
+                r["rms"] / 0.15,
+            )
+            for r in sel
+        )
+        print(
+            f"{views:3d} views: worst ratio to the acceptance limits over {len(sel)} seeds = {worst:.2f}"
+        )
     return 0
 
 

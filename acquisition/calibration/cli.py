@@ -10,7 +10,7 @@ the commands.
 
 ``calibration_data/virtual/calibration.json`` is made by::
 
-    scan2ad calibrate virtual-images --out /tmp/virtual_boards --views 60
+    scan2ad calibrate virtual-images --out /tmp/virtual_boards --views 60 --workers 2
     scan2ad calibrate all --images /tmp/virtual_boards --board calibration_data/boards/chessboard_11x8_6mm.toml \\
         --fix-k3 --rig virtual --out calibration_data/virtual/calibration.json
 """
@@ -245,7 +245,12 @@ def all_(**kw) -> None:
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Random seed of poses and noise."
 )
-def virtual_images(out: Path, rig: str, board, views: int, angles: str, seed: int) -> None:
+@click.option(
+    "--workers", type=int, default=1, show_default=True, help="Parallel render processes."
+)
+def virtual_images(
+    out: Path, rig: str, board, views: int, angles: str, seed: int, workers: int
+) -> None:
     """Photograph the calibration board with the virtual rig's true cameras."""
     from scan2ad.acquisition.calibration.boards import load_board
     from scan2ad.acquisition.calibration.virtual_boards import PoseConfig, render_calibration_images
@@ -265,7 +270,6 @@ def virtual_images(out: Path, rig: str, board, views: int, angles: str, seed: in
         raise click.BadParameter(
             f"not a comma-separated list of numbers: {angles!r}", param_hint="--angles"
         ) from None
-    render_calibration_images(
-        out, r, spec, PoseConfig(views=views, turntable_angles_deg=ang, seed=seed)
-    )
+    poses = PoseConfig(views=views, turntable_angles_deg=ang, seed=seed)
+    render_calibration_images(out, r, spec, poses, workers=workers)
     click.echo(f"wrote {2 * views + len(ang)} images of {spec.name} into {out}")

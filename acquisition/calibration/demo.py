@@ -29,7 +29,7 @@ def run(ctx) -> str:
         if ctx.quick
         else PoseConfig(views=40)
     )
-    images = render_calibration_images(root / "images", rig, board, poses)
+    images = render_calibration_images(root / "images", rig, board, poses, workers=ctx.workers)
     result = calibrate_images(images, board, "all", SolveConfig(fix_k3=True), rig=rig.name)
     out = save_calibration(root / "calibration.json", result.calibration)
     write_report(result, root / "calibration_report.png")

@@ -42,7 +42,7 @@ import numpy as np
 from scan2ad.acquisition.calibration.boards import BoardSpec, board_reflectance
 
 from scan2ad.config import config_to_dict, doc
-from scan2ad.log import get_logger, progress
+from scan2ad.log import get_logger
 
 log = get_logger(__name__)
 
@@ -320,6 +320,34 @@ def _write_png(path: Path, img: np.ndarray) -> None:
             raise OSError(f"could not write {path}")
 
 
+def render_board_unit(
+    K: list,
+    dist: list,
+    size: list,
+    T_cam_board: list,
+    board: dict,
+    render: dict,
+    seed: int,
+    out: str,
+) -> str:
+    """One board image written to ``out`` (an executor unit: JSON-able arguments only)."""
+    import types
+
+    from scan2ad.config import load_config
+
+    device = types.SimpleNamespace(K=np.asarray(K, np.float64), dist=tuple(dist))
+    img = render_board(
+        load_config(BoardSpec, board),
+        device,
+        (int(size[0]), int(size[1])),
+        np.asarray(T_cam_board, np.float64),
+        BoardRenderConfig(**render),
+        np.random.default_rng(seed),
+    )
+    _write_png(Path(out), img)
+    return out
+
+
 def render_calibration_images(
     out: str | Path,
     rig,
@@ -327,10 +355,14 @@ def render_calibration_images(
     poses: PoseConfig = PoseConfig(),
     render: BoardRenderConfig | None = None,
     turntable: bool = True,
+    workers: int = 1,
 ) -> Path:
-    """Render the whole calibration image set of a virtual rig into ``out`` (layout in the module doc)."""
+    """Render the whole calibration image set of a virtual rig into ``out`` (layout in the module
+    doc). Each image has its own noise seed, so ``workers`` (a local process pool through
+    :func:`scan2ad.executors.run_units`) changes nothing in the pictures."""
     from scan2ad.acquisition.calibration.model import true_calibration
 
+    from scan2ad.executors import Unit, run_units
     from scan2ad.io import write_json
 
     if rig.virtual is None:
@@ -338,24 +370,30 @@ def render_calibration_images(
     out = Path(out)
     render = render or BoardRenderConfig.from_rig(rig)
     v = rig.virtual
-    rng = np.random.default_rng(poses.seed + 1)
     hand = handheld_board_poses(rig, board, poses)
     table = turntable_board_poses(rig, board, poses) if turntable else []
-    jobs = [
-        (f"cam{c}/{i:03d}.png", dev, spec, T)
-        for i, T in enumerate(hand)
-        for c, (dev, spec) in enumerate(((v.cam0, rig.cameras[0]), (v.cam1, rig.cameras[1])))
-    ]
-    jobs += [
-        (f"turntable/cam0/{i:03d}.png", v.cam0, rig.cameras[0], T) for i, T in enumerate(table)
-    ]
-    for rel, dev, spec, T_world_board in progress(
-        jobs, desc="render board images", total=len(jobs)
-    ):
-        T_cam_board = np.linalg.inv(dev.T_world_device) @ T_world_board
-        _write_png(
-            out / rel, render_board(board, dev, tuple(spec.resolution), T_cam_board, render, rng)
+    cams = ((v.cam0, rig.cameras[0]), (v.cam1, rig.cameras[1]))
+    jobs = [(f"cam{c}/{i:03d}.png", *cams[c], T) for i, T in enumerate(hand) for c in (0, 1)]
+    jobs += [(f"turntable/cam0/{i:03d}.png", *cams[0], T) for i, T in enumerate(table)]
+    board_d, render_d = config_to_dict(board), config_to_dict(render)
+    units = [
+        Unit(
+            render_board_unit,
+            {
+                "K": dev.K.tolist(),
+                "dist": list(dev.dist),
+                "size": list(spec.resolution),
+                "T_cam_board": (np.linalg.inv(dev.T_world_device) @ T).tolist(),
+                "board": board_d,
+                "render": render_d,
+                "seed": int(poses.seed) * 100_003 + k,
+                "out": str(out / rel),
+            },
+            description=f"render {rel}",
         )
+        for k, (rel, dev, spec, T) in enumerate(jobs)
+    ]
+    run_units(units, workers=max(1, workers), desc="render board images")
     if turntable:
         write_json(
             out / "turntable" / "angles.json",

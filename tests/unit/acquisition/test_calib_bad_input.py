@@ -77,16 +77,28 @@ def test_turntable_inputs(pairs, tmp_path, capsys):
     cams = tmp_path / "cams.json"
     assert _calibrate(pairs, cams, what="cameras") == 0
     out = tmp_path / "calibration.json"
-    args = ["calibrate", "turntable", "--images", str(pairs), "--board", "opencv_sample_9x6.toml",
-            "--turntable", "cam0/*", "--out", str(out)]
-    assert main(args) == 2                                   # no --calibration
+    args = [
+        "calibrate",
+        "turntable",
+        "--images",
+        str(pairs),
+        "--board",
+        "opencv_sample_9x6.toml",
+        "--turntable",
+        "cam0/*",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 2  # no --calibration
     assert main([*args, "--calibration", str(cams)]) == 2
     assert "need angles.json" in capsys.readouterr().err
     (pairs / "angles.json").write_text(json.dumps({"angles_deg": {"01": 0.0, "02": 3.0}}))
     assert main([*args, "--calibration", str(cams)]) == 2
     assert "gives no angle for 03.jpg" in capsys.readouterr().err
     names = sorted(p.stem for p in (pairs / "cam0").iterdir())
-    (pairs / "angles.json").write_text(json.dumps({"angles_deg": {n: 0.5 * i for i, n in enumerate(names)}}))
-    assert main([*args, "--calibration", str(cams)]) == 2     # 6° of table motion: no axis
+    (pairs / "angles.json").write_text(
+        json.dumps({"angles_deg": {n: 0.5 * i for i, n in enumerate(names)}})
+    )
+    assert main([*args, "--calibration", str(cams)]) == 2  # 6° of table motion: no axis
     assert "span less than 10" in capsys.readouterr().err
     assert not out.exists()

@@ -43,9 +43,8 @@ def virtual_images(tmp_path_factory):
     from scan2ad.acquisition.calibration.virtual_boards import PoseConfig, render_calibration_images
 
     out = tmp_path_factory.mktemp("virtual_boards")
-    render_calibration_images(
-        out, load_rig("virtual"), load_board(BOARD), PoseConfig(views=40, seed=0)
-    )
+    poses = PoseConfig(views=40, seed=0)
+    render_calibration_images(out, load_rig("virtual"), load_board(BOARD), poses)
     return out
 
 
@@ -208,9 +207,13 @@ def test_turntable_outlier_view_is_rejected(virtual_images, calibrated):
     from scan2ad.acquisition.calibration.solve import SolveConfig, fit_turntable_axis
 
     cal = load_calibration(calibrated)
-    views = detect_views("turntable", find_views(virtual_images, "turntable/cam0/*"), load_board(BOARD), 3)
+    views = detect_views(
+        "turntable", find_views(virtual_images, "turntable/cam0/*"), load_board(BOARD), 3
+    )
     dets = views.detections
-    dets["003"].image_points = dets["003"].image_points + np.random.default_rng(2).normal(0, 1.0, (88, 2))
+    dets["003"].image_points = dets["003"].image_points + np.random.default_rng(2).normal(
+        0, 1.0, (88, 2)
+    )
     angles = read_angles(virtual_images, "turntable/cam0/*")
     res = fit_turntable_axis(dets, angles, cal.cameras["cam0"], 0.0, SolveConfig())
     assert list(res.rejected) == ["003"] and "003" not in res.turntable.per_view_rms_px
