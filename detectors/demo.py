@@ -14,6 +14,7 @@ def run(ctx) -> str:
     from scan2ad.datasets.synthetic import SyntheticSpec, make_synthetic_dataset
     from scan2ad.detectors import data as D
     from scan2ad.detectors.evaluate import EvalSettings, evaluate
+
     from scan2ad.errors import InputError
 
     work = Path(ctx.workdir) / "detectors"

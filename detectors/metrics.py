@@ -11,7 +11,7 @@ is undefined (one label only) is NaN and means skip it (``nanmean``).
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 

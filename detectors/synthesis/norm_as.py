@@ -35,13 +35,12 @@ class NormASSettings:
 def norm_as(points: np.ndarray, rng: np.random.Generator,
             settings: NormASSettings = NormASSettings(), normals: np.ndarray | None = None) -> PointCloud:
     """A synthetic anomaly made from ``points``: same point count and order, labels set."""
-    from scipy.spatial import cKDTree
-
     from scan2ad.detectors.features.geometry import check_points, estimate_normals
+    from scipy.spatial import cKDTree
 
     pts = check_points(points)
     nrm = estimate_normals(pts, settings.normal_k) if normals is None else np.asarray(normals, np.float64)
-    k = max(8, int(round(rng.uniform(*settings.area) * len(pts))))
+    k = max(8, round(rng.uniform(*settings.area) * len(pts)))
     centre = pts[int(rng.integers(len(pts)))]
     dist, idx = cKDTree(pts).query(centre, k=min(k, len(pts)))
     radius = float(dist.max()) or 1.0

@@ -15,9 +15,12 @@ closest to their normal-support query first.
 from __future__ import annotations
 
 import numpy as np
-
-from scan2ad.detectors.methods.patchcore.model import (bank_neighbours, nearest, reweighted_distance,
-                                                       subsample)
+from scan2ad.detectors.methods.patchcore.model import (
+    bank_neighbours,
+    nearest,
+    reweighted_distance,
+    subsample,
+)
 
 
 def correspondence_subsampling(normal: np.ndarray, anomalous: np.ndarray, n: int, base: str = "approx_greedy",

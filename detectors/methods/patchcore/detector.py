@@ -11,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-
-from scan2ad.config import doc
 from scan2ad.detectors.base import BaseConfig, Detector, Scores, TrainSet
 from scan2ad.detectors.features import FeatureSettings, extract
 from scan2ad.detectors.methods.patchcore import model as mb
 from scan2ad.detectors.registration import Template
+
+from scan2ad.config import doc
 from scan2ad.log import progress
 
 
@@ -48,7 +48,7 @@ class PatchCore(Detector):
         self.template = Template(train.normal[0].points) if cfg.register else None
         feats = np.concatenate([self._features(c.points).features
                                 for c in progress(train.normal, desc=f"PatchCore features {train.cls}")])
-        n = max(1, int(round(cfg.coreset_ratio * len(feats))))
+        n = max(1, round(cfg.coreset_ratio * len(feats)))
         self.bank = feats[mb.subsample(feats, n, cfg.coreset, cfg.seed)]
         self.neighbours = mb.bank_neighbours(self.bank, cfg.reweight_k)
 

@@ -4,9 +4,9 @@ the known types are "seen" test samples, other types "unseen"; a shipped split f
 import json
 
 import pytest
-
 from scan2ad.datasets.synthetic import SyntheticSpec, make_synthetic_dataset
 from scan2ad.detectors import data as D
+
 from scan2ad.errors import InputError
 
 

@@ -3,7 +3,6 @@ computation or a known answer."""
 
 import numpy as np
 import pytest
-
 from scan2ad.datasets.synthetic import SyntheticSpec, make_sample
 from scan2ad.detectors.features import EXTRACTORS, FeatureSettings, extract, register_extractor
 from scan2ad.detectors.features.fpfh import fpfh, multi_scale_fpfh
@@ -11,6 +10,7 @@ from scan2ad.detectors.features.geometry import estimate_normals, farthest_point
 from scan2ad.detectors.features.multi_fpfh import pool_at_centres
 from scan2ad.detectors.methods.open3d_ad.model import DualMemoryBank, correspondence_subsampling
 from scan2ad.detectors.methods.patchcore import model as mb
+
 from scan2ad.errors import InputError
 
 
@@ -23,7 +23,7 @@ def test_fps_indices_are_distinct_and_spread(ring):
     idx = farthest_point_sampling(ring.points, 64)
     assert len(set(idx.tolist())) == 64
     rnd = np.random.default_rng(0).choice(len(ring.points), 64, replace=False)
-    cover = lambda sel: knn(ring.points, ring.points[sel], 1)[0].max()  # noqa: E731
+    cover = lambda sel: knn(ring.points, ring.points[sel], 1)[0].max()
     assert cover(idx) < cover(rnd)   # FPS covers the part better than a random subset
 
 
@@ -82,7 +82,7 @@ def test_register_extractor_makes_a_name_selectable(ring):
 
 def test_coresets_cover_better_than_random():
     x = np.random.default_rng(0).normal(size=(600, 8)).astype(np.float32)
-    radius = lambda sel: mb.nearest(x, x[sel])[0].max()  # noqa: E731
+    radius = lambda sel: mb.nearest(x, x[sel])[0].max()
     g = mb.greedy_coreset(x, 40, seed=0)
     a = mb.approximate_greedy_coreset(x, 40, seed=0, proj_dim=4)
     r = mb.random_coreset(x, 40, seed=0)
@@ -140,9 +140,8 @@ def test_norm_as_moves_and_labels_a_patch(ring):
 
 
 def test_registration_recovers_a_known_pose():
-    from scipy.spatial.transform import Rotation
-
     from scan2ad.detectors.registration import Template
+    from scipy.spatial.transform import Rotation
 
     bracket = make_sample("bracket", None, SyntheticSpec(points=2048), np.random.default_rng(0)).points
     R = Rotation.from_euler("xyz", [4, -3, 8], degrees=True).as_matrix()
@@ -153,9 +152,8 @@ def test_registration_recovers_a_known_pose():
 
 
 def test_registration_falls_back_to_principal_axes_for_large_rotations():
-    from scipy.spatial.transform import Rotation
-
     from scan2ad.detectors.registration import Template
+    from scipy.spatial.transform import Rotation
 
     bracket = make_sample("bracket", None, SyntheticSpec(points=2048), np.random.default_rng(0)).points
     R = Rotation.from_euler("z", 150, degrees=True).as_matrix()

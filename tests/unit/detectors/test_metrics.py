@@ -5,9 +5,15 @@ import math
 
 import numpy as np
 import pytest
-
-from scan2ad.detectors.metrics import (class_mean, class_metrics, fmt, mean_std, min_max,
-                                       object_metrics, point_metrics)
+from scan2ad.detectors.metrics import (
+    class_mean,
+    class_metrics,
+    fmt,
+    mean_std,
+    min_max,
+    object_metrics,
+    point_metrics,
+)
 
 
 def test_object_metrics_hand_computed():
