@@ -66,6 +66,12 @@ REGISTRY: dict[str, Entry] = {
                        "MC4AD with Hierarchical Quality Control: V_P screens (b = 0.25), V_O decides"),
     "po3ad": Entry("scan2ad.detectors.methods.mc4ad.detector:PO3AD", {},
                    "PO3AD: Norm-AS, sparse U-Net offset regression, L1 + direction loss"),
+    "gmanet": Entry("scan2ad.detectors.methods.gmanet.detector:GMANet", {},
+                    "GMANet: SPCG synthesis, expert/apprentice PointNet++, spatial discrepancy optimisation"),
+    "gmanet-no-spcg": Entry("scan2ad.detectors.methods.gmanet.detector:GMANet", {"synthesis": "norm-as"},
+                            "GMANet w/o SPCG (Norm-AS synthesis instead)"),
+    "gmanet-no-sdo": Entry("scan2ad.detectors.methods.gmanet.detector:GMANet", {"use_sdo": False},
+                           "GMANet w/o SDO (only the normal discrepancy is minimised)"),
 }
 
 

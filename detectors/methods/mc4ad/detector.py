@@ -69,14 +69,6 @@ def normalise(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     return p / scale, centre, scale
 
 
-def estimate_normals(points: np.ndarray, k: int = 30) -> np.ndarray:
-    import open3d as o3d
-
-    pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
-    pcd.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(k))
-    return np.asarray(pcd.normals)
-
-
 def _norm_as(points, normals, rng, patches: int, shifted: int, tree=None):
     """Norm-AS (PO3AD's generator, :mod:`scan2ad.detectors.synthesis.norm_as`), ``shifted`` times."""
     from scan2ad.detectors.synthesis.norm_as import norm_as
@@ -142,6 +134,8 @@ class OffsetDetector(Detector):
         c = self.config
         rng = np.random.default_rng(c.seed)
         torch.manual_seed(c.seed)
+        from scan2ad.detectors.features.geometry import estimate_normals
+
         clouds = []
         for cloud in train.normal:
             normals = cloud.normals if cloud.normals is not None else estimate_normals(cloud.points)
