@@ -54,7 +54,7 @@ import click
     "do_decode",
     default=True,
     show_default=True,
-    help="Decode the first view afterwards and report the valid pixel share.",
+    help="Decode the first view afterwards: valid pixel share and a preview PNG.",
 )
 def capture(
     rig_arg: str,
@@ -94,6 +94,10 @@ def capture(
         f"{len(session.patterns.frames)} frames ({session.patterns.kind}) in {dt:.1f} s"
     )
     if do_decode and n:
+        from scan2ad.acquisition.decode import save_decoded_preview
+
         maps = session.decode(0)
         shares = ", ".join(f"{cam} {m.valid_fraction() * 100:.1f}%" for cam, m in maps.items())
-        click.echo(f"view 0 decoded pixels: {shares}")
+        white = {cam: session.frames(0, cam)[0] for cam in maps}
+        preview = save_decoded_preview(maps, out / "preview_view_000.png", white)
+        click.echo(f"view 0 decoded pixels: {shares} (picture: {preview})")

@@ -16,7 +16,8 @@ This is the interface the reconstruction stage consumes; keep it stable.
       every bit decided, phase modulated, value inside the projector);
     - ``confidence``: float32 H×W in [0, 1], 0 where invalid: the weakest evidence of the pixel,
       ``min(min over bits |pattern − inverse| / (white − black), 2·phase amplitude /
-      (white − black))`` — 1 for an ideal, fully modulated pixel.
+      (white − black))`` — 1 for an ideal, fully modulated pixel (for phase sets, bits at their
+      own stripe edges are left out, see below).
 
 ``decode_view(view_dir, session) -> dict[cam_name, DecodedMap]``
     decodes one saved view folder of a capture session (``view_NNN/cam0/NN.png`` …).
@@ -51,7 +52,11 @@ reach them) and invalid. Phase (N steps, shifts 2πk/N): ``θ = atan2(−Σ I_k 
 ``2B/(white − black) < min_modulation`` are invalid. Unwrapping uses the complementary Gray
 code rule (see :mod:`patterns`): with ``f = θ/2π`` and the Gray value ``g = x // (P/2)``,
 ``k1 = g >> 1``, ``k2 = (g + 1) >> 1``: column ``= P·(k2 + f)`` if ``f < ¼``,
-``P·(k2 − 1 + f)`` if ``f > ¾``, else ``P·(k1 + f)``.
+``P·(k2 − 1 + f)`` if ``f > ¾``, else ``P·(k1 + f)``. This rule never reads a Gray bit
+near that bit's own stripe edge (where only one bit changes, and either value gives the same
+fringe order), so for phase sets an undecided bit invalidates a pixel only farther than
+``bit_edge_tolerance_px`` from its edges, located with the unwrapped coordinate itself; on the
+virtual rig this keeps 99.99 % instead of 99.1 % of the lit part pixels, with no new outliers.
 
 Written with numpy and OpenCV element-wise kernels (cv2 is SIMD and multi-threaded); no
 library offers this decoder for our pattern layout (OpenCV's contrib ``structured_light`` only
@@ -87,6 +92,11 @@ class DecodeConfig:
     )
     separation_bits: int = doc("Gray bits per direction used to separate direct/global light", 3)
     separation_skip: int = doc("finest Gray bits left out of the separation (blurred by optics)", 2)
+    bit_edge_tolerance_px: float = doc(
+        "phase sets: an undecided Gray bit within this many projector pixels of its stripe edge "
+        "(where the unwrapping does not use it) does not invalidate the pixel",
+        1.5,
+    )
     min_modulation: float = doc("2·phase amplitude / (white − black) below this is invalid", 0.25)
 
 
@@ -181,7 +191,6 @@ def _decode_direction(
     white, black = white_black
     contrast = np.maximum(_signed(white).astype(np.float32) - _signed(black), 1e-3)
     ok = contrast >= cfg.min_contrast * scale
-    margin_min = None
     code = None
     run = None  # running binary bit (Gray -> binary: b_k = b_{k+1} xor g_k)
 
@@ -205,11 +214,15 @@ def _decode_direction(
     elif cfg.bit_rule != "contrast":
         raise InputError(f"decode bit_rule {cfg.bit_rule!r} is not direct_global or contrast")
 
+    margin_thr = cfg.min_bit_margin * scale
+    if frames[0].dtype.kind == "u":  # compare integers with an integer (no float64 upcast)
+        margin_thr = np.array(np.ceil(margin_thr), frames[0].dtype)
+    bits = []  # (gray bit position, decided mask, margin) per bit, MSB first
     for i in gray_idx:
         p, ip = frames[i], frames[i + 1]
         on = cv2.compare(p, ip, cv2.CMP_GT) > 0
         margin = cv2.absdiff(p, ip)
-        margin_min = margin if margin_min is None else cv2.min(margin_min, margin)
+        decided = margin >= margin_thr
         if cfg.bit_rule == "direct_global":
             pf = p.astype(np.float32)
             ipf = ip.astype(np.float32)
@@ -217,8 +230,9 @@ def _decode_direction(
             # "p < Ld and ip > Lg" -> off, then "p > Lg and ip < Ld" -> on, else undecided
             off_g = (pf < ld) & (ipf > lg)
             on_g = ~off_g & (pf > lg) & (ipf < ld)
-            ok &= direct_dominant | off_g | on_g
+            decided &= direct_dominant | off_g | on_g
             on = np.where(direct_dominant, on, on_g)
+        bits.append((ps.frames[i].bit, decided, margin))
         if run is None:
             run = on.astype(np.uint16)
             code = run.copy()
@@ -226,14 +240,16 @@ def _decode_direction(
             np.bitwise_xor(run, on, out=run)
             code <<= 1
             code |= run
-    margin_min = margin_min.astype(np.float32)
-    ok &= margin_min >= cfg.min_bit_margin * scale
-    confidence = np.minimum(margin_min / contrast, 1.0)
 
     extent = ps.extent(direction)
     if ps.kind == "graycode":
         coord = code.astype(np.float32)
         ok &= code < extent
+        margin_min = bits[0][2]
+        for _, decided, margin in bits:
+            ok &= decided
+            margin_min = cv2.min(margin_min, margin)
+        confidence = np.minimum(margin_min.astype(np.float32) / contrast, 1.0)
     else:
         steps = [i for i in idx if ps.frames[i].kind == "phase"]
         n = len(steps)
@@ -251,7 +267,6 @@ def _decode_direction(
         amplitude = cv2.magnitude(c, s) * np.float32(2.0 / n)
         modulation = 2.0 * amplitude / contrast
         ok &= modulation >= cfg.min_modulation
-        confidence = np.minimum(confidence, np.minimum(modulation, 1.0))
         period = ps.phase_period_px
         f = theta * np.float32(1.0 / (2 * np.pi))
         f[f >= 1.0] = 0.0
@@ -260,7 +275,38 @@ def _decode_direction(
         k = np.where(f < 0.25, k2, np.where(f > 0.75, k2 - 1.0, k1))
         coord = (k + f) * np.float32(period)
         ok &= (coord > -0.5) & (coord < extent - 0.5)
+        # A Gray bit is ambiguous where its stripes change; the unwrapping rule never depends on
+        # a bit there, so an undecided bit only invalidates a pixel away from its transitions.
+        edges = _gray_edges_near(coord, period // 2, cfg.bit_edge_tolerance_px).astype(np.uint16)
+        margin_min = None
+        for bit, decided, margin in bits:
+            near = np.bitwise_and(edges, np.uint16(1 << bit)).astype(bool)
+            ok &= decided | near
+            margin = np.where(
+                near,
+                np.array(
+                    np.iinfo(margin.dtype).max if margin.dtype.kind in "ui" else np.inf,
+                    margin.dtype,
+                ),
+                margin,
+            )
+            margin_min = margin if margin_min is None else np.minimum(margin_min, margin)
+        conf_bits = margin_min.astype(np.float32) / contrast
+        confidence = np.minimum(np.minimum(conf_bits, modulation), 1.0)
     return coord, ok, confidence
+
+
+def _gray_edges_near(coord: np.ndarray, half: int, tol: float) -> np.ndarray:
+    """Per pixel, a bit mask of the Gray bits (of ``g = x // half``) that change within ``tol``
+    projector pixels of ``coord``: bit b is set iff gray(g) differs in bit b between the pixels
+    at ``coord − tol`` and ``coord + tol`` (one XOR for all bits instead of a modulo per bit)."""
+    lo = np.floor(coord + np.float32(0.5 - tol)).astype(np.int32)
+    hi = np.floor(coord + np.float32(0.5 + tol)).astype(np.int32)
+    np.maximum(lo, 0, out=lo)
+    np.maximum(hi, 0, out=hi)
+    lo //= half
+    hi //= half
+    return (lo ^ (lo >> 1)) ^ (hi ^ (hi >> 1))
 
 
 def decode_frames(
@@ -323,3 +369,48 @@ def decode_view(
         cam: decode_frames(read_frames(view_dir / cam, n), session.patterns, config)
         for cam in session.cameras
     }
+
+
+def save_decoded_preview(
+    maps: dict[str, DecodedMap], path: str | Path, white: dict[str, np.ndarray] | None = None
+) -> Path:
+    """A PNG a person can judge a capture by: per camera, the white frame, the decoded projector
+    column and row (colour, invalid pixels transparent) and the confidence map."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from scan2ad.io import atomic_path
+
+    cams = list(maps)
+    ncol = 4 if white else 3
+    fig, axes = plt.subplots(len(cams), ncol, figsize=(4 * ncol, 3.4 * len(cams)), squeeze=False)
+    for r, cam in enumerate(cams):
+        d = maps[cam]
+        panels = []
+        if white:
+            panels.append((f"{cam}: white frame", white[cam], "gray", None))
+        panels += [
+            (f"{cam}: projector column", d.col, "viridis", None),
+            (f"{cam}: projector row", d.row, "viridis", None),
+            (
+                f"{cam}: confidence ({d.valid_fraction() * 100:.0f}% valid)",
+                d.confidence,
+                "magma",
+                (0, 1),
+            ),
+        ]
+        for ax, (title, img, cmap, lim) in zip(axes[r], panels):
+            im = ax.imshow(
+                img, cmap=cmap, vmin=lim[0] if lim else None, vmax=lim[1] if lim else None
+            )
+            ax.set_title(title, fontsize=9)
+            ax.axis("off")
+            if cmap != "gray":
+                fig.colorbar(im, ax=ax, fraction=0.035)
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=80)
+    plt.close(fig)
+    return Path(path)

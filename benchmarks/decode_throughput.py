@@ -17,7 +17,9 @@ import time
 import numpy as np
 
 
-def reference_decode(frames, ps, min_contrast=8.0, min_bit_margin=2.0, min_modulation=0.25):
+def reference_decode(
+    frames, ps, min_contrast=8.0, min_bit_margin=2.0, min_modulation=0.25, edge_tol=1.5
+):
     """Textbook decoder: the whole sequence as one float64 array, bits by comparison, Gray to
     binary by a loop over bits, phase by arctan2; the same contrast rule as DecodeConfig()."""
     stack = np.stack([f.astype(np.float64) for f in frames])
@@ -28,7 +30,8 @@ def reference_decode(frames, ps, min_contrast=8.0, min_bit_margin=2.0, min_modul
         gray_idx = [f.index for f in ps.frames if f.direction == d and f.kind == "gray"]
         bits = stack[gray_idx] > stack[[i + 1 for i in gray_idx]]
         margins = np.abs(stack[gray_idx] - stack[[i + 1 for i in gray_idx]])
-        valid &= margins.min(axis=0) >= min_bit_margin
+        if ps.kind == "graycode":
+            valid &= margins.min(axis=0) >= min_bit_margin
         binary = np.zeros(contrast.shape, np.int64)
         prev = np.zeros(contrast.shape, bool)
         for b in bits:
@@ -48,6 +51,14 @@ def reference_decode(frames, ps, min_contrast=8.0, min_bit_margin=2.0, min_modul
             k1, k2 = binary >> 1, (binary + 1) >> 1
             k = np.where(f < 0.25, k2, np.where(f > 0.75, k2 - 1, k1))
             coord = (k + f) * ps.phase_period_px
+            # an undecided bit is tolerated within edge_tol of its own stripe edges, which lie
+            # at x = (2j + 1) * 2^b * half - 0.5, every 2^(b+1) * half pixels
+            half = ps.phase_period_px // 2
+            for bit, margin in zip(range(len(gray_idx) - 1, -1, -1), margins):
+                spacing = half * 2 ** (bit + 1)
+                dist = np.mod(coord - (half * 2**bit - 0.5), spacing)
+                near = np.minimum(dist, spacing - dist) <= edge_tol
+                valid &= (margin >= min_bit_margin) | near
         out[d] = coord
     return out, valid
 

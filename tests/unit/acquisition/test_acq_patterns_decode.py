@@ -114,3 +114,24 @@ def test_decoded_map_save_load(tmp_path):
     p = d.save(tmp_path / "m.npz")
     e = DecodedMap.load(p)
     assert np.array_equal(e.valid, d.valid) and np.allclose(e.col, d.col, equal_nan=True)
+
+
+def test_phase_tolerates_undecided_gray_bits_at_their_own_stripe_edges():
+    """Blurred Gray stripes leave pattern ≈ inverse at every stripe edge. With phase shift the
+    unwrapping never needs a bit at its own edge, so those pixels stay valid and exact; with
+    pure Gray code they cannot be decoded and are invalid."""
+    import cv2
+
+    ps = PatternSet(512, 16, kind="phase", directions=("columns",), phase_period_px=16)
+    blurred = [
+        cv2.GaussianBlur(f, (0, 0), 1.2, borderType=cv2.BORDER_REPLICATE) for f in ps.images()
+    ]
+    d = decode_frames(blurred, ps, DecodeConfig(min_bit_margin=120))
+    inner = slice(8, 504)
+    assert d.valid[:, inner].all()
+    assert np.max(np.abs(d.col[:, inner] - np.arange(512)[inner])) < 0.1
+    strict = decode_frames(blurred, ps, DecodeConfig(min_bit_margin=120, bit_edge_tolerance_px=0))
+    assert strict.valid[:, inner].mean() < 0.9
+    g = PatternSet(512, 16, kind="graycode", directions=("columns",))
+    gb = [cv2.GaussianBlur(f, (0, 0), 1.2, borderType=cv2.BORDER_REPLICATE) for f in g.images()]
+    assert decode_frames(gb, g, DecodeConfig(min_bit_margin=120)).valid.mean() < 0.9
