@@ -40,11 +40,24 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def _available(target: str) -> bool:
-    module = target.partition(":")[0]
+    """Whether the command's module exists, found on disk without importing it or its parent
+    packages (a sub-package ``__init__`` may import numpy; ``--help`` must not pay for that)."""
+    parts = target.partition(":")[0].split(".")
     try:
-        return importlib.util.find_spec(module) is not None
+        spec = importlib.util.find_spec(".".join(parts[:2]))  # scan2ad or scan2ad.<stage>: light
     except ModuleNotFoundError:
         return False
+    if spec is None:
+        return False
+    if len(parts) == 2:
+        return True
+    from pathlib import Path
+
+    for root in spec.submodule_search_locations or []:
+        base = Path(root).joinpath(*parts[2:-1])
+        if (base / f"{parts[-1]}.py").is_file() or (base / parts[-1] / "__init__.py").is_file():
+            return True
+    return False
 
 
 class LazyGroup(click.Group):
