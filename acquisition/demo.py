@@ -5,22 +5,22 @@ from __future__ import annotations
 
 def _demo_part(workdir) -> str:
     """A procedural library part when the library is installed, else a machined ring (mesh file)."""
-    try:
-        from scan2ad.acquisition import parts
+    from scan2ad.acquisition.session import part_library
 
+    parts = part_library()
+    if parts is not None and parts.PART_NAMES:
         names = list(parts.PART_NAMES)
         return "Heavy Washer" if "Heavy Washer" in names else names[0]
-    except ImportError:
-        import trimesh
+    import trimesh
 
-        path = workdir / "demo_part.stl"
-        if not path.is_file():
-            from scan2ad.io import atomic_path
+    from scan2ad.io import atomic_path
 
-            ring = trimesh.creation.annulus(r_min=9.0, r_max=22.0, height=12.0, sections=96)
-            with atomic_path(path) as tmp:
-                ring.export(tmp, file_type="stl")
-        return str(path)
+    path = workdir / "demo_part.stl"
+    if not path.is_file():
+        ring = trimesh.creation.annulus(r_min=9.0, r_max=22.0, height=12.0, sections=96)
+        with atomic_path(path) as tmp:
+            ring.export(tmp, file_type="stl")
+    return str(path)
 
 
 def run(ctx) -> str:

@@ -29,7 +29,7 @@ import dataclasses
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -69,6 +69,18 @@ class PartSource:
         }
 
 
+def part_library():
+    """``scan2ad.acquisition.parts`` when it is installed and offers ``PART_NAMES`` and
+    ``make_part(name, seed)``, else None."""
+    try:
+        from scan2ad.acquisition import parts
+    except ImportError:
+        return None
+    if not hasattr(parts, "PART_NAMES") or not hasattr(parts, "make_part"):
+        return None
+    return parts
+
+
 def resolve_part(part: str | Path, seed: int = 0, need_mesh: bool = True) -> PartSource:
     """A part given as a mesh file (``.ply/.stl/.obj/...``) or a name of the procedural part
     library (``scan2ad.acquisition.parts``, when installed). On a real rig (``need_mesh=False``)
@@ -86,10 +98,7 @@ def resolve_part(part: str | Path, seed: int = 0, need_mesh: bool = True) -> Par
         if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
             raise InputError("the part mesh has no triangles", p)
         return PartSource(p.stem, "mesh", seed, str(p.resolve()), sha256_file(p), mesh)
-    try:
-        from scan2ad.acquisition import parts
-    except ImportError:
-        parts = None
+    parts = part_library()
     if parts is not None and str(part) in parts.PART_NAMES:
         return PartSource(str(part), "library", seed, mesh=parts.make_part(str(part), seed))
     if not need_mesh:
@@ -371,7 +380,7 @@ class ViewCapture:
     decoded: dict | None
 
 
-def capture_in_memory(
+def iter_capture_in_memory(
     rig,
     part_mesh,
     views: int | None = None,
@@ -380,11 +389,12 @@ def capture_in_memory(
     keep_frames: bool = False,
     decode: bool = True,
     decode_config=None,
-) -> list[ViewCapture]:
-    """Capture a virtual session without writing images (the dataset builder's path).
+) -> Iterator[ViewCapture]:
+    """Capture a virtual session without writing images (the dataset builder's path), one
+    :class:`ViewCapture` at a time so a consumer can triangulate a view and drop it (a view's
+    decoded maps take ~40 MB at 1280×1024, its frames ~100 MB).
 
-    Returns one :class:`ViewCapture` per view, with the decoded maps (and the raw frames when
-    ``keep_frames``). Ground truth: ``T_world_part`` per view and ``true_calibration(rig)``.
+    Ground truth: ``T_world_part`` per view and ``true_calibration(rig)``.
     """
     from scan2ad.acquisition.decode import DecodeConfig, decode_frames
     from scan2ad.acquisition.devices.virtual import VirtualScene
@@ -401,7 +411,6 @@ def capture_in_memory(
     images = patterns.images()
     scene = VirtualScene(rig, part_mesh, seed=seed)
     cfg = decode_config or DecodeConfig()
-    out = []
     angles = rig.turntable.view_angles_deg(views)
     for i, angle in enumerate(
         progress(angles, desc="capture (memory)", total=len(angles), unit="view")
@@ -410,9 +419,11 @@ def capture_in_memory(
         decoded = (
             {c: decode_frames(f, patterns, cfg) for c, f in frames.items()} if decode else None
         )
-        out.append(
-            ViewCapture(
-                i, float(angle), scene.T_world_part(angle), frames if keep_frames else None, decoded
-            )
+        yield ViewCapture(
+            i, float(angle), scene.T_world_part(angle), frames if keep_frames else None, decoded
         )
-    return out
+
+
+def capture_in_memory(rig, part_mesh, views: int | None = None, **kwargs) -> list[ViewCapture]:
+    """All views of :func:`iter_capture_in_memory` as a list (small rigs, few views)."""
+    return list(iter_capture_in_memory(rig, part_mesh, views, **kwargs))

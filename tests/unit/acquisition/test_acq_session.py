@@ -133,3 +133,34 @@ def test_in_memory_capture_matches_saved_session(session, rig, part_file):
     d = decode_frames(saved, session.patterns)
     assert np.array_equal(d.valid, v.decoded["cam0"].valid)
     assert np.allclose(views[1].T_world_part, session.view(1)["T_world_part"])
+
+
+def test_library_part_names_resolve_through_the_part_library(monkeypatch):
+    """``--part <name>`` asks scan2ad.acquisition.parts (here a stand-in module with the same
+    two names the library offers) and records name and seed."""
+    import sys
+    import types
+
+    fake = types.ModuleType("scan2ad.acquisition.parts")
+    fake.PART_NAMES = ("Heavy Washer", "Split Pin")
+    fake.make_part = lambda name, seed: trimesh.creation.annulus(5.0 + seed, 12.0, 3.0)
+    monkeypatch.setitem(sys.modules, "scan2ad.acquisition.parts", fake)
+    import scan2ad.acquisition as acq
+
+    monkeypatch.setattr(acq, "parts", fake, raising=False)  # the real package may be imported
+    src = resolve_part("Heavy Washer", seed=2)
+    assert (src.id, src.source, src.seed) == ("Heavy Washer", "library", 2)
+    assert abs(src.mesh.bounds[1, 0] - 12.0) < 1e-9
+    with pytest.raises(InputError, match="library parts: Heavy Washer, Split Pin"):
+        resolve_part("Hex Bolt")
+
+
+def test_iterating_in_memory_capture_yields_views_lazily(rig):
+    from scan2ad.acquisition.session import iter_capture_in_memory
+
+    it = iter_capture_in_memory(rig, trimesh.creation.box((20, 15, 10)), views=3)
+    first = next(it)
+    assert first.index == 0 and first.frames is None and set(first.decoded) == {"cam0", "cam1"}
+    assert first.decoded["cam0"].valid.any()
+    with pytest.raises(InputError, match="nothing to return"):
+        next(iter_capture_in_memory(rig, trimesh.creation.box((1, 1, 1)), decode=False))

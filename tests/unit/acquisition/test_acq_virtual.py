@@ -134,3 +134,33 @@ def test_rest_on_table_and_bad_inputs(rig):
     scene = VirtualScene(rig, trimesh.creation.box((5, 5, 5)))
     with pytest.raises(InputError, match="projector frame"):
         scene.project(np.zeros((10, 10), np.uint8))
+
+
+def test_supersampling_averages_sub_pixel_rays(rig, part):
+    """supersample = 2 casts 4 rays per pixel and area-averages them: the same image as the
+    1-ray render away from edges, intermediate values at the part's silhouette."""
+    r = dataclasses.replace(
+        rig,
+        virtual=dataclasses.replace(
+            rig.virtual,
+            render=dataclasses.replace(
+                rig.virtual.render, supersample=2, noise_sigma=0.0, shot_noise_gain=0.0
+            ),
+        ),
+    )
+    one = dataclasses.replace(
+        r,
+        virtual=dataclasses.replace(
+            r.virtual, render=dataclasses.replace(r.virtual.render, supersample=1)
+        ),
+    )
+    white = np.full((720, 1280), 255, np.uint8)
+    s2, s1 = VirtualScene(r, part), VirtualScene(one, part)
+    s2.project(white)
+    s1.project(white)
+    a, b = s2.render("cam0").astype(int), s1.render("cam0").astype(int)
+    assert a.shape == b.shape == (320, 400)
+    assert np.median(np.abs(a - b)) <= 1
+    assert 0 < np.mean(np.abs(a - b) > 10) < 0.05  # differences only at edges
+    with pytest.raises(InputError, match="supersample"):
+        s2.true_depth("cam0")
