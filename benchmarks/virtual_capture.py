@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -46,6 +48,7 @@ def main() -> None:
     scene.geometry("cam0")  # one-off: the undistorted pixel rays of each camera are cached
     scene.geometry("cam1")
     t_geo, t_render, t_decode = [], [], []
+    acc: dict[str, list] = {}
     for v in range(args.views):
         scene.set_angle(360.0 * (v + 1) / (args.views + 1))
         t0 = time.perf_counter()
@@ -56,9 +59,23 @@ def main() -> None:
         frames = scene.render_view(scene.angle_deg, images)
         t_render.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        for cam in frames:
-            decode_frames(frames[cam], ps)
+        maps = {cam: decode_frames(frames[cam], ps) for cam in frames}
         t_decode.append(time.perf_counter() - t0)
+        for cam, d in maps.items():  # decoding accuracy against the renderer's truth
+            col, row = scene.true_projector_coords(cam)
+            _, surface = scene.true_depth(cam)
+            for sid, name in ((0, "part"), (1, "table")):
+                lit = np.isfinite(col) & (surface == sid)
+                ok = d.valid & lit
+                err = np.hypot(d.col[ok] - col[ok], d.row[ok] - row[ok])
+                acc.setdefault(name, []).append(
+                    (
+                        ok.sum() / max(lit.sum(), 1),
+                        np.median(err),
+                        np.percentile(err, 99),
+                        np.mean(err > 4.0),
+                    )
+                )
 
     # naive reference: ray-cast the view again for every frame
     t0 = time.perf_counter()
@@ -91,6 +108,15 @@ def main() -> None:
         f"| {ref_view:.2f} |"
     )
     print(f"speed-up of the cached renderer over the naive one: {ref_view / (geo + ren):.1f}x")
+    print()
+    print(
+        "| decoding vs truth (all views, both cameras) | decoded / lit | median err px | "
+        "p99 err px | > 4 px |"
+    )
+    print("|---|---|---|---|---|")
+    for name, rows in acc.items():
+        a = np.array(rows).mean(axis=0)
+        print(f"| {name} | {a[0] * 100:.2f}% | {a[1]:.3f} | {a[2]:.2f} | {a[3] * 100:.3f}% |")
 
 
 if __name__ == "__main__":
