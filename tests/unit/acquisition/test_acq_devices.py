@@ -167,3 +167,68 @@ def test_open_rig_refuses_mixed_backends_and_drives_the_virtual_rig():
         assert dev.turntable.angle_deg == 90.0
         assert frames["cam0"][0].shape == (320, 400)
         assert frames["cam0"][0].mean() > frames["cam0"][1].mean() + 5
+
+
+def test_real_rig_session_end_to_end_with_fake_camera_and_pty_turntable(
+    pty_device, tmp_path, monkeypatch
+):
+    """The real-rig path of ``capture_session``: the example rig description, the serial
+    turntable over pyserial to the pty device, and in place of the GenICam cameras and the
+    projector window a camera that sees the projector image at half resolution. Decoding the
+    written session recovers each camera pixel's projector column and row."""
+    import cv2
+
+    from scan2ad.acquisition.devices import base, real
+    from scan2ad.acquisition.session import capture_session
+
+    port, dev = pty_device
+
+    class MirrorProjector(base.Projector):
+        def __init__(self, spec):
+            self.resolution = tuple(spec.resolution)
+            self.image = None
+
+        def show(self, image):
+            self.image = image
+
+    projector = None
+
+    def open_projector(spec):
+        nonlocal projector
+        projector = MirrorProjector(spec)
+        return projector
+
+    class HalfCamera(base.Camera):
+        def __init__(self, spec):
+            self.name = spec.name
+            self.size = tuple(spec.resolution)
+
+        def grab(self):
+            img = cv2.resize(projector.image, self.size, interpolation=cv2.INTER_AREA)
+            return (20 + img.astype(np.float32) * 0.8).astype(np.uint8)
+
+    monkeypatch.setattr(real, "open_projector", open_projector)
+    monkeypatch.setattr(real, "open_camera", HalfCamera)
+    rig = load_rig("iec3d_real")
+    cams = tuple(dataclasses.replace(c, resolution=(640, 360)) for c in rig.cameras)
+    settings = dict(rig.turntable.settings, port=port, timeout_s=2.0, settle_s=0.0)
+    rig = dataclasses.replace(
+        rig, cameras=cams, turntable=dataclasses.replace(rig.turntable, settings=settings)
+    )
+    session = capture_session(tmp_path / "real", rig, "bracket-17", views=2)
+    assert session.meta["part"] == {
+        "id": "bracket-17",
+        "source": "label",
+        "seed": 0,
+        "path": "",
+        "sha256": "",
+    }
+    assert session.meta["rig"]["virtual"] is False and "truth" not in session.meta
+    assert dev.received == ["MOVE 0.000", "MOVE 180.000"]
+    assert "T_world_part" not in session.view(1)
+    d = session.decode(1)["cam0"]
+    yy, xx = np.mgrid[0:360, 0:640]
+    inner = (slice(2, -2), slice(2, -2))
+    assert d.valid[inner].all()
+    assert np.max(np.abs(d.col[inner] - (2 * xx[inner] + 0.5))) < 0.15
+    assert np.max(np.abs(d.row[inner] - (2 * yy[inner] + 0.5))) < 0.15
