@@ -177,7 +177,6 @@ def test_real_rig_session_end_to_end_with_fake_camera_and_pty_turntable(
     projector window a camera that sees the projector image at half resolution. Decoding the
     written session recovers each camera pixel's projector column and row."""
     import cv2
-
     from scan2ad.acquisition.devices import base, real
     from scan2ad.acquisition.session import capture_session
 
