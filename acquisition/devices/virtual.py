@@ -15,7 +15,7 @@ Geometry (open3d ``RaycastingScene``, exact triangle intersection):
   (``rig.virtual.cam0/cam1``: K, OpenCV distortion, ``T_world_device``), ``supersample²`` rays
   per pixel averaged by area; the first hit gives point, face normal and surface (part/table) —
   occlusion;
-- each hit point is projected into the true projector (``cv2.projectPoints``, its distortion
+- each hit point is projected into the true projector (OpenCV lens model, its distortion
   included) and a shadow ray from the projector centre decides whether the projector reaches it.
 
 Image formation per pixel (written by hand: pyvista/VTK cannot project an image through an

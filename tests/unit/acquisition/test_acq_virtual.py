@@ -164,3 +164,15 @@ def test_supersampling_averages_sub_pixel_rays(rig, part):
     assert 0 < np.mean(np.abs(a - b) > 10) < 0.05  # differences only at edges
     with pytest.raises(InputError, match="supersample"):
         s2.true_depth("cam0")
+
+
+def test_distort_project_matches_opencv():
+    import cv2
+
+    rng = np.random.default_rng(0)
+    pts = rng.uniform([-40, -30, 200], [40, 30, 400], size=(500, 3))
+    K = np.array([[1900.0, 0, 639.5], [0, 1890.0, 359.5], [0, 0, 1]])
+    dist = (-0.08, 0.12, 0.0005, -0.0003, 0.01)
+    ours = distort_project(pts.astype(np.float32), K, dist)
+    ref, _ = cv2.projectPoints(pts, np.zeros(3), np.zeros(3), K, np.array(dist))
+    assert np.abs(ours - ref.reshape(-1, 2)).max() < 1e-3
