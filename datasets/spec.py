@@ -1,0 +1,127 @@
+"""The dataset build spec: a frozen dataclass loaded from TOML, unknown keys rejected.
+
+Shipped specs live in ``scan2ad/datasets/specs/*.toml``: ``open-industry-full`` (15 classes ×
+160 samples: 100 normal + 60 anomalous, 12 per defect type, as 000 §III-B describes), ``demo``
+(small, minutes on 2 cores) and ``tiny`` (for tests, seconds). ``load_spec("demo")`` reads a
+shipped one; ``load_spec(path)`` any file.
+
+Where 000 is silent: how the 100 normal samples divide into training references and normal test
+samples. The shipped full spec takes 60 references and 40 normal test samples.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Literal
+
+from scan2ad.config import config_to_dict, doc, load_config
+from scan2ad.datasets.parts import OPEN_INDUSTRY_CLASSES
+from scan2ad.errors import InputError
+
+SPECS_DIR = Path(__file__).resolve().parent / "specs"
+OPEN_INDUSTRY_DEFECTS = ("Bump", "Dent", "Scratch", "Scar", "Deformation")
+
+
+@dataclasses.dataclass(frozen=True)
+class DefectRange:
+    """Parameter ranges of one defect type; each sample draws uniformly inside them."""
+
+    radius_mm: tuple[float, float] = doc("radius of the affected region (mm)", (1.5, 3.0))
+    depth_mm: tuple[float, float] = doc("peak displacement along the surface normal (mm)", (0.4, 1.0))
+    length_mm: tuple[float, float] = doc("length (Scratch only, mm)", (6.0, 12.0))
+
+
+@dataclasses.dataclass(frozen=True)
+class DefectParams:
+    """Ranges per Open-Industry defect type (000 §III: convex, concave, scratch, scar, deformation)."""
+
+    Bump: DefectRange = doc("convex defect", DefectRange((1.5, 3.0), (0.35, 0.9)))
+    Dent: DefectRange = doc("concave defect", DefectRange((1.5, 3.0), (0.35, 0.9)))
+    Scratch: DefectRange = doc("narrow groove: radius is the half-width",
+                               DefectRange((0.4, 0.7), (0.2, 0.45), (6.0, 12.0)))
+    Scar: DefectRange = doc("irregular pitted patch", DefectRange((1.5, 2.5), (0.2, 0.45)))
+    Deformation: DefectRange = doc("broad bend of the part: wide and shallow",
+                                   DefectRange((4.0, 7.0), (0.5, 1.0)))
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildSpec:
+    """What ``scan2ad build`` makes."""
+
+    name: str = doc("dataset name (manifest, README)", "dataset")
+    source: Literal["synthetic", "pipeline"] = doc(
+        "synthetic: procedural parts -> surface sampling with scanner noise -> defects -> labels; "
+        "pipeline: virtual-rig capture -> reconstruction -> carving (needs those stages)",
+        "synthetic")
+    classes: tuple[str, ...] = doc("part categories (scan2ad.datasets.parts names)", OPEN_INDUSTRY_CLASSES)
+    n_train: int = doc("normal references per class (train/)", 60)
+    n_test_normal: int = doc("normal test samples per class", 40)
+    n_per_defect: int = doc("anomalous test samples per class and defect type", 12)
+    defects: tuple[str, ...] = doc("defect vocabulary (DESIGN §4)", OPEN_INDUSTRY_DEFECTS)
+    defect_params: DefectParams = doc("parameter ranges per defect type", DefectParams())
+    points: int = doc("points per sample", 90000)
+    points_jitter: float = doc("relative spread of the point count between samples", 0.1)
+    noise_mm: float = doc("scanner noise: std of Gaussian displacement (mm)", 0.015)
+    label_threshold_mm: float = doc("a point is anomalous where the defect moved it farther (mm)", 0.05)
+    max_rotation_deg: float = doc("random placement rotation of each sample (deg)", 3.0)
+    seed: int = doc("master seed: every sample's seed derives from it, the class and the index", 0)
+    split_ks: tuple[int, ...] = doc("seen anomalies per known type in the open-set splits", (5, 10))
+    split_seeds: tuple[int, ...] = doc("split seeds", (1, 2, 3, 4, 5))
+    gallery: bool = doc("render gallery/<class>.png", True)
+
+    def check(self, source_path: Path | None = None) -> "BuildSpec":
+        problems = []
+        from scan2ad.datasets.parts import KNOWN_PARTS
+        from scan2ad.datasets.synthetic import SHAPES
+
+        bad = [c for c in self.classes if c not in KNOWN_PARTS + SHAPES]
+        if bad:
+            problems.append(f"unknown class(es) {bad} (known: {', '.join(KNOWN_PARTS + SHAPES)})")
+        if len(set(self.classes)) != len(self.classes):
+            problems.append("classes repeat")
+        bad = [d for d in self.defects if d not in OPEN_INDUSTRY_DEFECTS]
+        if bad:
+            problems.append(f"unknown defect type(s) {bad} (known: {', '.join(OPEN_INDUSTRY_DEFECTS)})")
+        for f in ("n_train", "n_per_defect", "points"):
+            if getattr(self, f) < 1:
+                problems.append(f"{f} must be >= 1")
+        if self.n_test_normal < 0:
+            problems.append("n_test_normal must be >= 0")
+        if self.points < 100:
+            problems.append("points must be >= 100")
+        if not 0 <= self.points_jitter < 0.5:
+            problems.append("points_jitter must be in [0, 0.5)")
+        big = [k for k in self.split_ks if k >= self.n_per_defect]
+        if big:
+            problems.append(f"split_ks {big} leave no seen test anomaly: each must be < n_per_defect "
+                            f"({self.n_per_defect})")
+        for name in OPEN_INDUSTRY_DEFECTS:
+            r: DefectRange = getattr(self.defect_params, name)
+            for f in ("radius_mm", "depth_mm", "length_mm"):
+                lo, hi = getattr(r, f)
+                if not 0 <= lo <= hi:
+                    problems.append(f"defect_params.{name}.{f} must be 0 <= low <= high, got {[lo, hi]}")
+        if problems:
+            raise InputError("invalid build spec:\n  " + "\n  ".join(problems), source_path)
+        return self
+
+
+def shipped_specs() -> list[str]:
+    return sorted(p.stem for p in SPECS_DIR.glob("*.toml"))
+
+
+def load_spec(spec: str | Path | dict, **overrides) -> BuildSpec:
+    """A spec from a TOML path, a shipped spec name (``demo``) or a dict; validated."""
+    if isinstance(spec, dict):
+        return load_config(BuildSpec, spec, **overrides).check()
+    path = Path(spec)
+    if not path.exists() and (SPECS_DIR / f"{spec}.toml").is_file():
+        path = SPECS_DIR / f"{spec}.toml"
+    if not path.is_file():
+        raise InputError(f"no such spec file (shipped specs: {', '.join(shipped_specs())})", path)
+    return load_config(BuildSpec, path, **overrides).check(path)
+
+
+def spec_to_dict(spec: BuildSpec) -> dict:
+    return config_to_dict(spec)
