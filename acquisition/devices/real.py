@@ -23,6 +23,8 @@ dispatch from a rig description's ``backend`` names to them.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -188,6 +190,11 @@ class WindowProjector(Projector):
         self.resolution = (int(resolution[0]), int(resolution[1]))
         self.settle_ms = int(settings.get("settle_ms", 150))
         self.window = str(settings.get("name", "scan2ad projector"))
+        if sys.platform.startswith("linux") and not (
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+        ):
+            # checked first: OpenCV's GUI backends abort the process without a display
+            raise InputError("the window projector needs a display (DISPLAY is not set)")
         try:
             cv2.namedWindow(self.window, cv2.WINDOW_NORMAL | cv2.WINDOW_GUI_NORMAL)
         except cv2.error as exc:

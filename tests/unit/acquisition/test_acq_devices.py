@@ -144,6 +144,11 @@ def test_real_backends_report_missing_hardware_clearly(tmp_path):
         real.open_camera(CameraSpec(name="cam0", backend="uvc", settings={"idx": 0}))
     with pytest.raises(InputError, match="unknown backend"):
         real.open_camera(CameraSpec(name="cam0", backend="gige"))
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        with pytest.raises(InputError, match="needs a display"):
+            real.open_projector(ProjectorSpec(backend="window"))
+    with pytest.raises(InputError, match="unknown window projector setting"):
+        real.open_projector(ProjectorSpec(backend="window", settings={"screen": 2}))
     with pytest.raises(InputError, match="projector backend"):
         real.open_projector(ProjectorSpec(backend="hdmi"))
     with pytest.raises(InputError, match="turntable backend"):
