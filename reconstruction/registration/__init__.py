@@ -1,0 +1,1 @@
+"""Registration: rigid-transform algebra, FRICP (fine), S4PCS (coarse), multi-view alignment."""
