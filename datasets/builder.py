@@ -48,10 +48,15 @@ def _crc(text: str) -> int:
     return zlib.crc32(text.encode("utf-8"))
 
 
-def _part_source() -> str:
-    """The acquisition stage's part library when installed, else the datasets' own shapes."""
+def _part_source(cls: str) -> str:
+    """The acquisition stage's part library when it is installed and knows ``cls``, else the
+    datasets' own procedural shapes. Recorded in each unit's arguments, so switching library
+    changes the unit keys (no stale cache)."""
     if importlib.util.find_spec("scan2ad.acquisition.parts") is not None:
-        return "scan2ad.acquisition.parts"
+        from scan2ad.acquisition.parts import PART_NAMES
+
+        if cls in PART_NAMES:
+            return "scan2ad.acquisition.parts"
     return "scan2ad.datasets.parts"
 
 
@@ -59,8 +64,7 @@ def _mesh(cls: str, part_source: str, rng: np.random.Generator):
     if part_source == "scan2ad.acquisition.parts":
         from scan2ad.acquisition.parts import make_part
 
-        part = make_part(cls, int(rng.integers(2**31)))
-        return getattr(part, "mesh", part)
+        return make_part(cls, int(rng.integers(2**31)))
     from scan2ad.datasets.parts import part_mesh
 
     return part_mesh(cls, rng)
@@ -207,7 +211,6 @@ def plan_units(spec: BuildSpec, out: Path) -> list[Unit]:
                          f"stages; not installed here: {', '.join(missing) or 'their public API'}. "
                          "Use source = 'synthetic' (the geometry-only path).")
     out_s = str(out.resolve())
-    part_source = _part_source()
     base = {"points": spec.points, "points_jitter": spec.points_jitter, "noise_mm": spec.noise_mm,
             "label_threshold_mm": spec.label_threshold_mm,
             "max_rotation_deg": spec.max_rotation_deg}
@@ -220,7 +223,7 @@ def plan_units(spec: BuildSpec, out: Path) -> list[Unit]:
         u = Unit(build_sample,
                  {"out": out_s, "relpath": p.relpath, "gt_relpath": p.gt_relpath, "cls": p.cls,
                   "split": p.split, "defect": p.defect, "seed": list(p.seed), "params": params,
-                  "part_source": part_source},
+                  "part_source": _part_source(p.cls)},
                  description=f"sample {p.relpath}")
         units.append(u)
         by_class.setdefault(p.cls, []).append(u.key)

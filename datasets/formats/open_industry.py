@@ -50,8 +50,8 @@ def read_open_industry(root: str | Path, classes: list[str] | None = None) -> li
                 problems.append(f"{cls}: no {split}/ folder")
                 continue
             for f in sorted(sdir.iterdir()):
-                if f.suffix.lower() not in CLOUD_EXTS:
-                    continue
+                if f.suffix.lower() not in CLOUD_EXTS or f.name.startswith("."):
+                    continue  # hidden: temp files of an interrupted atomic write
                 m = pat.match(f.stem)
                 if m is None:
                     problems.append(f"{f.relative_to(root)}: name is not {cls}_[<Type>_]<number>")
