@@ -44,13 +44,13 @@ def dataset() -> None:
 def validate(root: Path) -> None:
     """Check layout, names, gt files, manifest and splits; list every problem (exit 2)."""
     from scan2ad.datasets.validate import validate_dataset
+    from scan2ad.errors import ValidationError
 
     problems = validate_dataset(root)
     if problems:
-        click.echo(f"{root}: {len(problems)} problem(s)")
         for p in problems:
             click.echo(f"  - {p}")
-        raise click.exceptions.Exit(2)
+        raise ValidationError(f"{len(problems)} problem(s), listed above", root)
     click.echo(f"{root}: valid")
 
 

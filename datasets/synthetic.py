@@ -108,8 +108,13 @@ def make_sample(shape: str, defect: str | None, spec: SyntheticSpec, rng) -> Poi
     return PointCloud(pts @ R.T, nrm @ R.T, labels=labels)
 
 
-def make_synthetic_dataset(root: str | Path, spec: SyntheticSpec = SyntheticSpec()) -> Path:
-    """Write an Open-Industry-layout dataset (pcd + gt txt) under ``root``; return ``root``."""
+def make_synthetic_dataset(root: str | Path, spec: SyntheticSpec = SyntheticSpec(),
+                           package: bool = True) -> Path:
+    """Write an Open-Industry-layout dataset (pcd + gt txt) under ``root``; return ``root``.
+
+    With ``package`` (default) the folder is completed by :func:`scan2ad.datasets.package.
+    package_dataset`: manifest.json, open-set splits (k chosen to fit ``n_per_defect``),
+    stats.csv and README.md (no gallery, to stay fast)."""
     root = Path(root)
     for ci, cls in enumerate(spec.classes):
         rng = np.random.default_rng([spec.seed, ci])
@@ -126,4 +131,12 @@ def make_synthetic_dataset(root: str | Path, spec: SyntheticSpec = SyntheticSpec
                 name = f"{cls}_{kind}_{i + 1:03d}"
                 write_cloud(cdir / "test" / f"{name}.pcd", PointCloud(c.points, c.normals))
                 write_xyz(cdir / "gt" / f"{name}.txt", c)
+    if package:
+        from scan2ad.datasets.package import package_dataset
+
+        prov = {"source": "synthetic-generator", "seed": [spec.seed], "session": None}
+        info = dataclasses.asdict(spec) | {"source": "synthetic"}
+        package_dataset(root, name=root.name, spec=info, gallery=False,
+                        provenance={p.relative_to(root).as_posix(): prov
+                                    for p in root.glob("*/*/*.pcd")})
     return root

@@ -208,13 +208,26 @@ def validate_dataset(root: str | Path) -> list[str]:
 
 
 def _salvage(root: Path) -> list[Sample]:
-    """The samples of the well-named files, so the other checks still run on a broken layout."""
-    from scan2ad.datasets.formats.open_industry import read_open_industry
+    """The samples of the well-named files (with their gt), so the other checks still run on a
+    folder whose layout has problems; the layout problems themselves were already listed."""
+    import re
+
+    from scan2ad.datasets.formats._common import cloud_files, gt_dir
 
     good: list[Sample] = []
     for cdir in sorted(d for d in root.iterdir() if d.is_dir() and (d / "train").is_dir()):
-        try:
-            good += read_open_industry(root, classes=[cdir.name])
-        except InputError:
-            continue
+        cls = cdir.name
+        pat = re.compile(rf"^{re.escape(cls)}_(?:(?P<type>.+)_)?(?P<idx>\d+)$")
+        gdir = gt_dir(cdir)
+        for split in ("train", "test"):
+            for f in cloud_files(cdir / split):
+                m = pat.match(f.stem)
+                if m is None:
+                    continue
+                dtype = m.group("type") or NORMAL
+                rel = f.relative_to(root).as_posix()
+                if dtype == NORMAL:
+                    good.append(Sample(cls, split, NORMAL, f, None, rel))
+                elif split == "test" and gdir is not None and (gdir / f"{f.stem}.txt").is_file():
+                    good.append(Sample(cls, split, dtype, f, gdir / f"{f.stem}.txt", rel))
     return good
