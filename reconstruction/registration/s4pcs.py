@@ -52,7 +52,7 @@ class S4pcsConfig:
     max_time_seconds: float = doc("time budget of the search", 10.0)
     n_verify: int = doc("source points used to score a candidate (LCP)", 400)
     max_angle_deg: float = doc("tolerance on the angle between the congruent diagonals", 8.0)
-    terminate_threshold: float = doc("stop when LCP >= this × overlap", 0.95)
+    terminate_threshold: float = doc("stop when LCP >= this × overlap", 1.0)
     max_candidates_per_base: int = doc("congruent sets verified per base (random subset)", 3000)
     seed: int = doc("random seed (bases, samples)", 0)
 
@@ -149,6 +149,13 @@ def _congruent_sets(Q, tree, base_pts, r1, r2, delta, max_angle_deg):
     return np.hstack([P1[rows], P2[cols]])
 
 
+def _lcp(Ts: np.ndarray, pts: np.ndarray, tree: cKDTree, delta: float) -> np.ndarray:
+    """Largest-common-pointset score of each candidate transform: share of ``pts`` within delta."""
+    moved = np.einsum("cij,nj->cni", Ts[:, :3, :3], pts) + Ts[:, None, :3, 3]
+    d, _ = tree.query(moved.reshape(-1, 3), distance_upper_bound=delta)
+    return np.isfinite(d).reshape(len(Ts), -1).mean(axis=1)
+
+
 def s4pcs(source: np.ndarray, target: np.ndarray, config: S4pcsConfig = S4pcsConfig()) -> RegistrationResult:
     """Global rigid registration of ``source`` onto ``target``; returns ``T_target_source``."""
     source = np.asarray(source, float)
@@ -193,9 +200,12 @@ def s4pcs(source: np.ndarray, target: np.ndarray, config: S4pcsConfig = S4pcsCon
         if not good:
             continue
         Ts = np.stack(good)
-        moved = np.einsum("cij,nj->cni", Ts[:, :3, :3], verify) + Ts[:, None, :3, 3]
-        d, _ = full_tree.query(moved.reshape(-1, 3), distance_upper_bound=delta)
-        lcp = np.isfinite(d).reshape(len(Ts), -1).mean(axis=1)
+        # randomised verification (§5.2 of the paper): score all candidates on a few points,
+        # then only the most promising on all n_verify points
+        lcp = _lcp(Ts, verify[:48], full_tree, delta)
+        top = np.argsort(-lcp)[:32]
+        Ts = Ts[top]
+        lcp = _lcp(Ts, verify, full_tree, delta)
         k = int(np.argmax(lcp))
         if lcp[k] > best_lcp:
             best_lcp, best_T = float(lcp[k]), Ts[k]
