@@ -24,35 +24,55 @@ def list_parts() -> None:
 
     width = max(len(n) for n in PART_INFO)
     for name, info in PART_INFO.items():
-        click.echo(f"{name:<{width}}  {info.display_name:<27}  {info.standard} {info.nominal_size}"
-                   f"  (~{info.nominal_extent_mm:.0f} mm)")
+        click.echo(
+            f"{name:<{width}}  {info.display_name:<27}  {info.standard} {info.nominal_size}"
+            f"  (~{info.nominal_extent_mm:.0f} mm)"
+        )
 
 
 @parts.command("export")
 @click.argument("name")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the part's variation.")
-@click.option("--out", type=click.Path(path_type=Path), required=True,
-              help=f"Mesh file to write ({', '.join(MESH_SUFFIXES)}); millimetres, resting pose.")
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the part's variation."
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help=f"Mesh file to write ({', '.join(MESH_SUFFIXES)}); millimetres, resting pose.",
+)
 def export_part(name: str, seed: int, out: Path) -> None:
     """Write one part NAME (see `scan2ad parts list`) as a watertight mesh file."""
     from scan2ad.acquisition.parts import make_part
+
     from scan2ad.errors import InputError
     from scan2ad.io import atomic_path
 
     if out.suffix.lower() not in MESH_SUFFIXES:
-        raise InputError(f"unsupported mesh format {out.suffix!r}; use one of {', '.join(MESH_SUFFIXES)}", out)
+        raise InputError(
+            f"unsupported mesh format {out.suffix!r}; use one of {', '.join(MESH_SUFFIXES)}", out
+        )
     mesh = make_part(name, seed)
     with atomic_path(out) as tmp:
         mesh.export(tmp, file_type=out.suffix.lower().lstrip("."))
     lo, hi = mesh.bounds
-    click.echo(f"{name} seed {seed}: {len(mesh.faces)} triangles, {mesh.volume:.1f} mm³, "
-               f"extent {hi[0] - lo[0]:.1f} × {hi[1] - lo[1]:.1f} × {hi[2] - lo[2]:.1f} mm -> {out}")
+    click.echo(
+        f"{name} seed {seed}: {len(mesh.faces)} triangles, {mesh.volume:.1f} mm³, "
+        f"extent {hi[0] - lo[0]:.1f} × {hi[1] - lo[1]:.1f} × {hi[2] - lo[2]:.1f} mm -> {out}"
+    )
 
 
 @parts.command("render")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="PNG contact sheet to write.")
-@click.option("--seeds", type=int, default=1, show_default=True,
-              help="Seeds per part shown side by side in each cell (to judge the variation).")
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="PNG contact sheet to write."
+)
+@click.option(
+    "--seeds",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Seeds per part shown side by side in each cell (to judge the variation).",
+)
 def render_parts(out: Path, seeds: int) -> None:
     """Render all 15 parts into a labelled 5 × 3 contact sheet (pyvista, off-screen)."""
     from scan2ad.acquisition.parts.render import render_contact_sheet

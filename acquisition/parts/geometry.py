@@ -36,10 +36,16 @@ def manifold_from_arrays(vertices: np.ndarray, faces: np.ndarray) -> Manifold:
     a, b, c = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
     if np.einsum("ij,ij->i", a, np.cross(b, c)).sum() < 0.0:
         f = f[:, ::-1]
-    solid = Manifold(Mesh(vert_properties=np.ascontiguousarray(v, dtype=np.float32),
-                          tri_verts=np.ascontiguousarray(f, dtype=np.uint32)))
+    solid = Manifold(
+        Mesh(
+            vert_properties=np.ascontiguousarray(v, dtype=np.float32),
+            tri_verts=np.ascontiguousarray(f, dtype=np.uint32),
+        )
+    )
     if solid.is_empty():
-        raise Scan2adError(f"mesh with {len(v)} vertices is not a closed manifold ({solid.status()})")
+        raise Scan2adError(
+            f"mesh with {len(v)} vertices is not a closed manifold ({solid.status()})"
+        )
     return solid
 
 
@@ -49,7 +55,9 @@ def to_trimesh(solid: Manifold) -> trimesh.Trimesh:
     them would break the (correct) topology."""
     mesh = solid.to_mesh()
     vertices = np.asarray(mesh.vert_properties, dtype=np.float64)[:, :3]
-    return trimesh.Trimesh(vertices=vertices, faces=np.asarray(mesh.tri_verts, dtype=np.int64), process=False)
+    return trimesh.Trimesh(
+        vertices=vertices, faces=np.asarray(mesh.tri_verts, dtype=np.int64), process=False
+    )
 
 
 def refine_to_count(solid: Manifold, min_triangles: int) -> Manifold:
@@ -76,7 +84,9 @@ def revolve(profile: list[tuple[float, float]] | np.ndarray, segments: int) -> M
 
 def extrude(outline: CrossSection | np.ndarray, height: float, z0: float = 0.0) -> Manifold:
     """Extrude a planar outline (CrossSection or one CCW polygon) from z0 to z0 + height."""
-    section = outline if isinstance(outline, CrossSection) else CrossSection([np.asarray(outline, float)])
+    section = (
+        outline if isinstance(outline, CrossSection) else CrossSection([np.asarray(outline, float)])
+    )
     return Manifold.extrude(section, height).translate([0.0, 0.0, z0])
 
 
@@ -101,14 +111,20 @@ def regular_polygon(across_flats: float, sides: int, phase_deg: float = 0.0) -> 
 
 
 def cylinder(radius: float, z0: float, z1: float, segments: int | None = None) -> Manifold:
-    return Manifold.cylinder(z1 - z0, radius, radius, segments or segments_for(radius)).translate([0, 0, z0])
+    return Manifold.cylinder(z1 - z0, radius, radius, segments or segments_for(radius)).translate(
+        [0, 0, z0]
+    )
 
 
 def cone(r0: float, r1: float, z0: float, z1: float, segments: int | None = None) -> Manifold:
-    return Manifold.cylinder(z1 - z0, r0, r1, segments or segments_for(max(r0, r1))).translate([0, 0, z0])
+    return Manifold.cylinder(z1 - z0, r0, r1, segments or segments_for(max(r0, r1))).translate(
+        [0, 0, z0]
+    )
 
 
-def iso_thread_profile(major: float, pitch: float, internal: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def iso_thread_profile(
+    major: float, pitch: float, internal: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """ISO 68-1 basic profile, one pitch: (u, r) corners with u ∈ [0, P), root flat first.
 
     External threads: flank depth 5/8·H (H = 0.866 P) with a P/8 crest flat and P/4 root flat.
@@ -119,13 +135,17 @@ def iso_thread_profile(major: float, pitch: float, internal: bool = False) -> tu
     if internal:
         r_root, r_crest = major / 2.0 + 0.05 * pitch, major / 2.0 - 5.0 / 8.0 * h
         root, crest = pitch / 8.0, pitch / 4.0
-        u = np.array([0.0, crest, crest + (pitch - root - crest) / 2.0, pitch - (pitch - root - crest) / 2.0])
+        u = np.array(
+            [0.0, crest, crest + (pitch - root - crest) / 2.0, pitch - (pitch - root - crest) / 2.0]
+        )
         r = np.array([r_crest, r_crest, r_root, r_root])
         return u, r
     r_crest, r_root = major / 2.0, major / 2.0 - 5.0 / 8.0 * h * 1.1
     root, crest = pitch / 4.0, pitch / 8.0
     flank = (pitch - root - crest) / 2.0
-    return np.array([0.0, root, root + flank, root + flank + crest]), np.array([r_root, r_root, r_crest, r_crest])
+    return np.array([0.0, root, root + flank, root + flank + crest]), np.array(
+        [r_root, r_root, r_crest, r_crest]
+    )
 
 
 def helical_thread(
@@ -138,8 +158,8 @@ def helical_thread(
     right_hand: bool = True,
     radius_scale=None,
 ) -> Manifold:
-    """A threaded rod from z0 to z1: the surface r = f((z − θP/2π) mod P) where f is the periodic
-    piecewise-linear axial profile through (profile_u, profile_r).
+    """A threaded rod from z0 to z1: the surface r = f((z − z0 − θP/2π) mod P) where f is the
+    periodic piecewise-linear axial profile through (profile_u, profile_r).
 
     The vertex grid follows the helix (every vertex row is one helix at one profile point), so a
     trapezoidal thread needs only its 4 corners per pitch and ``angular`` vertices per turn. The
@@ -154,7 +174,7 @@ def helical_thread(
         raise Scan2adError("thread profile u must increase within [0, pitch)")
     turns = int(np.ceil((z1 - z0) / pitch)) + 3
     k_max = turns * angular
-    zs = z0 - 1.5 * pitch
+    zs = z0 - 2.0 * pitch  # a whole number of pitches: u = 0 at θ = 0, z = z0
     k = np.arange(k_max + 1)
     theta = 2.0 * np.pi * k / angular
     z = zs + u[None, :] + pitch * k[:, None] / angular  # (K+1, n_u)
@@ -178,21 +198,28 @@ def helical_thread(
     # Bottom loop: the first turn's lower edge, then down the θ = 0 profile.
     bottom = [vid(i, 0) for i in range(angular + 1)] + [vid(0, m) for m in range(n_u - 1, 0, -1)]
     top_start = k_max - angular
-    top = [vid(i, n_u - 1) for i in range(top_start, k_max + 1)] + [vid(k_max, m) for m in range(n_u - 2, -1, -1)]
+    top = [vid(i, n_u - 1) for i in range(top_start, k_max + 1)] + [
+        vid(k_max, m) for m in range(n_u - 2, -1, -1)
+    ]
     apex_lo, apex_hi = len(verts), len(verts) + 1
     verts = np.vstack([verts, [0.0, 0.0, z[0, 0]], [0.0, 0.0, z[-1, -1]]])
     for loop, apex, flip in ((bottom, apex_lo, True), (top, apex_hi, False)):
         loop = np.asarray(loop)
         nxt = np.roll(loop, -1)
-        fan = np.stack([np.full_like(loop, apex), nxt, loop], 1) if flip else np.stack(
-            [np.full_like(loop, apex), loop, nxt], 1)
+        fan = (
+            np.stack([np.full_like(loop, apex), nxt, loop], 1)
+            if flip
+            else np.stack([np.full_like(loop, apex), loop, nxt], 1)
+        )
         faces.append(fan)
     faces = np.vstack(faces)
     rod = manifold_from_arrays(verts, faces)
     if not right_hand:
         rod = rod.mirror([1.0, 0.0, 0.0])
     extent = float(np.max(rad)) * 2.0 + 2.0
-    return rod ^ Manifold.cube([extent, extent, z1 - z0], center=True).translate([0, 0, (z0 + z1) / 2.0])
+    return rod ^ Manifold.cube([extent, extent, z1 - z0], center=True).translate(
+        [0, 0, (z0 + z1) / 2.0]
+    )
 
 
 def path_frames(path: np.ndarray, up=(0.0, 0.0, 1.0)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -229,7 +256,11 @@ def sweep(path: np.ndarray, section: np.ndarray, up=(0.0, 0.0, 1.0)) -> Manifold
         idx = len(verts) + len(caps) - 1
         ring = ring_start + np.arange(n_sec)
         nxt = ring_start + (np.arange(n_sec) + 1) % n_sec
-        tri = np.stack([np.full(n_sec, idx), nxt, ring], 1) if flip else np.stack([np.full(n_sec, idx), ring, nxt], 1)
+        tri = (
+            np.stack([np.full(n_sec, idx), nxt, ring], 1)
+            if flip
+            else np.stack([np.full(n_sec, idx), ring, nxt], 1)
+        )
         faces.append(tri)
     verts = np.vstack([verts, np.asarray(caps)])
     return manifold_from_arrays(verts, np.vstack(faces))
@@ -240,7 +271,9 @@ def arc(centre, radius: float, a0_deg: float, a1_deg: float, step_mm: float = 0.
     span = np.deg2rad(a1_deg - a0_deg)
     n = max(int(np.ceil(abs(span) * radius / step_mm)), 4)
     ang = np.deg2rad(a0_deg) + np.linspace(0.0, span, n + 1)
-    return np.stack([centre[0] + radius * np.cos(ang), centre[1] + radius * np.sin(ang), np.zeros_like(ang)], 1)
+    return np.stack(
+        [centre[0] + radius * np.cos(ang), centre[1] + radius * np.sin(ang), np.zeros_like(ang)], 1
+    )
 
 
 def join_paths(*pieces: np.ndarray) -> np.ndarray:
@@ -251,51 +284,50 @@ def join_paths(*pieces: np.ndarray) -> np.ndarray:
     return np.vstack(out)
 
 
-def rest_pose(mesh: trimesh.Trimesh, max_steps: int = 200) -> trimesh.Trimesh:
+def rest_pose(mesh: trimesh.Trimesh, max_steps: int = 5000) -> trimesh.Trimesh:
     """Put the part in the pose it settles in when set down gently in its current orientation.
 
-    Quasi-static tipping on the convex hull: start on the hull face (coplanar facets merged)
-    whose outward normal is closest to −z; while the centre of mass does not project inside the
-    support face, tip over the face edge the projection lies farthest beyond, onto the face across
-    that edge. A polygonal hull always reaches a stable face. Deterministic, unlike sampled
-    stable-pose search. Then the lowest point goes to z = 0 and the xy centre of the bounding box
-    onto the rotation axis."""
+    Quasi-static tipping on the convex hull: start on the hull triangle whose outward normal is
+    closest to −z; while the centre of mass does not project inside the support triangle, tip
+    over the edge the projection lies farthest beyond, onto the triangle across that edge (between
+    coplanar triangles this is a walk across one flat face). A convex polyhedron always has a
+    stable face, so the walk ends. Exact triangles rather than trimesh's tolerance-merged facets:
+    a slightly warped washer then rests on its three real contact points. Deterministic, unlike
+    sampled stable-pose search. Finally the lowest point goes to z = 0 and the xy centre of the
+    bounding box onto the rotation axis."""
     hull = mesh.convex_hull
     com = mesh.center_mass
-    group = np.arange(len(hull.faces))
-    for i, facet in enumerate(hull.facets):
-        group[np.asarray(facet)] = len(hull.faces) + i
     normals = hull.face_normals
-    adjacency = np.asarray(hull.face_adjacency)
-    adj_edges = np.asarray(hull.face_adjacency_edges)
-    crossing = group[adjacency[:, 0]] != group[adjacency[:, 1]]
-    adjacency, adj_edges = adjacency[crossing], adj_edges[crossing]
-    current = int(group[np.argmin(normals[:, 2])])
+    tri = hull.vertices[hull.faces]  # (F, 3, 3)
+    neighbours = -np.ones((len(hull.faces), 3), dtype=np.int64)  # across edge (i, i+1)
+    edge_slot = {}
+    for f, face in enumerate(hull.faces):
+        for i in range(3):
+            edge_slot[(int(face[i]), int(face[(i + 1) % 3]))] = (f, i)
+    for (a, b), (f, i) in edge_slot.items():
+        other = edge_slot.get((b, a))
+        if other is not None:
+            neighbours[f, i] = other[0]
+    current = int(np.argmin(normals[:, 2]))
     for _ in range(max_steps):
-        members = np.nonzero(group == current)[0]
-        normal = normals[members].mean(axis=0)
-        normal /= np.linalg.norm(normal)
-        on_plane = com - ((com - hull.vertices[hull.faces[members[0], 0]]) @ normal) * normal
-        centre = hull.vertices[np.unique(hull.faces[members])].mean(axis=0)
-        worst, worst_excess = None, 1e-9
-        for side in (0, 1):
-            rows = np.nonzero(group[adjacency[:, side]] == current)[0]
-            for row in rows:
-                a, b = hull.vertices[adj_edges[row, 0]], hull.vertices[adj_edges[row, 1]]
-                out = np.cross(b - a, normal)
-                out /= np.linalg.norm(out)
-                if (centre - a) @ out > 0:
-                    out = -out
-                excess = float((on_plane - a) @ out)
-                if excess > worst_excess:
-                    worst, worst_excess = int(group[adjacency[row, 1 - side]]), excess
-        if worst is None:
+        n = normals[current]
+        p = tri[current]
+        q = com - ((com - p[0]) @ n) * n  # projection onto the face plane
+        worst, worst_excess = -1, 1e-9
+        for i in range(3):
+            a, b = p[i], p[(i + 1) % 3]
+            out = np.cross(b - a, n)  # points away from the triangle for outward-wound faces
+            out /= np.linalg.norm(out)
+            if (p[(i + 2) % 3] - a) @ out > 0:
+                out = -out
+            excess = float((q - a) @ out)
+            if excess > worst_excess:
+                worst, worst_excess = i, excess
+        if worst < 0 or neighbours[current, worst] < 0:
             break
-        current = worst
-    members = np.nonzero(group == current)[0]
-    normal = normals[members].mean(axis=0)
+        current = int(neighbours[current, worst])
     out = mesh.copy()
-    out.apply_transform(_rotation_between(normal, np.array([0.0, 0.0, -1.0])))
+    out.apply_transform(_rotation_between(normals[current], np.array([0.0, 0.0, -1.0])))
     lo, hi = out.bounds
     out.apply_translation([-(lo[0] + hi[0]) / 2.0, -(lo[1] + hi[1]) / 2.0, -lo[2]])
     return out

@@ -39,7 +39,9 @@ def _tol(rng: np.random.Generator, nominal: float, lower: float, upper: float) -
     return float(nominal + rng.uniform(lower, upper))
 
 
-def _hex_chamfered(s: float, height: float, z0: float, chamfer_top: bool, chamfer_bottom: bool) -> Manifold:
+def _hex_chamfered(
+    s: float, height: float, z0: float, chamfer_top: bool, chamfer_bottom: bool
+) -> Manifold:
     """Hexagon prism across flats ``s`` with the usual 30° chamfer of the corners, the chamfer
     cone starting at the bearing-face diameter d_w ≈ 0.95 s (ISO 4032)."""
     hexa = extrude(regular_polygon(s, 6), height, z0)
@@ -48,8 +50,16 @@ def _hex_chamfered(s: float, height: float, z0: float, chamfer_top: bool, chamfe
     rise = (r1 - r0) * np.tan(np.deg2rad(30.0))
     seg = segments_for(r1)
     z_top = z0 + height
-    lo = [(0.0, z0), (r0, z0), (r1, z0 + rise)] if chamfer_bottom else [(0.0, z0 - 1.0), (r1, z0 - 1.0)]
-    hi = [(r1, z_top - rise), (r0, z_top), (0.0, z_top)] if chamfer_top else [(r1, z_top + 1.0), (0.0, z_top + 1.0)]
+    lo = (
+        [(0.0, z0), (r0, z0), (r1, z0 + rise)]
+        if chamfer_bottom
+        else [(0.0, z0 - 1.0), (r1, z0 - 1.0)]
+    )
+    hi = (
+        [(r1, z_top - rise), (r0, z_top), (0.0, z_top)]
+        if chamfer_top
+        else [(r1, z_top + 1.0), (0.0, z_top + 1.0)]
+    )
     return hexa ^ revolve(lo + hi, seg)
 
 
@@ -70,7 +80,9 @@ def square_taper_washer(rng: np.random.Generator) -> Manifold:
     t0, t1 = t_mid - slope * a / 2.0, t_mid + slope * a / 2.0
     side = polygon([(-a / 2.0, 0.0), (a / 2.0, 0.0), (a / 2.0, t1), (-a / 2.0, t0)])
     block = Manifold.extrude(side, b).rotate([90.0, 0.0, 0.0]).translate([0.0, b / 2.0, 0.0])
-    square = CrossSection.square([a - 2 * corner, b - 2 * corner], center=True).offset(corner, circular_segments=32)
+    square = CrossSection.square([a - 2 * corner, b - 2 * corner], center=True).offset(
+        corner, circular_segments=32
+    )
     body = block ^ extrude(square, t1 + 1.0, -0.5)
     hole = cylinder(d / 2.0, -1.0, t1 + 1.0)
     # 45° countersink-like edge break of the hole on the sloped face.
@@ -87,8 +99,16 @@ def heavy_washer(rng: np.random.Generator) -> Manifold:
     c_out_top, c_out_bot = _tol(rng, 0.65, -0.15, 0.15), _tol(rng, 0.65, -0.15, 0.15)
     c_in = _tol(rng, 0.3, -0.1, 0.1)
     r1, r2 = d1 / 2.0, d2 / 2.0
-    prof = [(r1 + c_in, 0.0), (r2 - c_out_bot, 0.0), (r2, c_out_bot), (r2, h - c_out_top), (r2 - c_out_top, h),
-            (r1 + c_in, h), (r1, h - c_in), (r1, c_in)]
+    prof = [
+        (r1 + c_in, 0.0),
+        (r2 - c_out_bot, 0.0),
+        (r2, c_out_bot),
+        (r2, h - c_out_top),
+        (r2 - c_out_top, h),
+        (r1 + c_in, h),
+        (r1, h - c_in),
+        (r1, c_in),
+    ]
     body = revolve(prof, segments_for(r2, 0.35, hi=256))
     return _dish(body, rng, 0.04)
 
@@ -151,7 +171,9 @@ def internal_tooth_lock_washer(rng: np.random.Generator) -> Manifold:
 
 def _rounded_tab(width: float, start: float, end: float, corner: float) -> CrossSection:
     """A tab along +x from ``start`` to ``end`` with rounded outer corners."""
-    core = CrossSection.square([end - start - 2 * corner, width - 2 * corner]).translate([start + corner, -width / 2 + corner])
+    core = CrossSection.square([end - start - 2 * corner, width - 2 * corner]).translate(
+        [start + corner, -width / 2 + corner]
+    )
     return core.offset(corner, circular_segments=24)
 
 
@@ -166,13 +188,19 @@ def double_lug_washer(rng: np.random.Generator) -> Manifold:
     l_long = _tol(rng, 22.0, -0.3, 0.3)
     l_short = _tol(rng, 12.0, -0.3, 0.3)
     outline = circle(dw / 2.0, segments=160)
-    outline = outline + _rounded_tab(b, 0.0, l_long, 1.0) + _rounded_tab(b, 0.0, l_short, 1.0).rotate(90.0)
+    outline = (
+        outline
+        + _rounded_tab(b, 0.0, l_long, 1.0)
+        + _rounded_tab(b, 0.0, l_short, 1.0).rotate(90.0)
+    )
     outline = outline - circle(d1 / 2.0, segments=128)
     body = extrude(outline, s)
     return _bend_tab(body, rng, along=np.array([1.0, 0.0]), start=dw / 2.0 + 1.0, max_deg=4.0)
 
 
-def _bend_tab(solid: Manifold, rng: np.random.Generator, along: np.ndarray, start: float, max_deg: float) -> Manifold:
+def _bend_tab(
+    solid: Manifold, rng: np.random.Generator, along: np.ndarray, start: float, max_deg: float
+) -> Manifold:
     """Lift everything beyond ``start`` along the 2-D direction ``along`` by a small bend angle."""
     angle = np.deg2rad(rng.uniform(0.0, max_deg))
     ax, ay = along
@@ -199,7 +227,9 @@ def locking_tab_washer(rng: np.random.Generator) -> Manifold:
     outline = circle(d_ring / 2.0, segments=192)
     phase = rng.uniform(0.0, 360.0 / n_tabs)
     for i in range(n_tabs):
-        tab = _rounded_tab(w, d_ring / 2.0 - 1.0, d_out / 2.0, 0.5).rotate(phase + i * 360.0 / n_tabs)
+        tab = _rounded_tab(w, d_ring / 2.0 - 1.0, d_out / 2.0, 0.5).rotate(
+            phase + i * 360.0 / n_tabs
+        )
         outline = outline + tab
     outline = outline - circle(d / 2.0, segments=192)
     # Inner tab at 180°/n from an outer tab (between two slots) as in DIN 5406.
@@ -207,7 +237,13 @@ def locking_tab_washer(rng: np.random.Generator) -> Manifold:
     outline = outline + inner.rotate(phase + 180.0 / n_tabs)
     body = extrude(outline, s)
     tab_dir = np.deg2rad(phase)
-    return _bend_tab(body, rng, along=np.array([np.cos(tab_dir), np.sin(tab_dir)]), start=d_ring / 2.0, max_deg=3.0)
+    return _bend_tab(
+        body,
+        rng,
+        along=np.array([np.cos(tab_dir), np.sin(tab_dir)]),
+        start=d_ring / 2.0,
+        max_deg=3.0,
+    )
 
 
 def circlip(rng: np.random.Generator) -> Manifold:
@@ -232,16 +268,30 @@ def circlip(rng: np.random.Generator) -> Manifold:
     for sign in (-1.0, 1.0):
         ang = np.deg2rad(90.0 + sign * (gap_deg / 2.0 + 8.0))
         centre = ((ri + a / 2.0) * np.cos(ang), (ri + a / 2.0) * np.sin(ang))
-        lug = CrossSection.batch_hull([circle(a / 2.0 * 0.95, centre=centre, segments=64),
-                                       circle(b_end / 2.0, centre=((ri + b_end / 2.0) * np.cos(ang - sign * 0.5),
-                                                                   (ri + b_end / 2.0) * np.sin(ang - sign * 0.5)),
-                                              segments=48)])
+        lug = CrossSection.batch_hull(
+            [
+                circle(a / 2.0 * 0.95, centre=centre, segments=64),
+                circle(
+                    b_end / 2.0,
+                    centre=(
+                        (ri + b_end / 2.0) * np.cos(ang - sign * 0.5),
+                        (ri + b_end / 2.0) * np.sin(ang - sign * 0.5),
+                    ),
+                    segments=48,
+                ),
+            ]
+        )
         lugs = lugs + lug
         holes = holes + circle(d5 / 2.0, centre=centre, segments=48)
     wedge_half = np.deg2rad(gap_deg / 2.0)
     big = 3.0 * (ri + a)
-    wedge = polygon([(0.0, 0.0), (big * np.sin(-wedge_half), big * np.cos(wedge_half)),
-                     (big * np.sin(wedge_half), big * np.cos(wedge_half))])
+    wedge = polygon(
+        [
+            (0.0, 0.0),
+            (big * np.sin(-wedge_half), big * np.cos(wedge_half)),
+            (big * np.sin(wedge_half), big * np.cos(wedge_half)),
+        ]
+    )
     outline = (ring + lugs) - wedge - holes - circle(ri, segments=seg)
     body = extrude(outline, s)
     lift = rng.uniform(0.0, 0.25)
@@ -269,18 +319,30 @@ def lock_nut(rng: np.random.Generator) -> Manifold:
     nylon_r = _tol(rng, 4.05, -0.1, 0.05)
     hexa = _hex_chamfered(s, m_hex, 0.0, chamfer_top=False, chamfer_bottom=True)
     seg = segments_for(collar_r, 0.3)
-    collar = revolve([(0.0, m_hex - 0.1), (collar_r, m_hex - 0.1), (collar_r, h - 1.6), (collar_r - 0.5, h - 0.6),
-                      (collar_r - 1.4, h), (0.0, h)], seg)
+    collar = revolve(
+        [
+            (0.0, m_hex - 0.1),
+            (collar_r, m_hex - 0.1),
+            (collar_r, h - 1.6),
+            (collar_r - 0.5, h - 0.6),
+            (collar_r - 1.4, h),
+            (0.0, h),
+        ],
+        seg,
+    )
     body = hexa + collar
     u, r = iso_thread_profile(major, pitch, internal=True)
     tap = helical_thread(u, r, pitch, -1.0, m_hex, angular=96)
-    tap = tap + cone(major / 2.0 + 0.6, 0.0, -0.01, major / 2.0 + 0.6)  # 120° countersink (approx. 90° here)
+    tap = tap + cone(
+        major / 2.0 + 0.6, 0.0, -0.01, major / 2.0 + 0.6
+    )  # 120° countersink (approx. 90° here)
     bore = cylinder(nylon_r, m_hex - 0.5, h + 1.0, segments=96)
     return body - tap - bore
 
 
-def _external_thread_rod(major: float, pitch: float, z0: float, z1: float, angular: int = 64,
-                         radius_scale=None) -> Manifold:
+def _external_thread_rod(
+    major: float, pitch: float, z0: float, z1: float, angular: int = 64, radius_scale=None
+) -> Manifold:
     u, r = iso_thread_profile(major, pitch)
     return helical_thread(u, r, pitch, z0, z1, angular=angular, radius_scale=radius_scale)
 
@@ -299,14 +361,30 @@ def hex_head_plug(rng: np.random.Generator) -> Manifold:
     hexa = _hex_chamfered(s, k_hex, 0.0, chamfer_top=False, chamfer_bottom=True)
     z_c = k_hex
     seg = segments_for(collar_d / 2.0, 0.3)
-    collar = revolve([(0.0, z_c - 0.05), (collar_d / 2.0 - 0.3, z_c - 0.05), (collar_d / 2.0, z_c + 0.25),
-                      (collar_d / 2.0, z_c + collar_t), (0.0, z_c + collar_t)], seg)
+    collar = revolve(
+        [
+            (0.0, z_c - 0.05),
+            (collar_d / 2.0 - 0.3, z_c - 0.05),
+            (collar_d / 2.0, z_c + 0.25),
+            (collar_d / 2.0, z_c + collar_t),
+            (0.0, z_c + collar_t),
+        ],
+        seg,
+    )
     z_t = z_c + collar_t
     undercut = 1.6
     neck = cylinder(major / 2.0 - 1.0, z_t - 0.05, z_t + undercut + 0.05, segments=128)
     thread = _external_thread_rod(major, pitch, z_t + undercut, z_t + length, angular=96)
-    tip = revolve([(0.0, z_t), (major / 2.0 + 1.0, z_t), (major / 2.0 + 1.0, z_t + length - 1.4),
-                   (major / 2.0 - 1.4, z_t + length), (0.0, z_t + length)], 128)
+    tip = revolve(
+        [
+            (0.0, z_t),
+            (major / 2.0 + 1.0, z_t),
+            (major / 2.0 + 1.0, z_t + length - 1.4),
+            (major / 2.0 - 1.4, z_t + length),
+            (0.0, z_t + length),
+        ],
+        128,
+    )
     return hexa + collar + neck + (thread ^ tip)
 
 
@@ -321,8 +399,17 @@ def square_plug(rng: np.random.Generator) -> Manifold:
     pitch = 25.4 / 18.0
     head = extrude(regular_polygon(s, 4, 45.0), k)
     e = s * np.sqrt(2.0)
-    corner_cut = revolve([(0.0, -0.1), (e / 2.0 - 0.9, -0.1), (e / 2.0 + 0.4, 1.2), (e / 2.0 + 0.4, k - 1.2),
-                          (e / 2.0 - 0.9, k + 0.1), (0.0, k + 0.1)], segments_for(e / 2.0))
+    corner_cut = revolve(
+        [
+            (0.0, -0.1),
+            (e / 2.0 - 0.9, -0.1),
+            (e / 2.0 + 0.4, 1.2),
+            (e / 2.0 + 0.4, k - 1.2),
+            (e / 2.0 - 0.9, k + 0.1),
+            (0.0, k + 0.1),
+        ],
+        segments_for(e / 2.0),
+    )
     head = head ^ corner_cut
     neck = cylinder(major / 2.0 - 1.2, k - 0.05, k + 0.8, segments=96)
     z0 = k + 0.6
@@ -331,8 +418,16 @@ def square_plug(rng: np.random.Generator) -> Manifold:
         return 1.0 - (z - z0) / 32.0 / (major / 2.0)
 
     thread = _external_thread_rod(major, pitch, z0, z0 + length, angular=96, radius_scale=taper)
-    tip = revolve([(0.0, z0), (major, z0), (major, z0 + length - 1.0), (major / 2.0 - 1.6, z0 + length),
-                   (0.0, z0 + length)], 128)
+    tip = revolve(
+        [
+            (0.0, z0),
+            (major, z0),
+            (major, z0 + length - 1.0),
+            (major / 2.0 - 1.6, z0 + length),
+            (0.0, z0 + length),
+        ],
+        128,
+    )
     return head + neck + (thread ^ tip)
 
 
@@ -351,8 +446,17 @@ def threaded_nail(rng: np.random.Generator) -> Manifold:
     r = d / 2.0
     # Design frame: point at z = 0, head at z = length.
     zt = length - head_t
-    head = revolve([(0.0, zt - 1.2), (r + 0.3, zt - 1.2), (head_d / 2.0, zt - 0.1), (head_d / 2.0, zt + head_t - 0.3),
-                    (head_d / 2.0 - 0.3, zt + head_t), (0.0, zt + head_t)], segments_for(head_d / 2.0))
+    head = revolve(
+        [
+            (0.0, zt - 1.2),
+            (r + 0.3, zt - 1.2),
+            (head_d / 2.0, zt - 0.1),
+            (head_d / 2.0, zt + head_t - 0.3),
+            (head_d / 2.0 - 0.3, zt + head_t),
+            (0.0, zt + head_t),
+        ],
+        segments_for(head_d / 2.0),
+    )
     z_thr0, z_thr1 = 0.0, thread_len
     shank = cylinder(r, z_thr1 - 0.2, zt - 1.0, segments=64)
     # Buttress-like profile: the steep flank faces the head (pull-out resistance).
@@ -363,10 +467,21 @@ def threaded_nail(rng: np.random.Generator) -> Manifold:
     shaft = thread + core + shank
     # Diamond point: four facets (pyramid) intersected with the shank end.
     half = r + depth + 0.2
-    pyramid = Manifold.hull_points(np.array([[0.0, 0.0, -0.01], [half, half, point * 1.42], [half, -half, point * 1.42],
-                                             [-half, half, point * 1.42], [-half, -half, point * 1.42],
-                                             [half, half, length], [half, -half, length], [-half, half, length],
-                                             [-half, -half, length]]))
+    pyramid = Manifold.hull_points(
+        np.array(
+            [
+                [0.0, 0.0, -0.01],
+                [half, half, point * 1.42],
+                [half, -half, point * 1.42],
+                [-half, half, point * 1.42],
+                [-half, -half, point * 1.42],
+                [half, half, length],
+                [half, -half, length],
+                [-half, half, length],
+                [-half, -half, length],
+            ]
+        )
+    )
     pyramid = pyramid.rotate([0.0, 0.0, 45.0 + rng.uniform(-10, 10)])
     return (shaft ^ pyramid) + head
 
@@ -386,7 +501,9 @@ def l_shaped_screw(rng: np.random.Generator) -> Manifold:
     # Straight leg along +z from z = bend_r (where the bend starts) up to the threaded end.
     plain = cylinder(r, -0.02, leg - thread_len + 0.02, segments=seg)
     thread = _external_thread_rod(d, 1.0, leg - thread_len, leg, angular=72)
-    tip = revolve([(0.0, 0.0), (r + 1.0, 0.0), (r + 1.0, leg - 0.8), (r - 0.9, leg), (0.0, leg)], seg)
+    tip = revolve(
+        [(0.0, 0.0), (r + 1.0, 0.0), (r + 1.0, leg - 0.8), (r - 0.9, leg), (0.0, leg)], seg
+    )
     straight = plain + (thread ^ tip)
     # Bend: a torus segment in the xz plane about the centre (−bend_r, 0, 0).
     bend = Manifold.revolve(circle(r, centre=(bend_r, 0.0), segments=seg), 2 * seg, bend_deg)
@@ -395,7 +512,9 @@ def l_shaped_screw(rng: np.random.Generator) -> Manifold:
     ang = np.deg2rad(bend_deg)
     end = np.array([-bend_r + bend_r * np.cos(ang), 0.0, -bend_r * np.sin(ang)])
     direction = np.array([-np.sin(ang), 0.0, -np.cos(ang)])
-    short_leg = cylinder(r, -0.02, short, segments=seg) + Manifold.sphere(r, seg).translate([0.0, 0.0, short])
+    short_leg = cylinder(r, -0.02, short, segments=seg) + Manifold.sphere(r, seg).translate(
+        [0.0, 0.0, short]
+    )
     tilt = np.rad2deg(np.arctan2(direction[0], direction[2]))
     short_leg = short_leg.rotate([0.0, float(tilt), 0.0]).translate(end.tolist())
     return straight + bend + short_leg
@@ -417,16 +536,35 @@ def eyelet_self_tapping_screw(rng: np.random.Generator) -> Manifold:
     # Eye in the xz plane, centred above the shank (shank along −z from z = 0... built upwards).
     torus = Manifold.revolve(circle(rw, centre=(r_c, 0.0), segments=48), 128)
     torus = torus.rotate([90.0, 0.0, 0.0]).translate([0.0, 0.0, shank_len + r_c])
-    neck = revolve([(0.0, shank_len - 3.0), (rw + 0.6, shank_len - 3.0), (rw + 0.6, shank_len - 0.6),
-                    (rw, shank_len + 1.5), (0.0, shank_len + 1.5)], 96)
+    neck = revolve(
+        [
+            (0.0, shank_len - 3.0),
+            (rw + 0.6, shank_len - 3.0),
+            (rw + 0.6, shank_len - 0.6),
+            (rw, shank_len + 1.5),
+            (0.0, shank_len + 1.5),
+        ],
+        96,
+    )
     plain_end = shank_len * 0.3
     plain = cylinder(rw * 0.98, shank_len - plain_end, shank_len - 2.9, segments=72)
     u = np.array([0.0, 0.3, 0.65]) * pitch
     rr = np.array([core_r, core_r, major / 2.0])
     thread = helical_thread(u, rr, pitch, 0.0, shank_len - plain_end + 0.3, angular=64)
-    gimlet = revolve([(0.0, 0.0), (0.15, 0.0), (major / 2.0 + 0.4, point), (major / 2.0 + 0.4, shank_len),
-                      (0.0, shank_len)], 72)
-    core_cone = revolve([(0.0, 0.0), (0.1, 0.0), (core_r, point * 0.8), (core_r, point + 0.5), (0.0, point + 0.5)], 72)
+    gimlet = revolve(
+        [
+            (0.0, 0.0),
+            (0.15, 0.0),
+            (major / 2.0 + 0.4, point),
+            (major / 2.0 + 0.4, shank_len),
+            (0.0, shank_len),
+        ],
+        72,
+    )
+    core_cone = revolve(
+        [(0.0, 0.0), (0.1, 0.0), (core_r, point * 0.8), (core_r, point + 0.5), (0.0, point + 0.5)],
+        72,
+    )
     shank = (thread + core_cone) ^ gimlet
     return torus + neck + plain + shank
 
@@ -447,7 +585,9 @@ def split_pin(rng: np.random.Generator) -> Manifold:
     splay = np.deg2rad(rng.uniform(0.0, 1.5))
     # Half-round section in (left normal, binormal): flat face at n = −gap, bulge towards −n.
     phi = np.linspace(0.0, np.pi, 25)
-    sec = np.stack([-gap - d / 2.0 * np.sin(phi), d / 2.0 * np.cos(phi)], 1)  # closed by the flat face
+    sec = np.stack(
+        [-gap - d / 2.0 * np.sin(phi), d / 2.0 * np.cos(phi)], 1
+    )  # closed by the flat face
     r_eye = c / 2.0 - d / 2.0  # centreline (flat face) radius of the eye
     rho = max(r_eye, 0.75 * d)  # neck bend radius: above the half-round's depth to stay embedded
     xc = np.sqrt(r_eye**2 + 2.0 * rho * r_eye)
@@ -467,13 +607,13 @@ def split_pin(rng: np.random.Generator) -> Manifold:
 
 
 def s_hook(rng: np.random.Generator) -> Manifold:
-    """S-hook from Ø 4 mm round wire, ≈ 50 mm long: two opposed hooks (inner radii 8 and 7 mm)
+    """S-hook from Ø 4 mm round wire, ≈ 50 mm long: two opposed hooks (inner radii 10 and 8.5 mm)
     each closing over ≈ 250°, ends cut and deburred (rounded). The two hooks are twisted slightly
     out of plane (≤ 0.4 mm), as hand-bent hooks are."""
     d = _tol(rng, 4.0, -0.1, 0.05)
     rw = d / 2.0
-    r1 = _tol(rng, 8.0, -0.3, 0.3) + rw
-    r2 = _tol(rng, 7.0, -0.3, 0.3) + rw
+    r1 = _tol(rng, 10.0, -0.3, 0.3) + rw
+    r2 = _tol(rng, 8.5, -0.3, 0.3) + rw
     span1 = _tol(rng, 250.0, -8.0, 8.0)
     span2 = _tol(rng, 250.0, -8.0, 8.0)
     # Upper hook centred at (0, r1) passing through the origin heading +x; lower at (0, −r2).
@@ -486,7 +626,9 @@ def s_hook(rng: np.random.Generator) -> Manifold:
     phi = np.linspace(0.0, 2.0 * np.pi, 40, endpoint=False)
     sec = np.stack([rw * np.cos(phi), rw * np.sin(phi)], 1)
     hook = sweep(path, sec)
-    ends = Manifold.sphere(rw, 40).translate(path[0].tolist()) + Manifold.sphere(rw, 40).translate(path[-1].tolist())
+    ends = Manifold.sphere(rw, 40).translate(path[0].tolist()) + Manifold.sphere(rw, 40).translate(
+        path[-1].tolist()
+    )
     return hook + ends
 
 

@@ -14,8 +14,13 @@ from scan2ad.log import progress
 from . import PART_INFO, PART_NAMES, make_part
 
 
-def render_contact_sheet(out: str | Path, seeds: int = 1, names: tuple[str, ...] = PART_NAMES,
-                         cell_px: int = 420, columns: int = 5) -> Path:
+def render_contact_sheet(
+    out: str | Path,
+    seeds: int = 1,
+    names: tuple[str, ...] = PART_NAMES,
+    cell_px: int = 420,
+    columns: int = 5,
+) -> Path:
     """Write a PNG grid of ``names`` (default all 15). With ``seeds`` > 1 each cell shows seeds
     0..seeds−1 side by side, so the intra-class variation is visible. Returns the path written."""
     import pyvista as pv
@@ -29,8 +34,13 @@ def render_contact_sheet(out: str | Path, seeds: int = 1, names: tuple[str, ...]
     if out.suffix.lower() != ".png":
         raise InputError("the contact sheet is written as PNG; give an --out ending in .png", out)
     rows = int(np.ceil(len(names) / columns))
-    plotter = pv.Plotter(off_screen=True, shape=(rows, columns), window_size=(cell_px * columns, cell_px * rows),
-                         border=True, border_color="gray")
+    plotter = pv.Plotter(
+        off_screen=True,
+        shape=(rows, columns),
+        window_size=(cell_px * columns, cell_px * rows),
+        border=True,
+        border_color="gray",
+    )
     for idx, name in enumerate(progress(names, desc="render parts", total=len(names))):
         plotter.subplot(idx // columns, idx % columns)
         plotter.set_background("white")
@@ -42,11 +52,22 @@ def render_contact_sheet(out: str | Path, seeds: int = 1, names: tuple[str, ...]
             grid = pv.wrap(mesh)
             grid.translate([offset, 0.0, 0.0], inplace=True)
             offset += mesh.extents[0] * 0.6
-            plotter.add_mesh(grid, color=(0.72, 0.74, 0.78), smooth_shading=False, specular=0.4, specular_power=20,
-                             ambient=0.15, diffuse=0.8)
+            plotter.add_mesh(
+                grid,
+                color=(0.72, 0.74, 0.78),
+                smooth_shading=False,
+                specular=0.4,
+                specular_power=20,
+                ambient=0.15,
+                diffuse=0.8,
+            )
         info = PART_INFO[name]
-        plotter.add_text(f"{info.display_name}\n{info.standard} {info.nominal_size}", font_size=11, color="black",
-                         position="upper_left")
+        plotter.add_text(
+            f"{info.display_name}\n{info.standard} {info.nominal_size}",
+            font_size=11,
+            color="black",
+            position="upper_left",
+        )
         plotter.camera_position = "iso"
         plotter.camera.elevation = -12.0
         plotter.reset_camera()
