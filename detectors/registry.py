@@ -47,8 +47,10 @@ REGISTRY: dict[str, Entry] = {
     "open3d-ad-m8": Entry("scan2ad.detectors.methods.open3d_ad.detector:Open3DAD", {"subsampling": "approx_greedy", "normal_support_factor": 2.0},
                           "Open3D-AD M8: + simulated anomalies"),
     "open3d-ad-m9": Entry("scan2ad.detectors.methods.open3d_ad.detector:Open3DAD", {"subsampling": "cds"}, "Open3D-AD M9: + correspondence subsampling (full)"),
-    "hqc": Entry("scan2ad.detectors.methods.hqc.detector:HQC", {},
-                 "Hierarchical Quality Control: patchcore-fpfh screens (b = 0.25), open3d-ad decides"),
+    "hqc": Entry("scan2ad.detectors.methods.hqc.detector:HQC",
+                 {"fast_overrides": {"feature_points": 4096, "groups": 512, "group_size": 32}},
+                 "Hierarchical Quality Control: a coarse patchcore-fpfh (FPFH of 4096 points) screens "
+                 "(b = 0.25), open3d-ad decides"),
     # offset prediction (004_be09d63770e75756: MC4AD, its ablations, and PO3AD it builds on)
     "mc4ad": Entry("scan2ad.detectors.methods.mc4ad.detector:MC4AD", {}, "MC4AD (V_O): DA-Gen, CFP-Net with MC-Skip, 6-channel forces, combined loss"),
     "mc4ad-v1": Entry("scan2ad.detectors.methods.mc4ad.detector:MC4AD", {"use_sym": False}, "MC4AD V1: without the symmetry loss"),

@@ -23,7 +23,8 @@ from scan2ad.config import doc
 class HQCConfig(BaseConfig):
     fast: str = doc("registry name of the fast screening model V_P", "patchcore-fpfh")
     full: str = doc("registry name of the full model V_O", "open3d-ad")
-    fast_overrides: dict[str, Any] = doc("settings of the fast model on top of its registry entry", {})  # noqa: RUF009 (doc() turns a dict into a default_factory)
+    fast_overrides: dict[str, Any] = doc(  # noqa: RUF009 (doc() turns a dict into a default_factory)
+        "settings of the fast model on top of its registry entry", {})
     full_overrides: dict[str, Any] = doc("settings of the full model on top of its registry entry", {})  # noqa: RUF009 (doc() turns a dict into a default_factory)
     b: float = doc("fraction of each batch passed as normal by the fast model", 0.25)
     margin: float = doc("gap between passed samples and the lowest full-model score", 1e-6)
@@ -56,15 +57,15 @@ class HQC(Detector):
         passed = passed_mask(np.array([s.object for s in fast]), self.config.b)
         rest = [c for c, p in zip(clouds, passed) if not p]
         full = self.full.score_batch(rest) if rest else []
-        full_min = min((s.object for s in full), default=0.0)
-        shifts = iter(place_below(np.array([s.object for s, p in zip(fast, passed) if p]),
-                                  full_min, self.config.margin))
+        floor = min((float(np.min(s.points)) for s in full), default=0.0)
+        placed = iter(place_below(np.array([s.object for s, p in zip(fast, passed) if p]),
+                                  floor, self.config.margin))
         full_it = iter(full)
         out = []
-        for s, p in zip(fast, passed):
+        for c, p in zip(clouds, passed):
             if p:
-                d = float(next(shifts))
-                out.append(Scores(np.asarray(s.points, np.float64) + d, s.object + d))
+                level = float(next(placed))
+                out.append(Scores(np.full(len(c), level), level))
             else:
                 out.append(next(full_it))
         self.last_passed = passed
