@@ -73,3 +73,13 @@ def test_bad_input_exits_2_with_a_message(tiny, tmp_path, capsys, args, message)
     args[args.index("-o") + 1] = str(tmp_path / "x")
     assert main(args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_demo_step_trains_and_evaluates_quickly(tmp_path):
+    from scan2ad.demo import DemoContext
+    from scan2ad.detectors.demo import run
+
+    ctx = DemoContext(workdir=tmp_path, workers=1, quick=True)
+    summary = run(ctx)
+    assert "O-AUROC" in summary and "samples/s" in summary
+    assert (ctx.artefacts["detector_run"] / "table.md").is_file()
