@@ -30,9 +30,9 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-
 from scan2ad.datasets.samples import NORMAL, Sample
 from scan2ad.datasets.spec import OPEN_INDUSTRY_DEFECTS, BuildSpec, spec_to_dict
+
 from scan2ad.errors import InputError, UnitFailedError
 from scan2ad.executors import RunReport, Unit, run_units
 from scan2ad.io import read_json, sha256_file
@@ -82,13 +82,12 @@ def make_labelled_cloud(cls: str, defect: str | None, seed: list[int], params: d
                         part_source: str = "scan2ad.datasets.parts"):
     """One sample of the geometry-only path: (points (N,3) float32-exact, labels, defect specs)."""
     import trimesh
-
     from scan2ad.datasets.defects import apply_defect
     from scan2ad.datasets.spec import DefectRange
 
     rng = np.random.default_rng(seed)
     mesh = _mesh(cls, part_source, rng)
-    n = int(round(params["points"] * (1 + params["points_jitter"] * rng.uniform(-1, 1))))
+    n = round(params["points"] * (1 + params["points_jitter"] * rng.uniform(-1, 1)))
     pts, face = trimesh.sample.sample_surface(mesh, n, seed=int(rng.integers(2**31)))
     pts = np.asarray(pts, np.float64)
     nrm = np.asarray(mesh.face_normals[face], np.float64)
@@ -252,7 +251,7 @@ def _clean_leftovers(out: Path, cache: Path, units: list[Unit]) -> int:
             continue
         try:
             res = read_json(entry)["result"]
-        except Exception:  # a corrupt entry is redone, never trusted
+        except (InputError, KeyError):  # a corrupt entry is redone, never trusted
             entry.unlink()
             continue
         files = []

@@ -108,7 +108,6 @@ def _rot_x(a):
 def part_mesh(name: str, rng: np.random.Generator):
     """A watertight trimesh of category ``name`` (mm) with intra-class variation drawn from ``rng``."""
     import trimesh
-
     from scan2ad.datasets import synthetic
 
     if name in synthetic.SHAPES:

@@ -10,8 +10,8 @@ test names); ``<n>.pcd`` training clouds mean IEC3D-AD. Ambiguous folders need `
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from scan2ad.datasets.formats._common import cloud_files
 from scan2ad.datasets.formats.anomaly_shapenet import read_anomaly_shapenet
@@ -19,6 +19,7 @@ from scan2ad.datasets.formats.iec3d_ad import read_iec3d_ad
 from scan2ad.datasets.formats.open_industry import read_open_industry
 from scan2ad.datasets.formats.real3d_ad import read_real3d_ad
 from scan2ad.datasets.samples import Sample
+
 from scan2ad.errors import FormatError, InputError
 
 READERS: dict[str, Callable[..., list[Sample]]] = {

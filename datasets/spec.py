@@ -15,8 +15,9 @@ import dataclasses
 from pathlib import Path
 from typing import Literal
 
-from scan2ad.config import config_to_dict, doc, load_config
 from scan2ad.datasets.parts import OPEN_INDUSTRY_CLASSES
+
+from scan2ad.config import config_to_dict, doc, load_config
 from scan2ad.errors import InputError
 
 SPECS_DIR = Path(__file__).resolve().parent / "specs"
@@ -32,17 +33,25 @@ class DefectRange:
     length_mm: tuple[float, float] = doc("length (Scratch only, mm)", (6.0, 12.0))
 
 
+_BUMP = DefectRange((1.5, 3.0), (0.35, 0.9))
+_DENT = DefectRange((1.5, 3.0), (0.35, 0.9))
+_SCRATCH = DefectRange((0.4, 0.7), (0.2, 0.45), (6.0, 12.0))
+_SCAR = DefectRange((1.5, 2.5), (0.2, 0.45))
+_DEFORMATION = DefectRange((3.0, 5.0), (0.4, 0.8))
+
+
 @dataclasses.dataclass(frozen=True)
 class DefectParams:
     """Ranges per Open-Industry defect type (000 §III: convex, concave, scratch, scar, deformation)."""
 
-    Bump: DefectRange = doc("convex defect", DefectRange((1.5, 3.0), (0.35, 0.9)))
-    Dent: DefectRange = doc("concave defect", DefectRange((1.5, 3.0), (0.35, 0.9)))
-    Scratch: DefectRange = doc("narrow groove: radius is the half-width",
-                               DefectRange((0.4, 0.7), (0.2, 0.45), (6.0, 12.0)))
-    Scar: DefectRange = doc("irregular pitted patch", DefectRange((1.5, 2.5), (0.2, 0.45)))
-    Deformation: DefectRange = doc("broad bend of the part: wide and shallow",
-                                   DefectRange((4.0, 7.0), (0.5, 1.0)))
+    Bump: DefectRange = doc("convex defect", _BUMP)  # noqa: RUF009 (a frozen, immutable default)
+    Dent: DefectRange = doc("concave defect", _DENT)  # noqa: RUF009 (a frozen, immutable default)
+    Scratch: DefectRange = doc("narrow groove: radius is the half-width", _SCRATCH)  # noqa: RUF009 (a frozen, immutable default)
+    Scar: DefectRange = doc("irregular pitted patch", _SCAR)  # noqa: RUF009 (a frozen, immutable default)
+    Deformation: DefectRange = doc("broad bend of the part: wide and shallow", _DEFORMATION)  # noqa: RUF009 (a frozen, immutable default)
+
+
+_DEFECT_PARAMS = DefectParams()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +68,7 @@ class BuildSpec:
     n_test_normal: int = doc("normal test samples per class", 40)
     n_per_defect: int = doc("anomalous test samples per class and defect type", 12)
     defects: tuple[str, ...] = doc("defect vocabulary (DESIGN §4)", OPEN_INDUSTRY_DEFECTS)
-    defect_params: DefectParams = doc("parameter ranges per defect type", DefectParams())
+    defect_params: DefectParams = doc("parameter ranges per defect type", _DEFECT_PARAMS)  # noqa: RUF009 (a frozen, immutable default)
     points: int = doc("points per sample", 90000)
     points_jitter: float = doc("relative spread of the point count between samples", 0.1)
     noise_mm: float = doc("scanner noise: std of Gaussian displacement (mm)", 0.015)
@@ -70,7 +79,7 @@ class BuildSpec:
     split_seeds: tuple[int, ...] = doc("split seeds", (1, 2, 3, 4, 5))
     gallery: bool = doc("render gallery/<class>.png", True)
 
-    def check(self, source_path: Path | None = None) -> "BuildSpec":
+    def check(self, source_path: Path | None = None) -> BuildSpec:
         problems = []
         from scan2ad.datasets.parts import KNOWN_PARTS
         from scan2ad.datasets.synthetic import SHAPES

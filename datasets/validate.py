@@ -15,8 +15,8 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-
 from scan2ad.datasets.samples import NORMAL, Sample
+
 from scan2ad.errors import InputError, Scan2adError
 from scan2ad.io import read_json, sha256_file
 
@@ -111,9 +111,8 @@ def check_manifest(root: Path, samples: list[Sample], counts: dict[str, int],
             problems.append(f"manifest.json: {rel} recorded with {r['points']} points, has {counts[rel]}")
         if sha256_file(s.path) != r["sha256"]:
             problems.append(f"manifest.json: {rel} sha256 differs (file changed since packaging)")
-        if s.gt_path is not None:
-            if r.get("gt_sha256") != sha256_file(s.gt_path):
-                problems.append(f"manifest.json: gt of {rel} sha256 differs")
+        if s.gt_path is not None and r.get("gt_sha256") != sha256_file(s.gt_path):
+            problems.append(f"manifest.json: gt of {rel} sha256 differs")
 
 
 def check_splits(root: Path, samples: list[Sample], problems: list[str]) -> int:

@@ -3,16 +3,15 @@
 import json
 import shutil
 
-import numpy as np
 import pytest
-
-from scan2ad.cli import main
 from scan2ad.datasets.builder import build
 from scan2ad.datasets.formats.open_industry import read_open_industry
 from scan2ad.datasets.samples import NORMAL, load_sample
 from scan2ad.datasets.spec import load_spec
 from scan2ad.datasets.splits import load_split
 from scan2ad.datasets.validate import validate_dataset
+
+from scan2ad.cli import main
 from scan2ad.errors import InputError
 
 
@@ -124,7 +123,7 @@ def test_synthetic_generator_is_packaged(tmp_path):
 
 
 def test_stats_and_splits_cli(tiny, capsys):
-    out, spec = tiny
+    out, _spec = tiny
     assert main(["dataset", "stats", str(out)]) == 0
     text = capsys.readouterr().out
     assert "| ring |" in text and "| washer |" in text
