@@ -127,38 +127,71 @@ def _dish(solid: Manifold, rng: np.random.Generator, amplitude: float) -> Manifo
 
 
 def _tooth_washer(rng: np.random.Generator, external: bool) -> Manifold:
-    """DIN 6797 tooth lock washer, size M10 (d1 = 10.5, d2 = 18, s = 0.9 mm). Form A has the teeth
-    on the outside, form J on the inside; 9 teeth for form A, 9 for J at this size. Each tooth is a
-    trapezoid of the strip twisted 12–18° about its radial centre line (all in the same sense, as
-    the die sets them), which is what gives the part its bite and its height of ≈ 1.6 s."""
+    """DIN 6797 tooth lock washer, size M10 (d1 = 10.5, d2 = 18, s = 0.9 mm), 9 teeth. Form A has
+    the teeth on the outside, form J on the inside.
+
+    The blank is stamped flat (annulus with 9 tapered slots reaching ≈ 45 % into the strip), then
+    each tooth is twisted about its radial centre line by 12–18°, all in the same sense, as the
+    setting die does; the twist ramps in over the first 0.8 mm of the tooth so the tooth stays one
+    piece with the ring. This gives the part its bite and a height of ≈ 1.6 s."""
     d1 = _tol(rng, 10.5, 0.0, 0.36)
     d2 = _tol(rng, 18.0, -0.43, 0.0)
     s = _tol(rng, 0.9, -0.05, 0.05)
     n = 9
     r1, r2 = d1 / 2.0, d2 / 2.0
     span = r2 - r1
-    seg = segments_for(r2, 0.25, hi=256)
+    seg = segments_for(r2, 0.2, hi=288)
+    blank = circle(r2, segments=seg) - circle(r1, segments=seg)
     if external:
-        ring = circle(r1 + 0.45 * span, segments=seg) - circle(r1, segments=seg)
-        t_in, t_out = r1 + 0.45 * span - 0.5, r2
+        r_root, r_edge = r1 + 0.45 * span, r2
     else:
-        ring = circle(r2, segments=seg) - circle(r2 - 0.45 * span, segments=seg)
-        t_in, t_out = r1, r2 - 0.45 * span + 0.5
-    body = extrude(ring, s, -s / 2.0)
-    phase = rng.uniform(0.0, 360.0)
-    pitch_angle = 2.0 * np.pi / n
-    slot = 0.2 if external else 0.22  # gap fraction of the pitch at the tooth's outer/inner end
-    for i in range(n):
-        ang = np.deg2rad(phase) + i * pitch_angle + rng.normal(0.0, 0.004)
-        # Tooth half-widths: external teeth widen outwards (ends of a sector), internal narrow inwards.
-        w_out = t_out * pitch_angle * (1.0 - slot) / 2.0
-        w_in = t_in * pitch_angle * (1.0 - slot) / 2.0 * (0.95 if external else 1.0)
-        tooth2d = polygon([(t_in, -w_in), (t_out, -w_out), (t_out, w_out), (t_in, w_in)])
-        tooth = extrude(tooth2d, s, -s / 2.0)
-        twist = _tol(rng, 15.0, -3.0, 3.0)
-        tooth = tooth.rotate([twist, 0.0, 0.0]).rotate([0.0, 0.0, float(np.rad2deg(ang))])
-        body = body + tooth
-    return body
+        r_root, r_edge = r2 - 0.45 * span, r1
+    phase = rng.uniform(0.0, 2.0 * np.pi)
+    centres = phase + 2.0 * np.pi * np.arange(n) / n + rng.normal(0.0, 0.004, n)
+    slot_root, slot_edge = (
+        _tol(rng, 0.6, -0.05, 0.05),
+        _tol(rng, 2.2 if external else 1.3, -0.1, 0.1),
+    )
+    direction = 1.0 if external else -1.0
+    slots = CrossSection()
+    for c in centres:
+        mid = c + np.pi / n  # slots sit between teeth
+        radial, tangential = (
+            np.array([np.cos(mid), np.sin(mid)]),
+            np.array([-np.sin(mid), np.cos(mid)]),
+        )
+        far = r_edge + direction * 1.0
+        pts = [
+            r_root * radial - slot_root / 2 * tangential,
+            far * radial - (slot_edge / 2 + 0.1) * tangential,
+            far * radial + (slot_edge / 2 + 0.1) * tangential,
+            r_root * radial + slot_root / 2 * tangential,
+        ]
+        slots = (
+            slots + polygon(pts) + circle(slot_root / 2, centre=tuple(r_root * radial), segments=16)
+        )
+    body = extrude(blank - slots, s, -s / 2.0).refine_to_length(0.3)
+    twist = np.deg2rad(rng.uniform(12.0, 18.0, n))
+    ramp = 0.8
+
+    def set_teeth(p: np.ndarray) -> np.ndarray:
+        x, y, z = p[:, 0], p[:, 1], p[:, 2]
+        r = np.hypot(x, y)
+        ang = np.arctan2(y, x)
+        k = np.round((ang - phase) / (2.0 * np.pi / n)).astype(int) % n
+        c = centres[k]
+        into_tooth = np.clip((r - r_root) * direction / ramp, 0.0, 1.0)
+        alpha = twist[k] * into_tooth * into_tooth * (3.0 - 2.0 * into_tooth)  # smoothstep
+        # Radial / tangential coordinates w.r.t. the tooth's centre line, rotated about it.
+        rad = x * np.cos(c) + y * np.sin(c)
+        tan = -x * np.sin(c) + y * np.cos(c)
+        tan2 = tan * np.cos(alpha) - z * np.sin(alpha)
+        z2 = tan * np.sin(alpha) + z * np.cos(alpha)
+        return np.stack(
+            [rad * np.cos(c) - tan2 * np.sin(c), rad * np.sin(c) + tan2 * np.cos(c), z2], axis=1
+        )
+
+    return body.warp_batch(set_teeth)
 
 
 def external_tooth_lock_washer(rng: np.random.Generator) -> Manifold:
@@ -179,14 +212,14 @@ def _rounded_tab(width: float, start: float, end: float, corner: float) -> Cross
 
 def double_lug_washer(rng: np.random.Generator) -> Manifold:
     """DIN 463 / GB 855 tab washer with two tabs (a long and a short one at 90°), size M10:
-    d1 = 10.5, washer Ø 22, s = 1.0 mm, tab width 10, long tab 22 mm and short tab 12 mm from the
+    d1 = 10.5, washer Ø 22, s = 1.0 mm, tab width 10, long tab 22 mm and short tab 15.5 mm from the
     centre. Supplied flat; a tab bent up slightly by handling is the manufacturing variation."""
     d1 = _tol(rng, 10.5, 0.0, 0.36)
     dw = _tol(rng, 22.0, -0.3, 0.0)
     s = _tol(rng, 1.0, -0.06, 0.06)
     b = _tol(rng, 10.0, -0.2, 0.0)
     l_long = _tol(rng, 22.0, -0.3, 0.3)
-    l_short = _tol(rng, 12.0, -0.3, 0.3)
+    l_short = _tol(rng, 15.5, -0.3, 0.3)
     outline = circle(dw / 2.0, segments=160)
     outline = (
         outline
@@ -523,7 +556,8 @@ def l_shaped_screw(rng: np.random.Generator) -> Manifold:
 def eyelet_self_tapping_screw(rng: np.random.Generator) -> Manifold:
     """Screw eye (DIN 7624 style) 4 × 30: closed eye of wire Ø 4 with inner Ø 10, a short neck
     collar, and a 30 mm shank with a self-tapping (wood) thread: 1.8 mm pitch, 60° sharp-crested
-    profile of 0.7 mm depth on a Ø 2.6 core, gimlet point where the thread runs out on the cone."""
+    profile of 0.7 mm depth on a Ø 2.6 core, running on into a gimlet point (core and crest taper
+    together over the last 6 mm, the very tip trimmed by a cone)."""
     wire = _tol(rng, 4.0, -0.1, 0.05)
     eye_in = _tol(rng, 10.0, -0.3, 0.3)
     shank_len = _tol(rng, 30.0, -0.8, 0.8)
@@ -550,22 +584,25 @@ def eyelet_self_tapping_screw(rng: np.random.Generator) -> Manifold:
     plain = cylinder(rw * 0.98, shank_len - plain_end, shank_len - 2.9, segments=72)
     u = np.array([0.0, 0.3, 0.65]) * pitch
     rr = np.array([core_r, core_r, major / 2.0])
-    thread = helical_thread(u, rr, pitch, 0.0, shank_len - plain_end + 0.3, angular=64)
+
+    def gimlet_taper(z):  # the thread runs on into the point, core and crest shrinking together
+        t = np.clip(z / point, 0.0, 1.0)
+        return 0.12 + 0.88 * t * (2.0 - t)
+
+    thread = helical_thread(
+        u, rr, pitch, 0.0, shank_len - plain_end + 0.3, angular=64, radius_scale=gimlet_taper
+    )
     gimlet = revolve(
         [
             (0.0, 0.0),
             (0.15, 0.0),
-            (major / 2.0 + 0.4, point),
+            (major / 2.0 + 0.4, 0.4 * point),
             (major / 2.0 + 0.4, shank_len),
             (0.0, shank_len),
         ],
         72,
     )
-    core_cone = revolve(
-        [(0.0, 0.0), (0.1, 0.0), (core_r, point * 0.8), (core_r, point + 0.5), (0.0, point + 0.5)],
-        72,
-    )
-    shank = (thread + core_cone) ^ gimlet
+    shank = thread ^ gimlet
     return torus + neck + plain + shank
 
 

@@ -64,9 +64,10 @@ def render_contact_sheet(
         info = PART_INFO[name]
         plotter.add_text(
             f"{info.display_name}\n{info.standard} {info.nominal_size}",
-            font_size=11,
+            position=(0.03, 0.86),
+            viewport=True,
+            font_size=max(6, cell_px // 42),
             color="black",
-            position="upper_left",
         )
         plotter.camera_position = "iso"
         plotter.camera.elevation = -12.0
