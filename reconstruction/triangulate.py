@@ -1,0 +1,203 @@
+"""Stereo back-projection of decoded structured-light maps (seed paper §3.1, "three-dimensional
+reconstruction by stereo matching of the phase / code values").
+
+Steps, per view:
+
+1. Rectify both cameras (:func:`rectification`, X_cam1 = R X_cam0 + T) and resample each camera's decoded projector column and row into the rectified image with
+   ``cv2.remap`` (bilinear: a pixel whose neighbourhood holds an invalid decode becomes invalid).
+2. Match along rectified epipolar lines (image rows): for each left pixel, the right position
+   where the right camera's projector column equals the left's, found with sub-pixel linear
+   interpolation inside monotone runs of the right row (a run ends at an invalid pixel or a jump
+   larger than ``max_jump`` projector pixels, i.e. a depth edge). Of several candidates the one
+   whose projector row agrees best is kept; it must agree within ``max_row_error``.
+3. Triangulate with the rectification's ``Q`` (disparity to depth), rotate back to the cam0 frame.
+4. Normals from the organised point map (cross product of the neighbours' differences, oriented
+   towards the camera) and a per-point confidence: the lower of the two decode confidences times
+   a factor falling with the projector-row disagreement.
+
+Where the paper is silent: the projector column is the matching key (it varies across the
+epipolar lines in a horizontal-baseline rig), the row only confirms the match.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from scan2ad.config import doc
+from scan2ad.errors import InputError
+from scan2ad.pointcloud import PointCloud
+
+
+@dataclasses.dataclass(frozen=True)
+class TriangulateConfig:
+    max_jump: float = doc("projector-column jump between neighbouring right pixels that ends a run", 2.0)
+    max_row_error: float = doc("largest projector-row disagreement of a match (projector px)", 1.0)
+    min_confidence: float = doc("pixels below this decode confidence are ignored", 0.05)
+    max_depth_mm: float = doc("points farther than this from cam0 are dropped", 5000.0)
+
+
+@dataclasses.dataclass
+class Rectification:
+    R1: np.ndarray
+    R2: np.ndarray
+    P1: np.ndarray
+    P2: np.ndarray
+    Q: np.ndarray
+    maps0: tuple
+    maps1: tuple
+    size: tuple[int, int]
+
+
+def rectification(calib) -> Rectification:
+    """Rectification of the calibration's stereo pair (Fusiello, Trucco, Verri 2000).
+
+    Computed here rather than with ``cv2.stereoRectify``: the rig's cameras converge by ~20° on
+    the turntable and stereoRectify then returns a mirrored projection (negative focal length)
+    with ``alpha=1`` or pushes the views out of frame with ``CALIB_ZERO_DISPARITY``. The new x
+    axis is the baseline, the new z the mean optical axis made orthogonal to it; both cameras keep
+    cam0's focal length and each gets the principal point that centres its own optical axis, with
+    one common row centre so that epipolar lines are image rows. The undistort/rectify maps are
+    OpenCV's ``initUndistortRectifyMap``."""
+    import cv2
+
+    if calib.stereo is None:
+        raise InputError("the calibration has no stereo pair: run `scan2ad calibrate stereo` first")
+    c0, c1 = calib.cameras["cam0"], calib.cameras["cam1"]
+    size = tuple(int(s) for s in c0.image_size)
+    K0, K1 = np.asarray(c0.K, float), np.asarray(c1.K, float)
+    d0, d1 = np.asarray(c0.dist, float), np.asarray(c1.dist, float)
+    R = np.asarray(calib.stereo.R, float)
+    T = np.asarray(calib.stereo.T, float).reshape(3)
+    centre1 = -R.T @ T  # cam1 centre in the cam0 frame
+    B = float(np.linalg.norm(centre1))
+    e1 = centre1 / B
+    z = np.array([0.0, 0.0, 1.0]) + R.T @ np.array([0.0, 0.0, 1.0])
+    e2 = np.cross(z, e1)
+    e2 /= np.linalg.norm(e2)
+    e3 = np.cross(e1, e2)
+    R1 = np.stack([e1, e2, e3])  # cam0 -> rectified
+    R2 = R1 @ R.T  # cam1 -> rectified
+    f = float(K0[0, 0])
+    w, h = size
+
+    def centre(Rr):
+        d = Rr @ np.array([0.0, 0.0, 1.0])
+        return w / 2 - f * d[0] / d[2], h / 2 - f * d[1] / d[2]
+
+    (cx0, cy0), (cx1, cy1) = centre(R1), centre(R2)
+    cy = (cy0 + cy1) / 2
+    P1 = np.array([[f, 0, cx0, 0], [0, f, cy, 0], [0, 0, 1, 0]], float)
+    P2 = np.array([[f, 0, cx1, -f * B], [0, f, cy, 0], [0, 0, 1, 0]], float)
+    # Q: (x, y, disparity = xL - xR, 1) -> homogeneous rectified-cam0 point
+    Q = np.array([[1, 0, 0, -cx0], [0, 1, 0, -cy], [0, 0, 0, f], [0, 0, 1 / B, -(cx0 - cx1) / B]], float)
+    m0 = cv2.initUndistortRectifyMap(K0, d0, R1, P1[:, :3], size, cv2.CV_32FC1)
+    m1 = cv2.initUndistortRectifyMap(K1, d1, R2, P2[:, :3], size, cv2.CV_32FC1)
+    return Rectification(R1, R2, P1, P2, Q, m0, m1, size)
+
+
+def _rectify_map(dm, maps):
+    import cv2
+
+    kw = dict(interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=np.nan)
+    col = cv2.remap(np.where(dm.valid, dm.col, np.nan).astype(np.float32), *maps, **kw)
+    row = cv2.remap(np.where(dm.valid, dm.row, np.nan).astype(np.float32), *maps, **kw)
+    conf = cv2.remap(np.nan_to_num(dm.confidence).astype(np.float32), *maps, interpolation=cv2.INTER_LINEAR)
+    return col, row, conf
+
+
+def _match_row(cl, rl, cr, rr, max_jump, max_row_error):
+    """Sub-pixel right x for every left pixel of one rectified row (NaN: no match) and the
+    projector-row error of the match."""
+    W = len(cl)
+    xr = np.full(W, np.nan)
+    err = np.full(W, np.inf)
+    left_ok = np.isfinite(cl)
+    if not left_ok.any():
+        return xr, err
+    a, b = cr[:-1], cr[1:]
+    seg_ok = np.isfinite(a) & np.isfinite(b) & (np.abs(b - a) < max_jump) & (b != a)
+    if not seg_ok.any():
+        return xr, err
+    # monotone runs of valid segments with one sign of slope
+    sign = np.sign(b - a)
+    brk = ~seg_ok[1:] | ~seg_ok[:-1] | (sign[1:] != sign[:-1])
+    starts = np.flatnonzero(seg_ok & np.r_[True, brk])
+    lx = np.flatnonzero(left_ok)
+    lv = cl[lx]
+    for s in starts:
+        e = s
+        while e + 1 < len(seg_ok) and seg_ok[e + 1] and sign[e + 1] == sign[s]:
+            e += 1
+        xs = np.arange(s, e + 2, dtype=float)
+        vals = cr[s : e + 2]
+        if sign[s] < 0:
+            xs, vals = xs[::-1], vals[::-1]
+        inside = (lv >= vals[0]) & (lv <= vals[-1])
+        if not inside.any():
+            continue
+        x = np.interp(lv[inside], vals, xs)
+        rrow = np.interp(x, np.arange(W), np.nan_to_num(rr, nan=-1e9))
+        e_row = np.abs(rrow - rl[lx[inside]])
+        tgt = lx[inside]
+        better = e_row < err[tgt]
+        xr[tgt[better]], err[tgt[better]] = x[better], e_row[better]
+    bad = err > max_row_error
+    xr[bad] = np.nan
+    return xr, err
+
+
+def triangulate_view(maps: dict, calib, rect: Rectification | None = None,
+                     config: TriangulateConfig = TriangulateConfig()) -> PointCloud:
+    """Points (mm, cam0 frame) with normals and ``extra["confidence"]`` from one view's maps."""
+    for cam in ("cam0", "cam1"):
+        if cam not in maps:
+            raise InputError(f"decoded maps lack camera {cam!r}")
+    rect = rect or rectification(calib)
+    if maps["cam0"].shape != rect.size[::-1] or maps["cam1"].shape != rect.size[::-1]:
+        raise InputError(f"decoded map shape {maps['cam0'].shape} does not match the calibration's "
+                         f"image size {rect.size}")
+    c0, r0, f0 = _rectify_map(maps["cam0"], rect.maps0)
+    c1, r1, f1 = _rectify_map(maps["cam1"], rect.maps1)
+    c0[f0 < config.min_confidence] = np.nan
+    c1[f1 < config.min_confidence] = np.nan
+    H, W = c0.shape
+    xr = np.full((H, W), np.nan)
+    err = np.full((H, W), np.inf)
+    for y in range(H):
+        xr[y], err[y] = _match_row(c0[y], r0[y], c1[y], r1[y], config.max_jump, config.max_row_error)
+    xs = np.arange(W, dtype=float)[None, :].repeat(H, 0)
+    ys = np.arange(H, dtype=float)[:, None].repeat(W, 1)
+    disp = xs - xr
+    Q = rect.Q
+    X = Q[0, 0] * xs + Q[0, 3]
+    Y = Q[1, 1] * ys + Q[1, 3]
+    Z = np.full_like(xs, Q[2, 3])
+    Wh = Q[3, 2] * disp + Q[3, 3]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        P = np.stack([X / Wh, Y / Wh, Z / Wh], axis=-1)  # rectified cam0 frame
+    ok = np.isfinite(P).all(-1) & (P[..., 2] > 0) & (P[..., 2] < config.max_depth_mm)
+    P[~ok] = np.nan
+    # normals from the organised map: central differences
+    dx = np.full_like(P, np.nan)
+    dy = np.full_like(P, np.nan)
+    dx[:, 1:-1] = P[:, 2:] - P[:, :-2]
+    dy[1:-1] = P[2:] - P[:-2]
+    n = np.cross(dx, dy)
+    nn = np.linalg.norm(n, axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        n = n / nn
+    flip = np.einsum("hwc,hwc->hw", n, P) > 0
+    n[flip] *= -1
+    n_ok = np.isfinite(n).all(-1)
+    keep = ok & n_ok
+    R1T = rect.R1.T  # rectified -> cam0
+    pts = P[keep] @ R1T.T
+    nrm = n[keep] @ R1T.T
+    # right-camera confidence at the matched sub-pixel position (nearest pixel)
+    xi = np.clip(np.round(xr[keep]).astype(int), 0, W - 1)
+    yi = ys[keep].astype(int)
+    conf = np.minimum(f0[keep], f1[yi, xi]) * np.exp(-(err[keep] / max(config.max_row_error, 1e-6)) ** 2)
+    return PointCloud(pts.astype(np.float64), nrm.astype(np.float64),
+                      extra={"confidence": conf.astype(np.float32)})
