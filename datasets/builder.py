@@ -14,7 +14,7 @@ changed, and (4) packaging writes sorted, timestamp-free files. Killing a build 
 rerunning it gives the bytes of an uninterrupted build (``tests/integration/test_build_resume.py``).
 
 Sources:
-- ``synthetic`` (the geometry-only path): procedural part (``scan2ad.datasets.parts``) →
+- ``synthetic`` (the geometry-only path): procedural part (``scan2ad.acquisition.parts``) →
   surface sampling → defect (``scan2ad.datasets.defects``) → scanner noise → labels, in one
   ``build_sample`` unit: there is no intermediate artefact worth caching on this path.
 - ``pipeline``: capture view → reconstruct part → carve sample units around the acquisition,
@@ -49,15 +49,12 @@ def _crc(text: str) -> int:
 
 
 def _part_source(cls: str) -> str:
-    """The acquisition stage's part library when it is installed and knows ``cls``, else the
-    datasets' own procedural shapes. Recorded in each unit's arguments, so switching library
-    changes the unit keys (no stale cache)."""
-    if importlib.util.find_spec("scan2ad.acquisition.parts") is not None:
-        from scan2ad.acquisition.parts import PART_NAMES
+    """Where a class's meshes come from: the acquisition stage's part library (the 15
+    Open-Industry categories) or the three fast shapes of :mod:`scan2ad.datasets.synthetic`.
+    Recorded in each unit's arguments, so a change of library changes the unit keys."""
+    from scan2ad.datasets.synthetic import SHAPES
 
-        if cls in PART_NAMES:
-            return "scan2ad.acquisition.parts"
-    return "scan2ad.datasets.parts"
+    return "scan2ad.datasets.synthetic" if cls in SHAPES else "scan2ad.acquisition.parts"
 
 
 def _mesh(cls: str, part_source: str, rng: np.random.Generator):
@@ -65,9 +62,9 @@ def _mesh(cls: str, part_source: str, rng: np.random.Generator):
         from scan2ad.acquisition.parts import make_part
 
         return make_part(cls, int(rng.integers(2**31)))
-    from scan2ad.datasets.parts import part_mesh
+    from scan2ad.datasets.synthetic import _part_mesh
 
-    return part_mesh(cls, rng)
+    return _part_mesh(cls, rng)
 
 
 def _random_rotation(max_deg: float, rng: np.random.Generator) -> np.ndarray:
@@ -79,7 +76,7 @@ def _random_rotation(max_deg: float, rng: np.random.Generator) -> np.ndarray:
 
 
 def make_labelled_cloud(cls: str, defect: str | None, seed: list[int], params: dict,
-                        part_source: str = "scan2ad.datasets.parts"):
+                        part_source: str = "scan2ad.acquisition.parts"):
     """One sample of the geometry-only path: (points (N,3) float32-exact, labels, defect specs)."""
     import trimesh
     from scan2ad.datasets.defects import apply_defect

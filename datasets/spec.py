@@ -15,7 +15,7 @@ import dataclasses
 from pathlib import Path
 from typing import Literal
 
-from scan2ad.datasets.parts import OPEN_INDUSTRY_CLASSES
+from scan2ad.acquisition.parts import PART_NAMES as OPEN_INDUSTRY_CLASSES
 
 from scan2ad.config import config_to_dict, doc, load_config
 from scan2ad.errors import InputError
@@ -63,7 +63,7 @@ class BuildSpec:
         "synthetic: procedural parts -> surface sampling with scanner noise -> defects -> labels; "
         "pipeline: virtual-rig capture -> reconstruction -> carving (needs those stages)",
         "synthetic")
-    classes: tuple[str, ...] = doc("part categories (scan2ad.datasets.parts names)", OPEN_INDUSTRY_CLASSES)
+    classes: tuple[str, ...] = doc("part categories (scan2ad.acquisition.parts names, or ring/washer/bracket)", OPEN_INDUSTRY_CLASSES)
     n_train: int = doc("normal references per class (train/)", 60)
     n_test_normal: int = doc("normal test samples per class", 40)
     n_per_defect: int = doc("anomalous test samples per class and defect type", 12)
@@ -81,12 +81,12 @@ class BuildSpec:
 
     def check(self, source_path: Path | None = None) -> BuildSpec:
         problems = []
-        from scan2ad.datasets.parts import KNOWN_PARTS
         from scan2ad.datasets.synthetic import SHAPES
 
-        bad = [c for c in self.classes if c not in KNOWN_PARTS + SHAPES]
+        known = OPEN_INDUSTRY_CLASSES + SHAPES
+        bad = [c for c in self.classes if c not in known]
         if bad:
-            problems.append(f"unknown class(es) {bad} (known: {', '.join(KNOWN_PARTS + SHAPES)})")
+            problems.append(f"unknown class(es) {bad} (known: {', '.join(known)})")
         if len(set(self.classes)) != len(self.classes):
             problems.append("classes repeat")
         bad = [d for d in self.defects if d not in OPEN_INDUSTRY_DEFECTS]
