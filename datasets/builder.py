@@ -93,6 +93,13 @@ def make_labelled_cloud(cls: str, defect: str | None, seed: list[int], params: d
     if defect is not None:
         rng_def = params["defect_range"]
         ranges = DefectRange(**{k: tuple(v) for k, v in rng_def.items()})
+        # small parts (a 3 mm split-pin wire) would be swallowed by a defect sized for a heavy
+        # washer: cap the radius (and scratch length) at a fraction of the part's diagonal
+        cap = params.get("max_radius_frac", 1.0) * float(np.linalg.norm(mesh.extents))
+        if ranges.radius_mm[1] > cap:
+            f = cap / ranges.radius_mm[1]
+            ranges = DefectRange(tuple(r * f for r in ranges.radius_mm), ranges.depth_mm,
+                                 tuple(r * f for r in ranges.length_mm))
         for _attempt in range(20):  # a centre on a thin edge can move nothing above threshold
             moved, mag, dspec = apply_defect(pts, nrm, defect, rng, ranges)
             labels = (mag > params["label_threshold_mm"]).astype(np.uint8)
@@ -209,7 +216,7 @@ def plan_units(spec: BuildSpec, out: Path) -> list[Unit]:
     out_s = str(out.resolve())
     base = {"points": spec.points, "points_jitter": spec.points_jitter, "noise_mm": spec.noise_mm,
             "label_threshold_mm": spec.label_threshold_mm,
-            "max_rotation_deg": spec.max_rotation_deg}
+            "max_rotation_deg": spec.max_rotation_deg, "max_radius_frac": spec.max_radius_frac}
     units: list[Unit] = []
     by_class: dict[str, list[str]] = {}
     for p in plan_samples(spec):

@@ -69,6 +69,9 @@ class BuildSpec:
     n_per_defect: int = doc("anomalous test samples per class and defect type", 12)
     defects: tuple[str, ...] = doc("defect vocabulary (DESIGN §4)", OPEN_INDUSTRY_DEFECTS)
     defect_params: DefectParams = doc("parameter ranges per defect type", _DEFECT_PARAMS)  # noqa: RUF009 (a frozen, immutable default)
+    max_radius_frac: float = doc(
+        "defect radii (and scratch lengths) are scaled down so the largest stays below this "
+        "fraction of the part's bounding-box diagonal", 0.06)
     points: int = doc("points per sample", 90000)
     points_jitter: float = doc("relative spread of the point count between samples", 0.1)
     noise_mm: float = doc("scanner noise: std of Gaussian displacement (mm)", 0.015)
@@ -99,6 +102,8 @@ class BuildSpec:
             problems.append("n_test_normal must be >= 0")
         if self.points < 100:
             problems.append("points must be >= 100")
+        if not 0 < self.max_radius_frac <= 1:
+            problems.append("max_radius_frac must be in (0, 1]")
         if not 0 <= self.points_jitter < 0.5:
             problems.append("points_jitter must be in [0, 0.5)")
         big = [k for k in self.split_ks if k >= self.n_per_defect]
