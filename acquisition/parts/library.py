@@ -613,13 +613,13 @@ def split_pin(rng: np.random.Generator) -> Manifold:
     """ISO 1234 split pin 3.2 × 25: half-round wire folded back on itself, actual Ø d = 2.7–2.9 mm
     across both legs, eye Ø c = 5.1–5.8 mm, legs 25 mm (long) and ≈ 22 mm (short, b ≈ 6.4 → the
     long leg passes the short one by ≈ 3 mm), ends cut square. The slit between the legs is kept
-    at 0.08 mm (a real split pin's slit is visible). Leg splay of up to 1.5° is the variation."""
+    at 0.08 mm (a real split pin's slit is visible). Leg splay of up to 0.6° is the variation."""
     d = _tol(rng, 2.8, -0.1, 0.1)
     c = _tol(rng, 5.45, -0.35, 0.35)
     l_long = _tol(rng, 25.0, -1.0, 1.0)
     l_short = l_long - _tol(rng, 3.0, -0.5, 0.5)
     gap = 0.04
-    splay = np.deg2rad(rng.uniform(0.0, 1.5))
+    splay = np.deg2rad(rng.uniform(0.0, 0.6))
     # Half-round section in (left normal, binormal): flat face at n = −gap, bulge towards −n.
     phi = np.linspace(0.0, np.pi, 25)
     sec = np.stack(
