@@ -109,12 +109,14 @@ def make_sample(shape: str, defect: str | None, spec: SyntheticSpec, rng) -> Poi
 
 
 def make_synthetic_dataset(root: str | Path, spec: SyntheticSpec = SyntheticSpec(),
-                           package: bool = True) -> Path:
+                           package: bool = False) -> Path:
     """Write an Open-Industry-layout dataset (pcd + gt txt) under ``root``; return ``root``.
 
-    With ``package`` (default) the folder is completed by :func:`scan2ad.datasets.package.
+    With ``package=True`` the folder is completed by :func:`scan2ad.datasets.package.
     package_dataset`: manifest.json, open-set splits (k chosen to fit ``n_per_defect``),
-    stats.csv and README.md (no gallery, to stay fast)."""
+    stats.csv and README.md (no gallery, to stay fast) and passes ``scan2ad dataset validate``.
+    Off by default: callers that write their own split files into ``splits/<class>/`` keep
+    working unchanged."""
     root = Path(root)
     for ci, cls in enumerate(spec.classes):
         rng = np.random.default_rng([spec.seed, ci])

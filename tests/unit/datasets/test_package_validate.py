@@ -117,7 +117,7 @@ def test_synthetic_generator_is_packaged(tmp_path):
     from scan2ad.datasets.synthetic import SyntheticSpec, make_synthetic_dataset
 
     root = make_synthetic_dataset(tmp_path / "syn", SyntheticSpec(classes=("ring",), n_train=2,
-                                  n_test_normal=1, n_per_defect=3, points=512))
+                                  n_test_normal=1, n_per_defect=3, points=512), package=True)
     assert validate_dataset(root) == []
     assert load_split(root, "ring", "Dent", k=1, seed=5).train_anomalies
 
