@@ -129,3 +129,20 @@ def test_stats_and_splits_cli(tiny, capsys):
     assert "| ring |" in text and "| washer |" in text
     assert main(["dataset", "splits", str(out)]) == 0
     assert "ring: 6 split(s)" in capsys.readouterr().out
+
+
+def test_shipped_specs_plan_what_they_promise():
+    from scan2ad.datasets.builder import plan_samples
+    from scan2ad.datasets.spec import shipped_specs
+
+    assert {"tiny", "demo", "open-industry-full"} <= set(shipped_specs())
+    full = load_spec("open-industry-full")
+    plan = plan_samples(full)
+    assert len(full.classes) == 15 and len(plan) == 15 * 160
+    per_class = [p for p in plan if p.cls == full.classes[0]]
+    assert sum(p.defect is None for p in per_class) == 100
+    assert all(sum(p.defect == d for p in per_class) == 12 for d in full.defects)
+    assert len({p.seed for p in plan}) == len(plan)  # every sample its own seed
+    assert full.points == 90000 and full.split_ks == (5, 10) and full.split_seeds == (1, 2, 3, 4, 5)
+    for name in shipped_specs():
+        load_spec(name)  # validates
