@@ -33,86 +33,28 @@ class PartInfo:
     has_teeth: bool
 
 
-PART_INFO: dict[str, PartInfo] = {
-    p.name: p
-    for p in (
-        PartInfo(
-            "square_taper_washer", "Square Taper Washer", "DIN 434", "M12", 26.0, False, False
-        ),
-        PartInfo("split_pin", "Split Pin", "ISO 1234", "3.2 x 25", 31.0, False, False),
-        PartInfo("lock_nut", "Lock Nut", "DIN 985 / ISO 10511", "M10", 19.6, True, False),
-        PartInfo(
-            "threaded_nail",
-            "Threaded Nail",
-            "EN 14592 (screw-shank nail)",
-            "3.4 x 50",
-            50.0,
-            True,
-            False,
-        ),
-        PartInfo(
-            "l_shaped_screw",
-            "L-shaped Screw",
-            "DIN 529 form C (L anchor bolt)",
-            "M6 x 45",
-            49.0,
-            True,
-            False,
-        ),
-        PartInfo("circlip", "Circlip", "DIN 471", "20", 26.3, False, False),
-        PartInfo(
-            "internal_tooth_lock_washer",
-            "Internal Tooth Lock Washer",
-            "DIN 6797 J",
-            "M10",
-            18.0,
-            False,
-            True,
-        ),
-        PartInfo(
-            "double_lug_washer", "Double Lug Washer", "DIN 463 / GB 855", "M10", 33.0, False, False
-        ),
-        PartInfo(
-            "square_plug",
-            "Square Plug",
-            "ASME B16.11 square head plug",
-            "1/4 NPT",
-            18.0,
-            True,
-            False,
-        ),
-        PartInfo("s_hook", "S-hook", "bent wire S-hook", "4 x 50", 48.0, False, False),
-        PartInfo(
-            "external_tooth_lock_washer",
-            "External Tooth Lock Washer",
-            "DIN 6797 A",
-            "M10",
-            18.0,
-            False,
-            True,
-        ),
-        PartInfo("hex_head_plug", "Hex Head Plug", "DIN 910", "M16 x 1.5", 23.0, True, False),
-        PartInfo(
-            "eyelet_self_tapping_screw",
-            "Eyelet Self-tapping Screw",
-            "DIN 7624 style screw eye",
-            "4 x 30",
-            50.0,
-            True,
-            False,
-        ),
-        PartInfo("heavy_washer", "Heavy Washer", "DIN 7349", "M10", 30.0, False, False),
-        PartInfo(
-            "locking_tab_washer",
-            "Locking Tab Washer",
-            "DIN 5406 / GB 858 (MB)",
-            "MB4 (M20)",
-            36.0,
-            False,
-            True,
-        ),
-    )
-}
+# name, display name (as in the paper), standard followed, nominal size, extent (mm), thread, teeth
+# fmt: off
+_TABLE = (
+    ("square_taper_washer", "Square Taper Washer", "DIN 434", "M12", 26.0, False, False),
+    ("split_pin", "Split Pin", "ISO 1234", "3.2 x 25", 30.0, False, False),
+    ("lock_nut", "Lock Nut", "DIN 985 / ISO 10511", "M10", 19.6, True, False),
+    ("threaded_nail", "Threaded Nail", "screw-shank nail", "3.4 x 50", 50.0, True, False),
+    ("l_shaped_screw", "L-shaped Screw", "DIN 529 form C style", "M6 x 45", 55.5, True, False),
+    ("circlip", "Circlip", "DIN 471", "20", 24.5, False, False),
+    ("internal_tooth_lock_washer", "Internal Tooth Lock Washer", "DIN 6797 J", "M10", 18.0, False, True),
+    ("double_lug_washer", "Double Lug Washer", "DIN 463 / GB 855", "M10", 33.0, False, False),
+    ("square_plug", "Square Plug", "ASME B16.11", "1/4 NPT", 18.0, True, False),
+    ("s_hook", "S-hook", "bent wire", "4 x 50", 49.0, False, False),
+    ("external_tooth_lock_washer", "External Tooth Lock Washer", "DIN 6797 A", "M10", 18.0, False, True),
+    ("hex_head_plug", "Hex Head Plug", "DIN 910", "M16 x 1.5", 24.0, True, False),
+    ("eyelet_self_tapping_screw", "Eyelet Self-tapping Screw", "DIN 7624 style", "4 x 30", 46.0, True, False),
+    ("heavy_washer", "Heavy Washer", "DIN 7349", "M10", 30.0, False, False),
+    ("locking_tab_washer", "Locking Tab Washer", "DIN 5406 / GB 858", "MB4 (M20)", 36.0, False, True),
+)
+# fmt: on
+
+PART_INFO: dict[str, PartInfo] = {row[0]: PartInfo(*row) for row in _TABLE}
 
 #: The 15 categories in the order of the Open-Industry paper's tables.
 PART_NAMES: tuple[str, ...] = tuple(PART_INFO)

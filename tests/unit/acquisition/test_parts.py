@@ -63,12 +63,12 @@ def test_closed_solid_in_resting_pose(meshes, name):
         lo, hi = mesh.bounds
         assert abs(lo[2]) < 1e-6
         np.testing.assert_allclose((lo[:2] + hi[:2]) / 2.0, 0.0, atol=1e-6)
-        # Realistic size: the nominal extent of the category within 15 %, all in 10–60 mm.
+        # Realistic size: the nominal extent of the category within 10 %, all in 10–60 mm.
         extent = float(np.max(hi - lo))
         assert 10.0 <= extent <= 60.0, (name, extent)
         assert (
             abs(extent - PART_INFO[name].nominal_extent_mm)
-            <= 0.15 * PART_INFO[name].nominal_extent_mm
+            <= 0.10 * PART_INFO[name].nominal_extent_mm
         ), (name, extent)
         # Statically stable: the centre of mass projects inside the support polygon at z = 0.
         support = mesh.vertices[mesh.vertices[:, 2] < 1e-6][:, :2]
@@ -238,7 +238,6 @@ def test_contact_sheet_png(tmp_path):
 
 def test_cli_render_all_fifteen(tmp_path):
     import matplotlib.image as mpimg
-
     from scan2ad.acquisition.parts.cli import parts
 
     out = tmp_path / "contact_sheet.png"
