@@ -94,3 +94,16 @@ def test_failed_unit_is_named_and_others_go_on(tmp_path, monkeypatch):
     assert "sample washer/train/washer_001.pcd" in msg and "boom" in msg and "seed" in msg
     assert (out / "ring/test/ring_Bump_001.pcd").is_file()
     assert not (out / "washer/train/washer_001.pcd").exists()
+
+
+@pytest.mark.slow
+def test_ray_executor_builds_the_same_bytes(tmp_path):
+    pytest.importorskip("ray")
+    from scan2ad.datasets.builder import build
+    from scan2ad.datasets.spec import load_spec
+
+    spec = load_spec("tiny")
+    build(spec, tmp_path / "local", workers=1)
+    build(spec, tmp_path / "ray", executor="ray", workers=2)
+    a, b = _files(tmp_path / "local"), _files(tmp_path / "ray")
+    assert a == b
