@@ -250,3 +250,13 @@ def test_cli_render_all_fifteen(tmp_path):
             assert (
                 cell.mean(axis=2) < 0.9
             ).mean() > 0.02  # a part (not only a label) in every cell
+
+
+def test_dimensions_stay_inside_their_tolerance_bands(meshes):
+    for seed in SEEDS:
+        nut = meshes[("lock_nut", seed)]
+        assert 16.73 - 1e-6 <= nut.extents[1] <= 17.0 + 1e-6  # across flats s (DIN 985 M10)
+        assert 9.64 - 1e-6 <= nut.extents[2] <= 10.0 + 1e-6  # height h
+        washer = meshes[("heavy_washer", seed)]
+        assert 29.48 - 0.01 <= washer.extents[0] <= 30.0 + 0.01  # d2 h14, plus ≤ 0.04 mm dish
+        assert 5.7 <= washer.extents[2] <= 6.3 + 0.1  # h ± 0.3 (+ dish)
