@@ -31,10 +31,11 @@ def _read_gt(path: Path) -> np.ndarray:
 
 def check_samples(root: Path, samples: list[Sample], problems: list[str]) -> dict[str, int]:
     """Per-sample file checks; returns relpath -> point count of the readable clouds."""
+    from scan2ad.log import progress
     from scan2ad.pointcloud import read_cloud
 
     counts = {}
-    for s in samples:
+    for s in progress(samples, desc="validate", total=len(samples)):
         try:
             cloud = read_cloud(s.path)
         except InputError as exc:

@@ -66,6 +66,8 @@ def test_killed_builds_resume_to_identical_bytes(tmp_path):
     assert kills >= 1, "no run was interrupted: the test proved nothing"
     a, b = _files(ref), _files(resumed)
     assert sorted(a) == sorted(b)
+    assert {"manifest.json", "stats.csv", "README.md", "gallery/ring.png", "gallery/washer.png",
+            "splits/ring/known-Bump_k1_seed2.json"} <= set(a)
     differing = [k for k in a if a[k] != b[k]]
     assert not differing, differing
     assert not [k for k in b if "/." in "/" + k], "temp files left behind"
