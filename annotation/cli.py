@@ -1,0 +1,156 @@
+"""``scan2ad carve``, ``scan2ad review``, ``scan2ad label`` (heavy imports inside the commands)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+TYPES_HELP = ("Bump, Dent, Scratch, Scar, Deformation (Open-Industry); bulge, concavity, hole, break, "
+              "bending, crack, scratch (Anomaly-ShapeNet)")
+
+
+def _load_part(part: str, seed: int):
+    """A mesh file, or ``part:<name>`` for a procedural part of the acquisition library."""
+    from scan2ad.errors import InputError
+
+    from .meshprep import load_mesh
+
+    if part.startswith("part:"):
+        try:
+            from scan2ad.acquisition.parts import make_part
+        except ImportError:
+            raise InputError("the procedural part library (scan2ad.acquisition.parts) is not installed") from None
+        return make_part(part[5:], seed)
+    return load_mesh(part)
+
+
+@click.command()
+@click.argument("part_mesh")
+@click.option("--defect", "defects", multiple=True, help=f"Defect type (repeatable): {TYPES_HELP}.")
+@click.option("--spec", "spec_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Carve the specs of an existing defects.json instead (reproduces that sample).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of location, frame and randomness.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Sample folder.")
+@click.option("--location", type=click.Choice(["random", "curvature", "given"]), default="random",
+              show_default=True, help="Where to put the defect on the surface.")
+@click.option("--centre", type=float, nargs=3, default=None, help="Point near the defect centre (mm), with --location given.")
+@click.option("--radius", type=float, default=None, help="Defect radius / half width (mm); default from the target ratio.")
+@click.option("--depth", type=float, default=None, help="Depth / height (mm).")
+@click.option("--length", type=float, default=None, help="Scratch/crack length, bending lever (mm).")
+@click.option("--profile", type=click.Choice(["cosine", "gaussian", "spherical", "u", "v"]), default=None)
+@click.option("--points", "n_points", type=int, default=30000, show_default=True, help="Points sampled on the carved part.")
+@click.option("--noise-sigma", type=float, default=0.05, show_default=True,
+              help="Scanner noise (mm); the label threshold is 3 sigma.")
+@click.option("--ratio-range", type=float, nargs=2, default=(0.005, 0.026), show_default=True,
+              help="Accepted fraction of anomalous points (reject the carve outside).")
+@click.option("--no-ratio-check", is_flag=True, help="Accept any anomaly ratio.")
+@click.option("--review/--no-review", default=True, show_default=True, help="Also render review.png.")
+def carve(part_mesh, defects, spec_path, seed, out, location, centre, radius, depth, length, profile,
+          n_points, noise_sigma, ratio_range, no_ratio_check, review):
+    """Carve defects into PART_MESH (a mesh file, or part:<name>) with Blender and label the points.
+
+    Writes OUT/cloud.ply + labels.npy, the carved mesh.ply and defects.json (and review.png).
+    """
+    from scan2ad.errors import InputError
+
+    from .labels import LabelConfig
+    from .sample import carve_sample
+    from .specs import read_defects
+
+    if not defects and spec_path is None:
+        raise InputError("give --defect TYPE (repeatable) or --spec defects.json")
+    if location == "given" and not centre:
+        raise InputError("--location given needs --centre X Y Z")
+    mesh = _load_part(part_mesh, seed)
+    cfg = LabelConfig(n_points=n_points, noise_sigma_mm=noise_sigma, ratio_min=ratio_range[0],
+                      ratio_max=ratio_range[1], check_ratio=not no_ratio_check)
+    specs = read_defects(spec_path) if spec_path is not None else None
+    if spec_path is not None:
+        from scan2ad.io import read_json
+
+        seed = int(read_json(spec_path).get("seed", seed))
+    sample = carve_sample(mesh, list(defects), seed, specs=specs, location=location, centre=centre,
+                          sizes=dict(radius=radius, depth=depth, length=length, profile=profile),
+                          label_cfg=cfg, out=out, where=part_mesh)
+    if sample.repair.method != "none":
+        click.echo(f"repaired the mesh with {sample.repair.method}: {'; '.join(sample.repair.problems)}")
+    for s in sample.specs:
+        click.echo(f"{s.type}: centre {tuple(round(x, 2) for x in s.centre)} radius {s.radius:.2f} mm "
+                   f"depth {s.depth:.2f} mm" + (f" length {s.length:.2f} mm" if s.length else ""))
+    click.echo(f"{int(sample.cloud.labels.sum())}/{len(sample.cloud.labels)} points anomalous "
+               f"({100 * sample.ratio:.2f}%) -> {out}")
+    if review:
+        from .review import review_sample
+
+        png, _ = review_sample(out)
+        click.echo(f"review: {png}")
+
+
+def _sample_dirs(root: Path) -> list[Path]:
+    if (root / "cloud.ply").is_file():
+        return [root]
+    return sorted(p.parent for p in root.rglob("cloud.ply"))
+
+
+@click.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="PNG path (one sample) — default <sample>/review.png.")
+def review(path, out):
+    """Render labelled samples (a sample folder, a folder of them, or a labelled cloud) to PNG.
+
+    Anomalous points are red; four viewpoints per image.
+    """
+    from scan2ad.errors import InputError
+    from scan2ad.log import progress
+
+    from .review import review_sample
+
+    targets = [path] if path.is_file() else _sample_dirs(path)
+    if not targets:
+        raise InputError("no labelled sample (cloud.ply) found", path)
+    if out is not None and len(targets) > 1:
+        raise InputError("--out names one PNG but several samples were found", path)
+    for t in progress(targets, desc="review", total=len(targets)):
+        png, ratio = review_sample(t, out)
+        click.echo(f"{png}  ({100 * ratio:.2f}% anomalous)")
+
+
+@click.command()
+@click.argument("cloud", type=click.Path(exists=True, path_type=Path))
+@click.option("--labels", "labels_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Start from these labels (default: the sample's labels.npy, or the cloud's).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where 's' saves labels.npy (default: beside the cloud).")
+@click.option("--brush", type=float, default=0.0, show_default=True, help="Brush radius (mm), 0 = single point.")
+@click.option("--screenshot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Render off screen to this PNG and exit (no window).")
+def label(cloud, labels_path, out, brush, screenshot):
+    """Label anomalous points of CLOUD (a point-cloud file or a sample folder) in a pyvista window.
+
+    Keys: p/right-click brush, r rectangle lasso, e add/erase, +/- brush radius, u undo, y redo, s save.
+    """
+    import numpy as np
+
+    from scan2ad.errors import InputError
+
+    from .labeller import Labeller
+    from .review import load_labelled
+
+    points, labels, src = load_labelled(cloud)
+    if labels_path is not None:
+        labels = np.load(labels_path, allow_pickle=False)
+    if out is None:
+        out = (src / "labels.npy") if src.is_dir() else src.with_name(src.stem + ".labels.npy")
+    lab = Labeller(points, labels, save_path=out, brush_radius=brush, off_screen=screenshot is not None)
+    if screenshot is not None:
+        click.echo(f"screenshot: {lab.screenshot(screenshot)}")
+        lab.close()
+        return
+    import os
+
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") and os.name != "nt":
+        raise InputError("no display for the labeller window (use --screenshot PNG off screen)", cloud)
+    click.echo(Labeller.HELP)
+    lab.show()
