@@ -30,11 +30,12 @@ def benchmark_markdown(results: dict) -> str:
     lines = [f"# Benchmark — {first['protocol']}, seeds {', '.join(map(str, first['seeds']))}", ""]
     for sub in first["subsets"]:
         lines += [f"## {sub.capitalize()}", "",
-                  "| method | " + " | ".join(METRICS) + " | FPS | fit s/class | peak RSS MB | parameters |",
-                  "|---|" + "---|" * (len(METRICS) + 4)]
+                  "| method | " + " | ".join(METRICS) + " | FPS | CPU s/sample | fit s/class | peak RSS MB | parameters |",
+                  "|---|" + "---|" * (len(METRICS) + 5)]
         for name, r in results.items():
             lines.append(f"| {name} | " + " | ".join(fmt(*r["mean"][sub][m]) for m in METRICS)
-                         + f" | {r['fps']:.2f} | {r['fit_seconds']:.1f} | {r['peak_rss_mb']:.0f} | "
+                         + f" | {r['fps']:.2f} | {r['cpu_seconds_per_sample']:.2f} | "
+                           f"{r['fit_seconds']:.1f} | {r['peak_rss_mb']:.0f} | "
                            f"{r['parameters']:,} |")
         lines.append("")
     lines.append(f"~{first['points_per_sample']:.0f} points per test sample.")
