@@ -17,9 +17,11 @@ Sources:
 - ``synthetic`` (the geometry-only path): procedural part (``scan2ad.acquisition.parts``) →
   surface sampling → defect (``scan2ad.datasets.defects``) → scanner noise → labels, in one
   ``build_sample`` unit: there is no intermediate artefact worth caching on this path.
+- ``carve``: part library mesh → the annotation stage's Blender carving and labels
+  (:func:`scan2ad.annotation.sample.carve_sample`) → scanner noise, in one unit per sample.
 - ``pipeline``: capture view → reconstruct part → carve sample units around the acquisition,
-  reconstruction and annotation stages' public functions. Those stages have not landed in this
-  tree; choosing it fails with a clear error naming what is missing.
+  reconstruction and annotation stages' public functions: not wired yet (those stages landed
+  while this builder was written); choosing it fails with a clear error.
 """
 
 from __future__ import annotations
@@ -116,13 +118,67 @@ def make_labelled_cloud(cls: str, defect: str | None, seed: list[int], params: d
     return pts.astype(np.float32).astype(np.float64), labels, specs
 
 
+def _jsonable(obj):
+    """Numpy values inside a defect spec as plain lists/floats (unit results are JSON)."""
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return obj
+
+
+def make_carved_cloud(cls: str, defect: str | None, seed: list[int], params: dict):
+    """One sample of the ``carve`` source: part library mesh → Blender carving and labels of the
+    annotation stage (:func:`scan2ad.annotation.sample.carve_sample`, sized for Open-Industry's
+    mean anomaly ratio) → scanner noise along the normal. Normal samples are the uncarved mesh
+    sampled the same way (area-uniform, same noise). A carve whose label ratio falls outside
+    the annotation stage's accepted range is redrawn with the next defect seed (up to 5 times);
+    the seed used is recorded."""
+    import trimesh
+
+    from scan2ad.acquisition.parts import make_part
+    from scan2ad.annotation.labels import LabelConfig, LabelRatioError
+    from scan2ad.annotation.sample import carve_sample
+
+    rng = np.random.default_rng(seed)
+    mesh = make_part(cls, int(rng.integers(2**31)))
+    n = round(params["points"] * (1 + params["points_jitter"] * rng.uniform(-1, 1)))
+    noise = params["noise_mm"]
+    sample_seed = int(rng.integers(2**31))
+    specs: list[dict] = []
+    if defect is None:
+        pts, face = trimesh.sample.sample_surface(mesh, n, seed=sample_seed)
+        nrm = np.asarray(mesh.face_normals[face])
+        pts = np.asarray(pts) + nrm * rng.normal(0.0, noise, (n, 1))
+        labels = np.zeros(n, np.uint8)
+    else:
+        cfg = LabelConfig(n_points=n, noise_sigma_mm=noise, add_noise=True,
+                          k_sigma=params["label_threshold_mm"] / noise)
+        for attempt in range(5):
+            try:
+                carved = carve_sample(mesh, defect, seed=sample_seed + attempt, label_cfg=cfg)
+                break
+            except LabelRatioError:
+                if attempt == 4:
+                    raise
+        pts, labels = carved.cloud.points, carved.cloud.labels.astype(np.uint8)
+        specs = [_jsonable(sp.to_dict()) | {"seed": sample_seed + attempt} for sp in carved.specs]
+    pts = np.asarray(pts, np.float64) @ _random_rotation(params["max_rotation_deg"], rng).T
+    return pts.astype(np.float32).astype(np.float64), labels, specs
+
+
 def build_sample(out: str, relpath: str, gt_relpath: str | None, cls: str, split: str,
                  defect: str | None, seed: list[int], params: dict, part_source: str) -> dict:
     """Unit: make one sample, write its pcd (and gt txt) atomically, return its manifest record."""
     from scan2ad.pointcloud import PointCloud, write_cloud, write_xyz
 
     root = Path(out)
-    pts, labels, specs = make_labelled_cloud(cls, defect, seed, params, part_source)
+    if params.get("source") == "carve":
+        pts, labels, specs = make_carved_cloud(cls, defect, seed, params)
+    else:
+        pts, labels, specs = make_labelled_cloud(cls, defect, seed, params, part_source)
     write_cloud(root / relpath, PointCloud(pts))
     if gt_relpath is not None:
         write_xyz(root / gt_relpath, PointCloud(pts, labels=labels))
@@ -133,7 +189,8 @@ def build_sample(out: str, relpath: str, gt_relpath: str | None, cls: str, split
         "sha256": sha256_file(root / relpath),
         "gt_relpath": gt_relpath,
         "gt_sha256": sha256_file(root / gt_relpath) if gt_relpath else None,
-        "provenance": {"source": "synthetic", "part": cls, "part_source": part_source,
+        "provenance": {"source": params.get("source", "synthetic"), "part": cls,
+                       "part_source": part_source,
                        "seed": list(seed), "session": None, "defects": specs},
     }
 
@@ -207,26 +264,25 @@ def plan_samples(spec: BuildSpec) -> list[PlannedSample]:
 def plan_units(spec: BuildSpec, out: Path) -> list[Unit]:
     """The unit graph of a build into ``out``."""
     if spec.source == "pipeline":
-        missing = [m for m in ("scan2ad.acquisition.parts", "scan2ad.reconstruction.pipeline",
-                               "scan2ad.annotation.carve")
-                   if importlib.util.find_spec(m) is None]
-        raise InputError("source = 'pipeline' needs the capture, reconstruction and carving "
-                         f"stages; not installed here: {', '.join(missing) or 'their public API'}. "
-                         "Use source = 'synthetic' (the geometry-only path).")
+        raise InputError("source = 'pipeline' (capture view -> reconstruct part -> carve sample "
+                         "units) is not wired into the builder yet; use source = 'carve' (part "
+                         "library + the annotation stage's Blender carving) or 'synthetic'")
     out_s = str(out.resolve())
     base = {"points": spec.points, "points_jitter": spec.points_jitter, "noise_mm": spec.noise_mm,
             "label_threshold_mm": spec.label_threshold_mm,
-            "max_rotation_deg": spec.max_rotation_deg, "max_radius_frac": spec.max_radius_frac}
+            "max_rotation_deg": spec.max_rotation_deg, "max_radius_frac": spec.max_radius_frac,
+            "source": spec.source}
     units: list[Unit] = []
     by_class: dict[str, list[str]] = {}
     for p in plan_samples(spec):
         params = dict(base)
-        if p.defect is not None:
+        if p.defect is not None and spec.source == "synthetic":
             params["defect_range"] = dataclasses.asdict(getattr(spec.defect_params, p.defect))
         u = Unit(build_sample,
                  {"out": out_s, "relpath": p.relpath, "gt_relpath": p.gt_relpath, "cls": p.cls,
                   "split": p.split, "defect": p.defect, "seed": list(p.seed), "params": params,
-                  "part_source": _part_source(p.cls)},
+                  "part_source": ("scan2ad.acquisition.parts" if spec.source == "carve"
+                                  else _part_source(p.cls))},
                  description=f"sample {p.relpath}")
         units.append(u)
         by_class.setdefault(p.cls, []).append(u.key)

@@ -59,9 +59,11 @@ class BuildSpec:
     """What ``scan2ad build`` makes."""
 
     name: str = doc("dataset name (manifest, README)", "dataset")
-    source: Literal["synthetic", "pipeline"] = doc(
-        "synthetic: procedural parts -> surface sampling with scanner noise -> defects -> labels; "
-        "pipeline: virtual-rig capture -> reconstruction -> carving (needs those stages)",
+    source: Literal["synthetic", "carve", "pipeline"] = doc(
+        "synthetic: procedural parts -> surface sampling -> analytic defects -> labels -> noise; "
+        "carve: part library -> Blender carving and labels of the annotation stage -> noise "
+        "(defect sizes chosen for Open-Industry's anomaly ratio; defect_params unused); "
+        "pipeline: virtual-rig capture -> reconstruction -> carving (not wired yet)",
         "synthetic")
     classes: tuple[str, ...] = doc("part categories (scan2ad.acquisition.parts names, or ring/washer/bracket)", OPEN_INDUSTRY_CLASSES)
     n_train: int = doc("normal references per class (train/)", 60)
@@ -116,6 +118,15 @@ class BuildSpec:
                 lo, hi = getattr(r, f)
                 if not 0 <= lo <= hi:
                     problems.append(f"defect_params.{name}.{f} must be 0 <= low <= high, got {[lo, hi]}")
+        if self.source == "carve":
+            from scan2ad.datasets.synthetic import SHAPES
+
+            shapes = [c for c in self.classes if c in SHAPES]
+            if shapes:
+                problems.append(f"source = 'carve' needs part-library classes, not {shapes}")
+            if self.noise_mm <= 0:
+                problems.append("source = 'carve' needs noise_mm > 0 (its label threshold is "
+                                "label_threshold_mm = k * noise_mm)")
         if problems:
             raise InputError("invalid build spec:\n  " + "\n  ".join(problems), source_path)
         return self

@@ -146,3 +146,20 @@ def test_shipped_specs_plan_what_they_promise():
     assert full.points == 90000 and full.split_ks == (5, 10) and full.split_seeds == (1, 2, 3, 4, 5)
     for name in shipped_specs():
         load_spec(name)  # validates
+
+
+def test_carve_source_uses_the_annotation_stage(tmp_path):
+    pytest.importorskip("bpy")
+    spec = load_spec({"name": "c", "source": "carve", "classes": ["heavy_washer"], "n_train": 1,
+                      "n_test_normal": 1, "n_per_defect": 2, "defects": ["Dent"], "points": 6000,
+                      "split_ks": [1], "split_seeds": [1], "gallery": False})
+    build(spec, tmp_path / "c", workers=1)
+    assert validate_dataset(tmp_path / "c") == []
+    man = json.loads((tmp_path / "c/manifest.json").read_text())
+    dents = [r for r in man["samples"] if r["type"] == "Dent"]
+    assert len(dents) == 2
+    for r in dents:
+        assert 0.005 <= r["anomaly_ratio"] <= 0.026  # the annotation stage's accepted range
+        assert r["provenance"]["source"] == "carve" and r["provenance"]["defects"][0]["type"] == "Dent"
+    with pytest.raises(InputError, match="part-library"):
+        load_spec({"source": "carve", "classes": ["ring"], "n_per_defect": 12})
