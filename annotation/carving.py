@@ -50,8 +50,8 @@ class CarveError(Scan2adError):
 class CarveConfig:
     """How finely to subdivide and how to cut."""
 
-    edges_per_radius: float = doc("target edge length = defect radius / this (Bump, Dent, Scar, Deformation, "
-                                  "bending); scratches and cracks use half-width / (this/4)", 8.0)
+    edges_per_radius: float = doc("target edge length = defect radius / this (Bump, Dent, Scar, Deformation); "
+                                  "scratches and cracks use half-width / (this/4), bending radius / (this/2)", 8.0)
     min_edge_mm: float = doc("never subdivide below this edge length (mm)", 0.02)
     max_passes: int = doc("at most this many halving passes of subdivision", 8)
     max_vertices: int = doc("refuse to subdivide beyond this many vertices", 1_500_000)
@@ -121,28 +121,42 @@ def _target_edge(spec: DefectSpec, cfg: CarveConfig) -> float | None:
         return None
     if t in ("Scratch", "crack"):
         e = spec.radius / (cfg.edges_per_radius / 4.0)
+    elif t == "bending":  # a smooth rotation: coarse edges follow it
+        e = spec.radius / (cfg.edges_per_radius / 2.0)
     else:
         e = spec.radius / cfg.edges_per_radius
     return max(e, cfg.min_edge_mm)
 
 
 def _subdivide_near(bm, spec: DefectSpec, target: float, cfg: CarveConfig) -> None:
-    """Halve edges longer than ``target`` that touch the defect's influence zone, until none."""
+    """Halve the edges longer than ``target`` of every face that comes within the defect's
+    influence zone (point-triangle distance, so a defect in the middle of one large face is found
+    too), until none is left."""
     import bmesh
+    import trimesh
 
     c, u, _, _ = spec.frame()
     reach = spec.influence_radius() + 2.0 * target
     for _ in range(cfg.max_passes):
         bm.verts.index_update()
+        bm.edges.index_update()
         co = np.array([v.co[:] for v in bm.verts])
+        faces = list(bm.faces)
+        fv = np.array([[v.index for v in f.verts] for f in faces])
         if math.isinf(reach):  # bending: everything from a little before the hinge plane on
-            near = (co - c) @ u > -spec.radius
+            near_face = ((co[fv] - c) @ u > -spec.radius).any(1)
         else:
-            near = np.linalg.norm(co - c, axis=1) <= reach
+            tri = co[fv]
+            closest = trimesh.triangles.closest_point(tri, np.broadcast_to(c, (len(fv), 3)))
+            near_face = np.linalg.norm(closest - c, axis=1) <= reach
         edges = list(bm.edges)
-        ev = np.array([(e.verts[0].index, e.verts[1].index) for e in edges])
+        cand = {e.index for i in np.flatnonzero(near_face) for e in faces[i].edges}
+        cand = np.fromiter(cand, dtype=np.int64, count=len(cand))
+        if cand.size == 0:
+            return
+        ev = np.array([(edges[i].verts[0].index, edges[i].verts[1].index) for i in cand])
         length = np.linalg.norm(co[ev[:, 0]] - co[ev[:, 1]], axis=1)
-        pick = np.flatnonzero((near[ev[:, 0]] | near[ev[:, 1]]) & (length > target))
+        pick = np.sort(cand[length > target])
         if pick.size == 0:
             return
         if len(bm.verts) + pick.size > cfg.max_vertices:

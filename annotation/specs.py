@@ -356,7 +356,7 @@ def default_size(type_: str, target_area: float, threshold: float) -> dict:
         r = math.sqrt(a / (3 * math.pi))
         return dict(radius=r, depth=r, length=0.0, profile="cosine")
     if t == "break":
-        r = 0.5 * math.sqrt(a)
+        r = 0.45 * math.sqrt(a)
         return dict(radius=r, depth=0.6 * r, length=0.0, profile="cosine")
     if t == "bending":
         r = 2.0 * math.sqrt(a)
