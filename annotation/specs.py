@@ -98,10 +98,18 @@ class DefectSpec:
             if v.shape != (3,) or not np.all(np.isfinite(v)):
                 raise InputError(f"defect {self.type}: {name} must be 3 finite numbers, got {v.tolist()}")
             object.__setattr__(self, name, tuple(float(x) for x in v))
-        d = _unit(self.direction, f"defect {self.type}: direction")
-        t = np.asarray(self.tangent) - d * float(np.dot(self.tangent, d))  # make tangent ⟂ direction
+        # normalise only what is not already unit/perpendicular, so a spec read back from
+        # defects.json keeps every bit (renormalising a unit vector can change the last bit)
+        d = np.asarray(self.direction)
+        if abs(float(np.linalg.norm(d)) - 1.0) > 1e-12:
+            d = _unit(d, f"defect {self.type}: direction")
+        t = np.asarray(self.tangent)
+        if abs(float(t @ d)) > 1e-12:
+            t = t - d * float(t @ d)  # make tangent ⟂ direction
+        if abs(float(np.linalg.norm(t)) - 1.0) > 1e-12:
+            t = _unit(t, f"defect {self.type}: tangent")
         object.__setattr__(self, "direction", tuple(float(x) for x in d))
-        object.__setattr__(self, "tangent", tuple(float(x) for x in _unit(t, f"defect {self.type}: tangent")))
+        object.__setattr__(self, "tangent", tuple(float(x) for x in t))
         if not (self.radius > 0 and self.depth > 0 and self.length >= 0):
             raise InputError(f"defect {self.type}: radius and depth must be > 0 and length >= 0 "
                              f"(got radius={self.radius}, depth={self.depth}, length={self.length})")
@@ -182,15 +190,17 @@ def falloff(t: np.ndarray, profile: str) -> np.ndarray:
     """
     t = np.clip(np.abs(t), 0.0, 1.0)
     if profile in ("cosine", "u"):
-        return 0.5 * (1.0 + np.cos(np.pi * t))
-    if profile == "gaussian":
+        f = 0.5 * (1.0 + np.cos(np.pi * t))
+    elif profile == "gaussian":
         g = np.exp(-4.5 * t**2)
-        return (g - math.exp(-4.5)) / (1.0 - math.exp(-4.5))
-    if profile == "spherical":
-        return np.sqrt(1.0 - t**2)
-    if profile == "v":
-        return 1.0 - t
-    raise InputError(f"unknown profile {profile!r}")
+        f = (g - math.exp(-4.5)) / (1.0 - math.exp(-4.5))
+    elif profile == "spherical":
+        f = np.sqrt(1.0 - t**2)
+    elif profile == "v":
+        f = 1.0 - t
+    else:
+        raise InputError(f"unknown profile {profile!r}")
+    return np.where(t >= 1.0, 0.0, f)
 
 
 def _local(spec: DefectSpec, p: np.ndarray):

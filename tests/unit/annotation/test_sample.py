@@ -1,0 +1,94 @@
+"""carve -> label -> write a sample: bit-for-bit reproducibility from defects.json, ratio
+rejection, and mesh repair (open and non-manifold meshes; clear error when repair fails)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scan2ad.annotation.labels import LabelConfig, LabelRatioError
+from scan2ad.annotation.meshprep import MeshRepairError, load_mesh, prepare_mesh
+from scan2ad.annotation.sample import carve_sample, recarve
+from scan2ad.errors import FormatError, InputError
+from scan2ad.io import read_json, sha256_file
+
+pytest.importorskip("bpy")
+
+SMALL = LabelConfig(n_points=6000)
+FILES = ("cloud.ply", "labels.npy", "mesh.ply", "defects.json")
+
+
+def test_carve_is_reproducible_bit_for_bit_from_spec_and_seed(box_part, tmp_path):
+    a = carve_sample(box_part, ["Scratch", "Bump"], seed=11, label_cfg=SMALL, out=tmp_path / "a")
+    b = carve_sample(box_part, ["Scratch", "Bump"], seed=11, label_cfg=SMALL, out=tmp_path / "b")
+    c = recarve(box_part, tmp_path / "a" / "defects.json", label_cfg=SMALL, out=tmp_path / "c")
+    for name in FILES:
+        assert sha256_file(tmp_path / "a" / name) == sha256_file(tmp_path / "b" / name), name
+        assert sha256_file(tmp_path / "a" / name) == sha256_file(tmp_path / "c" / name), name
+    assert a.specs == b.specs == c.specs
+    other = carve_sample(box_part, ["Scratch", "Bump"], seed=12, label_cfg=SMALL)
+    assert other.specs != a.specs
+    doc = read_json(tmp_path / "a" / "defects.json")
+    labels = np.load(tmp_path / "a" / "labels.npy")
+    assert doc["anomaly_ratio"] == pytest.approx(labels.mean())
+    assert [d["type"] for d in doc["defects"]] == ["Scratch", "Bump"]
+    assert 0.005 <= labels.mean() <= 0.026
+
+
+def test_ratio_outside_range_is_rejected_and_nothing_written(box_part, top_point, tmp_path):
+    with pytest.raises(LabelRatioError, match=r"outside the accepted 0\.50–2\.60%"):
+        carve_sample(box_part, "Dent", seed=1, location="given", centre=top_point(box_part),
+                     sizes=dict(radius=7.0), label_cfg=SMALL, out=tmp_path / "s")
+    assert not (tmp_path / "s").exists()
+    loose = LabelConfig(n_points=6000, check_ratio=False)
+    s = carve_sample(box_part, "Dent", seed=1, location="given", centre=top_point(box_part),
+                     sizes=dict(radius=7.0), label_cfg=loose)
+    assert s.ratio > 0.026
+
+
+def test_open_mesh_is_repaired_and_carved(tmp_path):
+    import trimesh
+
+    sphere = trimesh.creation.icosphere(subdivisions=3, radius=10.0)
+    open_mesh = trimesh.Trimesh(sphere.vertices, sphere.faces[1:], process=False)  # one face missing
+    assert not open_mesh.is_watertight
+    repaired, report = prepare_mesh(open_mesh)
+    assert repaired.is_watertight and report.method == "trimesh"
+    assert any("boundary" in p for p in report.problems)
+    s = carve_sample(open_mesh, "Bump", seed=2, label_cfg=SMALL)
+    assert s.repair.method == "trimesh" and s.ratio > 0
+
+
+def test_non_manifold_mesh_goes_to_pymeshfix():
+    import trimesh
+
+    sphere = trimesh.creation.icosphere(subdivisions=3, radius=10.0)
+    keep = sphere.triangles_center[:, 2] < 6.0  # a cap cut off: a big hole trimesh cannot fill
+    faces = sphere.faces[keep]
+    fin = np.array([[faces[0, 0], faces[0, 1], len(sphere.vertices)]])  # a third face on one edge
+    v = np.vstack([sphere.vertices, [[0.0, 0.0, -20.0]]])
+    broken = trimesh.Trimesh(v, np.vstack([faces, fin]), process=False)
+    repaired, report = prepare_mesh(broken)
+    assert report.method == "pymeshfix" and repaired.is_watertight
+    assert any("non-manifold" in p for p in report.problems)
+
+
+def test_unrepairable_mesh_gives_a_clear_error(tmp_path):
+    import trimesh
+
+    strip = trimesh.Trimesh([[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0]], [[0, 1, 2], [1, 3, 2]])
+    path = tmp_path / "strip.ply"
+    strip.export(path)
+    with pytest.raises(MeshRepairError, match="strip.ply: mesh is not a closed manifold and repair failed"):
+        prepare_mesh(load_mesh(path), path)
+
+
+def test_bad_mesh_files(tmp_path):
+    with pytest.raises(InputError, match="mesh file not found"):
+        load_mesh(tmp_path / "none.ply")
+    bad = tmp_path / "bad.ply"
+    bad.write_text("ply\nformat ascii 1.0\nelement vertex 3\nend_header\n1 2\n")
+    with pytest.raises(FormatError, match="bad.ply"):
+        load_mesh(bad)
+    with pytest.raises(InputError, match="not a mesh file type"):
+        load_mesh(bad.with_suffix(".txt").write_text("x") and bad.with_suffix(".txt"))
