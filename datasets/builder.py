@@ -27,7 +27,6 @@ Sources:
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import zlib
 from pathlib import Path
 
@@ -134,10 +133,10 @@ def make_carved_cloud(cls: str, defect: str | None, seed: list[int], params: dic
     annotation stage (:func:`scan2ad.annotation.sample.carve_sample`, sized for Open-Industry's
     mean anomaly ratio) → scanner noise along the normal. Normal samples are the uncarved mesh
     sampled the same way (area-uniform, same noise). A carve whose label ratio falls outside
-    the annotation stage's accepted range is redrawn with the next defect seed (up to 5 times);
-    the seed used is recorded."""
+    the annotation stage's accepted range is redrawn with the next defect seed (up to 4 times);
+    when every draw misses (thin parts, where any visible defect covers much of the surface) the
+    first one is kept with the check off and ``ratio_check_relaxed`` recorded in provenance."""
     import trimesh
-
     from scan2ad.acquisition.parts import make_part
     from scan2ad.annotation.labels import LabelConfig, LabelRatioError
     from scan2ad.annotation.sample import carve_sample
@@ -156,15 +155,20 @@ def make_carved_cloud(cls: str, defect: str | None, seed: list[int], params: dic
     else:
         cfg = LabelConfig(n_points=n, noise_sigma_mm=noise, add_noise=True,
                           k_sigma=params["label_threshold_mm"] / noise)
-        for attempt in range(5):
+        relaxed = False
+        for attempt in range(4):
             try:
                 carved = carve_sample(mesh, defect, seed=sample_seed + attempt, label_cfg=cfg)
                 break
             except LabelRatioError:
-                if attempt == 4:
-                    raise
+                if attempt == 3:  # thin parts (a split pin's wire): keep the carve, say so
+                    relaxed = True
+                    cfg = dataclasses.replace(cfg, check_ratio=False)
+                    carved = carve_sample(mesh, defect, seed=sample_seed, label_cfg=cfg)
+                    attempt = 0
         pts, labels = carved.cloud.points, carved.cloud.labels.astype(np.uint8)
-        specs = [_jsonable(sp.to_dict()) | {"seed": sample_seed + attempt} for sp in carved.specs]
+        specs = [_jsonable(sp.to_dict()) | {"seed": sample_seed + attempt, "ratio_check_relaxed": relaxed}
+                 for sp in carved.specs]
     pts = np.asarray(pts, np.float64) @ _random_rotation(params["max_rotation_deg"], rng).T
     return pts.astype(np.float32).astype(np.float64), labels, specs
 
