@@ -1,7 +1,8 @@
 """Review renders of labelled samples: the points from several viewpoints, anomalous points red.
 
-pyvista renders off screen (no display needed); one PNG per sample with a 2x2 grid of views
-(two opposite isometric views, top, side) so a defect on any side of the part is visible.
+pyvista renders off screen (no display needed); one PNG per sample with a 2x3 grid of views
+(two opposite isometric views, top, bottom, front, side) so a defect on any side of the part is
+visible.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from scan2ad.errors import InputError
 
 NORMAL_RGB = (0.72, 0.74, 0.78)
 ANOMALY_RGB = (0.86, 0.08, 0.08)
-VIEWS = (("iso", (1, 1, 0.8)), ("iso back", (-1, -1, 0.8)), ("top", (0, 0, 1)), ("side", (1, 0, 0.05)))
+VIEWS = (("iso", (1, 1, 0.8)), ("iso back", (-1, -1, 0.8)), ("top", (0, 0, 1)),
+         ("bottom", (0, 0, -1)), ("front", (0, -1, 0.05)), ("side", (1, 0, 0.05)))
 
 
 def load_labelled(sample: str | Path) -> tuple[np.ndarray, np.ndarray, Path]:
@@ -49,8 +51,8 @@ def load_labelled(sample: str | Path) -> tuple[np.ndarray, np.ndarray, Path]:
 
 
 def render_review(points: np.ndarray, labels: np.ndarray, out_png: str | Path, title: str = "",
-                  window_size: tuple[int, int] = (1200, 1000), point_size: float = 4.0) -> Path:
-    """Write a 2x2 multi-view PNG of the points, anomalous ones red; returns the path."""
+                  window_size: tuple[int, int] = (1500, 1000), point_size: float = 4.0) -> Path:
+    """Write a 2x3 multi-view PNG of the points, anomalous ones red; returns the path."""
     import pyvista as pv
 
     from scan2ad.io import atomic_path
@@ -62,9 +64,9 @@ def render_review(points: np.ndarray, labels: np.ndarray, out_png: str | Path, t
     cloud["rgb"] = (colors * 255).astype(np.uint8)
     centre = points.mean(0)
     extent = float(np.ptp(points, axis=0).max()) or 1.0
-    pl = pv.Plotter(off_screen=True, shape=(2, 2), window_size=list(window_size), border=False)
+    pl = pv.Plotter(off_screen=True, shape=(2, 3), window_size=list(window_size), border=False)
     for i, (name, d) in enumerate(VIEWS):
-        pl.subplot(i // 2, i % 2)
+        pl.subplot(i // 3, i % 3)
         pl.set_background("white")
         pl.add_points(cloud, scalars="rgb", rgb=True, point_size=point_size,
                       render_points_as_spheres=True)

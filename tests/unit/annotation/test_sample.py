@@ -92,3 +92,22 @@ def test_bad_mesh_files(tmp_path):
         load_mesh(bad)
     with pytest.raises(InputError, match="not a mesh file type"):
         load_mesh(bad.with_suffix(".txt").write_text("x") and bad.with_suffix(".txt"))
+
+
+def test_mesh_reconstructed_from_a_real_scan(shared_data):
+    """Poisson mesh of the real FRICP scan, trimmed where the scan had no support (so it is open,
+    as reconstructed meshes are): repaired by pymeshfix, then carved and labelled."""
+    import open3d as o3d
+    import trimesh
+
+    pc = o3d.io.read_point_cloud(str(shared_data / "fricp_pair" / "source.ply"))
+    pc.scale(20.0, center=(0, 0, 0))  # the demo pair is unitless (diagonal 1.9): make it a 38 mm part
+    mesh, dens = o3d.geometry.TriangleMesh.create_from_point_cloud_poisson(pc, depth=6)
+    dens = np.asarray(dens)
+    mesh.remove_vertices_by_mask(dens < np.quantile(dens, 0.05))
+    scan_mesh = trimesh.Trimesh(np.asarray(mesh.vertices), np.asarray(mesh.triangles), process=False)
+    assert not scan_mesh.is_watertight
+    s = carve_sample(scan_mesh, "Dent", seed=3, label_cfg=SMALL)
+    assert s.repair.method == "pymeshfix"
+    assert 0.005 <= s.ratio <= 0.026
+    assert s.carved_mesh.is_watertight
