@@ -71,7 +71,7 @@ def carve(part_mesh, defects, spec_path, seed, out, location, centre, radius, de
 
         seed = int(read_json(spec_path).get("seed", seed))
     sample = carve_sample(mesh, list(defects), seed, specs=specs, location=location, centre=centre,
-                          sizes=dict(radius=radius, depth=depth, length=length, profile=profile),
+                          sizes={"radius": radius, "depth": depth, "length": length, "profile": profile},
                           label_cfg=cfg, out=out, where=part_mesh)
     if sample.repair.method != "none":
         click.echo(f"repaired the mesh with {sample.repair.method}: {'; '.join(sample.repair.problems)}")

@@ -127,9 +127,8 @@ class LabelEditor:
         from scan2ad.io import atomic_path
 
         path = Path(path)
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.save(fh, self._labels)
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, self._labels)
         return path
 
 

@@ -151,9 +151,8 @@ def write_sample(out: str | Path, cloud: LabelledCloud, specs: list[DefectSpec],
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_cloud(out / "cloud.ply", PointCloud(cloud.points, normals=cloud.normals, labels=cloud.labels))
-    with atomic_path(out / "labels.npy") as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, cloud.labels.astype(np.uint8))
+    with atomic_path(out / "labels.npy") as tmp, open(tmp, "wb") as fh:
+        np.save(fh, cloud.labels.astype(np.uint8))
     if carved_mesh is not None:
         with atomic_path(out / "mesh.ply") as tmp:
             carved_mesh.export(tmp, file_type="ply")

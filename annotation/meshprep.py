@@ -51,7 +51,7 @@ def load_mesh(path: str | Path):
         raise InputError(f"not a mesh file type scan2ad reads ({', '.join(MESH_SUFFIXES)})", path)
     try:
         mesh = trimesh.load(path, force="mesh", process=False)
-    except Exception as exc:  # trimesh raises many types for corrupt files
+    except Exception as exc:  # noqa: BLE001 - trimesh's loaders raise many types on corrupt files
         raise FormatError(f"could not read mesh: {exc}", path) from None
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
         raise FormatError("no triangles in file (a point cloud? carve needs a mesh)", path)

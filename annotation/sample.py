@@ -35,14 +35,16 @@ class CarvedSample:
 
 def carve_sample(mesh, defect_types: list[str] | str | None = None, seed: int = 0, *,
                  specs: list[DefectSpec] | None = None, location: str = "random", centre=None,
-                 sizes: dict | None = None, carve_cfg: CarveConfig = CarveConfig(),
-                 label_cfg: LabelConfig = LabelConfig(), out: str | Path | None = None,
+                 sizes: dict | None = None, carve_cfg: CarveConfig | None = None,
+                 label_cfg: LabelConfig | None = None, out: str | Path | None = None,
                  where: str | Path | None = None) -> CarvedSample:
     """Repair ``mesh`` if needed, make specs (or use ``specs``), carve, label, check the ratio, write.
 
     Defect ``i`` of ``defect_types`` gets seed ``seed + i``; its location, frame and default sizes
     come from :func:`specs.make_spec` (``sizes`` overrides radius/depth/length/profile).
     """
+    carve_cfg = carve_cfg or CarveConfig()
+    label_cfg = label_cfg or LabelConfig()
     mesh, repair = prepare_mesh(mesh, where)
     if specs is None:
         if isinstance(defect_types, str):

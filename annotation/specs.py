@@ -145,7 +145,7 @@ class DefectSpec:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict, where: str | Path | None = None) -> "DefectSpec":
+    def from_dict(cls, d: dict, where: str | Path | None = None) -> DefectSpec:
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - fields)
         missing = sorted(f.name for f in dataclasses.fields(cls)
@@ -349,28 +349,28 @@ def default_size(type_: str, target_area: float, threshold: float) -> dict:
     a = max(target_area, 1e-6)
     if t in ("Bump", "Dent"):
         r = math.sqrt(a / math.pi) * 1.15
-        return dict(radius=r, depth=max(0.25 * r, 4 * threshold), length=0.0, profile="cosine")
+        return {"radius": r, "depth": max(0.25 * r, 4 * threshold), "length": 0.0, "profile": "cosine"}
     if t == "Scratch":
         w = math.sqrt(a / 12.0)
-        return dict(radius=w, length=8 * w, depth=max(0.6 * w, 3 * threshold), profile="u")
+        return {"radius": w, "length": 8 * w, "depth": max(0.6 * w, 3 * threshold), "profile": "u"}
     if t == "crack":
         w = math.sqrt(a / 24.0)
-        return dict(radius=w, length=12 * w, depth=max(1.5 * w, 4 * threshold), profile="v")
+        return {"radius": w, "length": 12 * w, "depth": max(1.5 * w, 4 * threshold), "profile": "v"}
     if t == "Scar":
         r = math.sqrt(a / math.pi)
-        return dict(radius=r, depth=max(0.08 * r, 3 * threshold), length=0.0, profile="cosine")
+        return {"radius": r, "depth": max(0.08 * r, 3 * threshold), "length": 0.0, "profile": "cosine"}
     if t == "Deformation":
         r = math.sqrt(a / math.pi) * 1.4
-        return dict(radius=r, depth=max(0.2 * r, 4 * threshold), length=0.0, profile="cosine")
+        return {"radius": r, "depth": max(0.2 * r, 4 * threshold), "length": 0.0, "profile": "cosine"}
     if t == "hole":
         r = math.sqrt(a / (3 * math.pi))
-        return dict(radius=r, depth=r, length=0.0, profile="cosine")
+        return {"radius": r, "depth": r, "length": 0.0, "profile": "cosine"}
     if t == "break":
         r = 0.45 * math.sqrt(a)
-        return dict(radius=r, depth=0.6 * r, length=0.0, profile="cosine")
+        return {"radius": r, "depth": 0.6 * r, "length": 0.0, "profile": "cosine"}
     if t == "bending":
         r = 2.0 * math.sqrt(a)
-        return dict(radius=r, depth=max(0.1 * r, 6 * threshold), length=r, profile="cosine")
+        return {"radius": r, "depth": max(0.1 * r, 6 * threshold), "length": r, "profile": "cosine"}
     raise InputError(f"unknown defect type {type_!r}")
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from scan2ad.annotation.carving import carve
 from scan2ad.annotation.labels import LabelConfig, distance_to_surface, label_carve
 from scan2ad.annotation.specs import engine_type, make_spec
@@ -44,7 +43,7 @@ def carved(parts, top_point):
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("defect", ALL)
 def test_labels_match_analytic_region(carved, shape, defect):
-    spec, result, cloud = carved[shape, defect]
+    _spec, _result, cloud = carved[shape, defect]
     labels = cloud.labels > 0
     assert cloud.region.sum() > 50
     assert iou(labels, cloud.region) >= 0.9

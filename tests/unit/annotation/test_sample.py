@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from scan2ad.annotation.labels import LabelConfig, LabelRatioError
 from scan2ad.annotation.meshprep import MeshRepairError, load_mesh, prepare_mesh
 from scan2ad.annotation.sample import carve_sample, recarve
+
 from scan2ad.errors import FormatError, InputError
 from scan2ad.io import read_json, sha256_file
 
@@ -38,11 +38,11 @@ def test_carve_is_reproducible_bit_for_bit_from_spec_and_seed(box_part, tmp_path
 def test_ratio_outside_range_is_rejected_and_nothing_written(box_part, top_point, tmp_path):
     with pytest.raises(LabelRatioError, match=r"outside the accepted 0\.50–2\.60%"):
         carve_sample(box_part, "Dent", seed=1, location="given", centre=top_point(box_part),
-                     sizes=dict(radius=7.0), label_cfg=SMALL, out=tmp_path / "s")
+                     sizes={"radius": 7.0}, label_cfg=SMALL, out=tmp_path / "s")
     assert not (tmp_path / "s").exists()
     loose = LabelConfig(n_points=6000, check_ratio=False)
     s = carve_sample(box_part, "Dent", seed=1, location="given", centre=top_point(box_part),
-                     sizes=dict(radius=7.0), label_cfg=loose)
+                     sizes={"radius": 7.0}, label_cfg=loose)
     assert s.ratio > 0.026
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from scan2ad.annotation.specs import (
     ALL_TYPE_NAMES,
     DefectSpec,
@@ -15,11 +14,12 @@ from scan2ad.annotation.specs import (
     read_defects,
     write_defects,
 )
+
 from scan2ad.errors import FormatError, InputError
 
 
 def spec(**kw):
-    base = dict(type="Dent", centre=(0, 0, 4), direction=(0, 0, 2), tangent=(1, 0, 0.5), radius=2.0, depth=0.5)
+    base = {"type": "Dent", "centre": (0, 0, 4), "direction": (0, 0, 2), "tangent": (1, 0, 0.5), "radius": 2.0, "depth": 0.5}
     base.update(kw)
     return DefectSpec(**base)
 
@@ -32,11 +32,11 @@ def test_spec_normalises_frame_and_type():
 
 
 @pytest.mark.parametrize("bad, msg", [
-    (dict(type="Smudge"), "unknown defect type"),
-    (dict(direction=(0, 0, 0)), "zero vector"),
-    (dict(radius=-1.0), "must be > 0"),
-    (dict(profile="square"), "unknown profile"),
-    (dict(centre=(0, 1)), "3 finite numbers"),
+    ({"type": "Smudge"}, "unknown defect type"),
+    ({"direction": (0, 0, 0)}, "zero vector"),
+    ({"radius": -1.0}, "must be > 0"),
+    ({"profile": "square"}, "unknown profile"),
+    ({"centre": (0, 1)}, "3 finite numbers"),
 ])
 def test_bad_specs_are_refused_clearly(bad, msg):
     with pytest.raises(InputError, match=msg):
