@@ -163,3 +163,14 @@ def test_carve_source_uses_the_annotation_stage(tmp_path):
         assert r["provenance"]["source"] == "carve" and r["provenance"]["defects"][0]["type"] == "Dent"
     with pytest.raises(InputError, match="part-library"):
         load_spec({"source": "carve", "classes": ["ring"], "n_per_defect": 12})
+
+
+def test_pool_workers_carve_after_bpy_was_imported_here(tmp_path):
+    """``scan2ad demo`` imports bpy in an earlier step; spawned workers must still carve."""
+    bpy = pytest.importorskip("bpy")
+    assert bpy is not None
+    spec = load_spec({"name": "c", "source": "carve", "classes": ["heavy_washer"], "n_train": 1,
+                      "n_test_normal": 0, "n_per_defect": 2, "defects": ["Bump"], "points": 5000,
+                      "split_ks": [1], "split_seeds": [1], "gallery": False})
+    r = build(spec, tmp_path / "p", workers=2)
+    assert r.samples == 3 and validate_dataset(tmp_path / "p") == []
