@@ -76,6 +76,7 @@ def render_review(points: np.ndarray, labels: np.ndarray, out_png: str | Path, t
         d = np.asarray(d, dtype=float) / np.linalg.norm(d)
         up = (0, 1, 0) if abs(d[2]) > 0.9 else (0, 0, 1)
         pl.camera_position = [tuple(centre + 2.6 * extent * d), tuple(centre), up]
+        pl.reset_camera()  # keep the direction, fit the whole part in the panel
         label = f"{name}" + (f" — {title}" if title and i == 0 else "")
         pl.add_text(label, font_size=10, color="black")
     out_png = Path(out_png)
