@@ -4,11 +4,14 @@ The editing logic is :class:`LabelEditor` — no window, unit-tested: pick one p
 points within a radius of a picked surface point), lasso (all points whose screen projection falls
 in a polygon, given the view's 4x4 view-projection matrix and the viewport size), undo/redo, save.
 :class:`Labeller` wires it to a pyvista window: ``p``/right-click picks under the mouse (brush of
-the current radius, 0 = the single nearest point), ``r`` starts a rectangle lasso (drag), ``e``
-toggles add/erase, ``+``/``-`` change the brush radius, ``u`` undo, ``y`` redo, ``s`` save.
+the current radius, 0 = the single nearest point), ``l`` then a left-button drag draws a free-hand
+lasso, ``r`` a rectangle lasso, ``e`` toggles add/erase, ``+``/``-`` change the brush radius,
+``u`` undo, ``y`` redo, ``s`` save.
 
-pyvista's own picking gives points and rectangles but no free-hand lasso; the editor's lasso
-takes any polygon, the window feeds it the dragged rectangle's four corners.
+pyvista's own picking gives points and rectangles but no free-hand lasso, and VTK's
+``vtkInteractorStyleDrawPolygon`` draws one but does not hand its points to Python; so the
+free-hand lasso uses that style for the drawing (and to keep the camera still) and records the
+mouse positions itself from interactor events.
 """
 
 from __future__ import annotations
@@ -135,8 +138,8 @@ class LabelEditor:
 class Labeller:
     """The pyvista window around a :class:`LabelEditor` (``off_screen=True`` for screenshots/tests)."""
 
-    HELP = ("p/right-click: brush   r: rectangle lasso   e: add/erase   +/-: brush radius   "
-            "u: undo   y: redo   s: save")
+    HELP = ("p/right-click: brush   l: lasso (drag)   r: rectangle   e: add/erase   "
+            "+/-: brush radius   u: undo   y: redo   s: save")
 
     def __init__(self, points, labels=None, save_path: str | Path | None = None, brush_radius: float = 0.0,
                  off_screen: bool = False, window_size=(1200, 900), point_size: float = 5.0):
@@ -169,6 +172,7 @@ class Labeller:
         pl.add_key_event("minus", lambda: self._radius(1 / 1.5))
         pl.add_key_event("s", self.save)
         pl.add_key_event("r", self._start_lasso)
+        pl.add_key_event("l", self.start_freehand_lasso)
         self._start_brush()
 
     def _start_brush(self) -> None:
@@ -179,6 +183,36 @@ class Labeller:
     def _start_lasso(self) -> None:
         self.plotter.disable_picking()
         self.plotter.enable_rectangle_picking(callback=self.on_rectangle, show_message=False)
+
+    def start_freehand_lasso(self) -> None:
+        """Next left-button drag draws a free-hand lasso (camera held still meanwhile)."""
+        from vtkmodules.vtkInteractionStyle import vtkInteractorStyleDrawPolygon
+
+        self.plotter.disable_picking()
+        iren = self.plotter.iren.interactor
+        self._saved_style = iren.GetInteractorStyle()
+        iren.SetInteractorStyle(vtkInteractorStyleDrawPolygon())
+        self._lasso_px: list[tuple[int, int]] = []
+        self._observers = [iren.AddObserver("LeftButtonPressEvent", self._lasso_press),
+                           iren.AddObserver("MouseMoveEvent", self._lasso_move),
+                           iren.AddObserver("LeftButtonReleaseEvent", self._lasso_release)]
+
+    def _lasso_press(self, iren, _event) -> None:
+        self._lasso_px = [tuple(iren.GetEventPosition())]
+
+    def _lasso_move(self, iren, _event) -> None:
+        if self._lasso_px:
+            self._lasso_px.append(tuple(iren.GetEventPosition()))
+
+    def _lasso_release(self, iren, _event) -> None:
+        polygon, self._lasso_px = self._lasso_px, []
+        for tag in self._observers:
+            iren.RemoveObserver(tag)
+        iren.SetInteractorStyle(self._saved_style)
+        if len(polygon) >= 3:
+            self.lasso(polygon)
+        if not self.plotter.off_screen:
+            self._start_brush()
 
     def _toggle_mode(self) -> None:
         self.value = 0 if self.value else 1

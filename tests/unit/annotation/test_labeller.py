@@ -91,3 +91,32 @@ def test_window_renders_off_screen_and_lasso_uses_the_camera(grid, tmp_path):
         np.testing.assert_array_equal(np.load(tmp_path / "labels.npy"), lab.editor.labels)
     finally:
         lab.close()
+
+
+def test_freehand_lasso_from_mouse_events_and_pick(grid):
+    pytest.importorskip("pyvista")
+    from scan2ad.annotation.labeller import Labeller
+
+    lab = Labeller(grid, None, off_screen=True, window_size=(400, 300), brush_radius=1.0)
+    try:
+        lab.plotter.render()  # the first render places the camera (show() does this in the window)
+        lab.on_pick(np.array([5.0, 5.0, 0.0]))  # brush of 1 mm: a point and its 4 neighbours
+        assert lab.editor.n_anomalous == 5
+        style_before = lab.plotter.iren.interactor.GetInteractorStyle()
+        lab.start_freehand_lasso()
+        iren = lab.plotter.iren.interactor
+        # a drag around the left half of the window (the grid fills the view)
+        drag = [(0, 0), (190, 0), (190, 300), (0, 300)]  # the grid diagonal projects to x = 200
+        for i, (x, y) in enumerate(drag):
+            iren.SetEventInformation(x, y)
+            iren.InvokeEvent("LeftButtonPressEvent" if i == 0 else "MouseMoveEvent")
+        iren.InvokeEvent("LeftButtonReleaseEvent")
+        assert iren.GetInteractorStyle() is style_before  # camera control is back
+        px, front = lab.editor.project(lab.view_projection(), (400, 300))
+        expected = (px[:, 0] < 190) & (px[:, 1] > 0) & (px[:, 1] < 300) & front
+        assert 30 < expected.sum() < 70
+        brushed = np.linalg.norm(grid - [5, 5, 0], axis=1) <= 1
+        np.testing.assert_array_equal(lab.editor.labels > 0, expected | brushed)
+        assert lab.editor.undo() and lab.editor.n_anomalous == 5
+    finally:
+        lab.close()
