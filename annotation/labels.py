@@ -6,7 +6,8 @@ the edited region; Open-Industry (000_59f5340ba3ca2db6.txt) reports 0.5–2.6 % 
 
 * it lies off the ORIGINAL (uncarved) surface by more than ``k_sigma`` times the scanner's noise
   (what a scan of the part could reveal at all), measured with Open3D's ``RaycastingScene``
-  distance queries, or
+  distance queries, within the zone a defect can have changed (so the noise of scanned points
+  far from any defect — 0.27 % of them beyond 3 sigma — is not labelled), or
 * it lies in the analytic carved region of a defect (:func:`specs.analytic_region`) — this also
   catches points that slid along the surface (twists/bends) and the rims of cuts.
 
@@ -25,7 +26,7 @@ from scan2ad.config import doc
 from scan2ad.errors import Scan2adError
 from scan2ad.log import get_logger
 
-from .specs import DefectSpec, analytic_region
+from .specs import DefectSpec, analytic_region, within_influence
 
 log = get_logger(__name__)
 
@@ -110,9 +111,11 @@ def label_points(original, specs: list[DefectSpec], points, normals, p_ref=None,
     n_ref = normals if n_ref is None else n_ref
     dist = distance_to_surface(original, points)
     region = np.zeros(len(points), dtype=bool)
+    zone = np.zeros(len(points), dtype=bool)
     for spec in specs:
         region |= analytic_region(spec, p_ref, n_ref, points, cfg.threshold)
-    labels = ((dist > cfg.threshold) | region).astype(np.uint8)
+        zone |= within_influence(spec, points, margin=cfg.threshold)
+    labels = (((dist > cfg.threshold) & zone) | region).astype(np.uint8)
     return LabelledCloud(points=points, normals=np.asarray(normals, dtype=float), labels=labels,
                          distance=dist, region=region)
 

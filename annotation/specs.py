@@ -329,6 +329,15 @@ def _box_sd(d: np.ndarray) -> np.ndarray:
     return outside + inside
 
 
+def within_influence(spec: DefectSpec, p: np.ndarray, margin: float = 0.0) -> np.ndarray:
+    """Points where the defect can have changed the surface at all (plus ``margin``)."""
+    c, u, _, _ = spec.frame()
+    p = np.asarray(p, dtype=float)
+    if engine_type(spec.type) == "bending":
+        return (p - c) @ u > -spec.radius - margin
+    return np.linalg.norm(p - c, axis=1) <= spec.influence_radius() + margin
+
+
 def analytic_region(spec: DefectSpec, p_ref: np.ndarray, n_ref: np.ndarray, p_carved: np.ndarray,
                     threshold: float) -> np.ndarray:
     """Points the defect carved: displacement over ``threshold``, or on/in the cutter."""

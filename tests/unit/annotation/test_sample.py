@@ -111,3 +111,25 @@ def test_mesh_reconstructed_from_a_real_scan(shared_data):
     assert s.repair.method == "pymeshfix"
     assert 0.005 <= s.ratio <= 0.026
     assert s.carved_mesh.is_watertight
+
+
+def test_scanned_points_of_a_carved_part_are_labelled(box_part, top_point):
+    """Points of a carved part as a scanner sees them (noise of sigma along the normal), labelled
+    against the original mesh: the mask still matches the noise-free one; noise far from the
+    defect is not labelled."""
+    from scan2ad.annotation.carving import carve
+    from scan2ad.annotation.labels import label_carve, label_points
+    from scan2ad.annotation.specs import make_spec
+
+    cfg = LabelConfig(n_points=20000, noise_sigma_mm=0.05)
+    spec = make_spec(box_part, "Dent", 4, location="given", centre=top_point(box_part))
+    result = carve(box_part, [spec])
+    clean = label_carve(box_part, result, [spec], cfg, seed=0)
+    rng = np.random.default_rng(0)
+    scanned = clean.points + clean.normals * rng.normal(0, cfg.noise_sigma_mm, (len(clean.points), 1))
+    scan = label_points(box_part, [spec], scanned, clean.normals, cfg=cfg)
+    a, b = scan.labels > 0, clean.labels > 0
+    assert (a & b).sum() / (a | b).sum() >= 0.9
+    noisy_far = (scan.distance > cfg.threshold) & ~b
+    assert noisy_far.sum() > 10  # the scanner noise does cross the threshold out there ...
+    assert not a[noisy_far & (np.linalg.norm(scanned - spec.centre, axis=1) > 2 * spec.radius)].any()  # ... unlabelled
