@@ -42,8 +42,9 @@ def _load_part(part: str, seed: int):
 @click.option("--points", "n_points", type=int, default=30000, show_default=True, help="Points sampled on the carved part.")
 @click.option("--noise-sigma", type=float, default=0.05, show_default=True,
               help="Scanner noise (mm); the label threshold is 3 sigma.")
-@click.option("--ratio-range", type=float, nargs=2, default=(0.005, 0.026), show_default=True,
-              help="Accepted fraction of anomalous points (reject the carve outside).")
+@click.option("--ratio-range", type=float, nargs=2, default=None,
+              help="Accepted fraction of anomalous points, reject the carve outside "
+                   "[default: 0.005 0.026 for Open-Industry types, 0.01 0.10 for Anomaly-ShapeNet's].")
 @click.option("--no-ratio-check", is_flag=True, help="Accept any anomaly ratio.")
 @click.option("--review/--no-review", default=True, show_default=True, help="Also render review.png.")
 def carve(part_mesh, defects, spec_path, seed, out, location, centre, radius, depth, length, profile,
@@ -52,6 +53,8 @@ def carve(part_mesh, defects, spec_path, seed, out, location, centre, radius, de
 
     Writes OUT/cloud.ply + labels.npy, the carved mesh.ply and defects.json (and review.png).
     """
+    import dataclasses
+
     from scan2ad.errors import InputError
 
     from .labels import LabelConfig
@@ -63,8 +66,10 @@ def carve(part_mesh, defects, spec_path, seed, out, location, centre, radius, de
     if location == "given" and not centre:
         raise InputError("--location given needs --centre X Y Z")
     mesh = _load_part(part_mesh, seed)
-    cfg = LabelConfig(n_points=n_points, noise_sigma_mm=noise_sigma, ratio_min=ratio_range[0],
-                      ratio_max=ratio_range[1], check_ratio=not no_ratio_check)
+    cfg = LabelConfig(n_points=n_points, noise_sigma_mm=noise_sigma, check_ratio=not no_ratio_check)
+    if ratio_range:
+        cfg = dataclasses.replace(cfg, ratio_min=ratio_range[0], ratio_max=ratio_range[1],
+                                  shapenet_ratio_min=ratio_range[0], shapenet_ratio_max=ratio_range[1])
     specs = read_defects(spec_path) if spec_path is not None else None
     if spec_path is not None:
         from scan2ad.io import read_json

@@ -16,7 +16,7 @@ from scan2ad.log import get_logger
 from .carving import CarveConfig, carve
 from .labels import LabelConfig, LabelledCloud, check_ratio, label_carve, write_sample
 from .meshprep import RepairReport, prepare_mesh
-from .specs import DefectSpec, make_spec, read_defects
+from .specs import DefectSpec, canonical_type, make_spec, read_defects
 
 log = get_logger(__name__)
 
@@ -54,7 +54,8 @@ def carve_sample(mesh, defect_types: list[str] | str | None = None, seed: int = 
         # aim at Open-Industry's mean ratio (1.2 %), kept inside the accepted range
         target = 0.012
         if label_cfg.check_ratio:
-            target = min(max(target, 1.5 * label_cfg.ratio_min), 0.7 * label_cfg.ratio_max)
+            lo, hi = label_cfg.ratio_range([canonical_type(t) for t in defect_types])
+            target = min(max(target, 1.5 * lo), 0.7 * hi)
         target /= len(defect_types)
         specs = [make_spec(mesh, t, seed + i, location=location, centre=centre,
                            target_ratio=target, threshold=label_cfg.threshold,
@@ -62,7 +63,7 @@ def carve_sample(mesh, defect_types: list[str] | str | None = None, seed: int = 
                  for i, t in enumerate(defect_types)]
     result = carve(mesh, specs, carve_cfg)
     cloud = label_carve(mesh, result, specs, label_cfg, seed=seed)
-    check_ratio(cloud, label_cfg, f"carving {', '.join(s.type for s in specs)}")
+    check_ratio(cloud, label_cfg, [s.type for s in specs], f"carving {', '.join(s.type for s in specs)}")
     if out is not None:
         write_sample(out, cloud, specs, result.carved, seed=seed, threshold_mm=label_cfg.threshold,
                      label_config=dataclasses.asdict(label_cfg), carve_config=dataclasses.asdict(carve_cfg),
