@@ -2,9 +2,9 @@
 
 Anomaly-ShapeNet (002_28a1af360a0c09b5.txt §3, "Anomaly data synthesis" and Fig. 2) builds its
 anomalies in Blender: the clean mesh is subdivided so that local edits have enough vertices, the
-defect is sculpted or cut, and the ground truth follows from which surface moved. We do the same, with the edits written as analytic
-fields (:mod:`scan2ad.annotation.specs`) instead of hand brush strokes so that every carve is
-reproducible from its ``defects.json``.
+defect is sculpted or cut, and the ground truth follows from which surface moved. We do the same,
+with the edits written as analytic fields (:mod:`scan2ad.annotation.specs`) instead of hand brush
+strokes so that every carve is reproducible from its ``defects.json``.
 
 Blender operations used, and why:
 
