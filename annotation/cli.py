@@ -136,6 +136,9 @@ def label(cloud, labels_path, out, brush, screenshot):
 
     Keys: p/right-click brush, r rectangle lasso, e add/erase, +/- brush radius, u undo, y redo, s save.
     """
+    import os
+    import sys
+
     import numpy as np
 
     from scan2ad.errors import InputError
@@ -148,14 +151,13 @@ def label(cloud, labels_path, out, brush, screenshot):
         labels = np.load(labels_path, allow_pickle=False)
     if out is None:
         out = (src / "labels.npy") if src.is_dir() else src.with_name(src.stem + ".labels.npy")
+    if screenshot is None and os.name != "nt" and sys.platform != "darwin" \
+            and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise InputError("no display for the labeller window (use --screenshot PNG off screen)", cloud)
     lab = Labeller(points, labels, save_path=out, brush_radius=brush, off_screen=screenshot is not None)
     if screenshot is not None:
         click.echo(f"screenshot: {lab.screenshot(screenshot)}")
         lab.close()
         return
-    import os
-
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") and os.name != "nt":
-        raise InputError("no display for the labeller window (use --screenshot PNG off screen)", cloud)
     click.echo(Labeller.HELP)
     lab.show()

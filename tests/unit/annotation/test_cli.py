@@ -72,3 +72,15 @@ def test_demo_step_quick(tmp_path):
     assert time.perf_counter() - t0 < 20
     assert "Dent" in summary and "% anomalous points" in summary
     assert (tmp_path / "annotation" / "sample_Dent" / "review.png").is_file()
+
+
+def test_label_without_a_display_says_so(tmp_path, monkeypatch, capsys):
+    from scan2ad.pointcloud import PointCloud, write_cloud
+
+    write_cloud(tmp_path / "c.ply", PointCloud(np.random.default_rng(0).normal(size=(50, 3))))
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert main(["label", str(tmp_path / "c.ply")]) == 2
+    assert "no display for the labeller window" in capsys.readouterr().err
+    assert main(["label", str(tmp_path / "c.ply"), "--screenshot", str(tmp_path / "c.png")]) == 0
+    assert (tmp_path / "c.png").is_file()
