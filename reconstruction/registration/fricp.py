@@ -45,6 +45,8 @@ class FricpConfig:
     anderson: bool = doc("Anderson acceleration of the MM iteration (§3.2)", True)
     anderson_m: int = doc("Anderson history length m", 5)
     nu_begin_k: float = doc("initial nu = this × median initial closest-point distance", 3.0)
+    nu_begin: float = doc("initial nu in input units when > 0 (a good initial alignment: skips the "
+                          "paper's rule, which on partial overlap lets the unseen parts pull)", 0.0)
     nu_end_k: float = doc("final nu = this × target point spacing", 1.0 / (3.0 * np.sqrt(3.0)))
     nu_alpha: float = doc("nu multiplier at each annealing step", 0.5)
     max_iterations: int = doc("iterations per nu value", 100)
@@ -94,13 +96,16 @@ def estimate_normals(points: np.ndarray, tree: cKDTree | None = None, k: int = 1
 
 
 def _plane_step(p: np.ndarray, q: np.ndarray, n: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """One weighted linearised point-to-plane step: the 4x4 increment for already-moved ``p``."""
+    """One weighted linearised point-to-plane step: the 4x4 increment for already-moved ``p``.
+
+    Levenberg-damped (1e-3 of the mean diagonal): where the overlap is one plane, three degrees
+    of freedom are unconstrained and an undamped solve jumps along them."""
     r = np.einsum("ij,ij->i", p - q, n)
     J = np.hstack([np.cross(p, n), n])
     A = J.T @ (J * w[:, None])
     b = -J.T @ (w * r)
     try:
-        x = np.linalg.solve(A + 1e-12 * np.eye(6), b)
+        x = np.linalg.solve(A + 1e-3 * np.trace(A) / 6 * np.eye(6) + 1e-15 * np.eye(6), b)
     except np.linalg.LinAlgError:
         return np.eye(4)
     return se3_exp(x)
@@ -143,7 +148,7 @@ def fricp(
 
     T = S @ T_init @ S_inv
     d0, _ = tree.query(transform(T, src))
-    nu = config.nu_begin_k * float(np.median(d0))
+    nu = config.nu_begin / scale if config.nu_begin > 0 else config.nu_begin_k * float(np.median(d0))
     spacing = point_spacing(tgt, tree, k=7)
     nu_end = config.nu_end_k * spacing
     nu = max(nu, nu_end)

@@ -4,8 +4,12 @@ of the views into one frame).
 1. Turntable prior: view ``i`` at table angle ``θ_i`` maps to the part frame (world at angle 0)
    by ``T_world_view_i = Rz(-θ_i) · T_world_cam0`` (the calibration's axis is world +z).
 2. Pairwise refinement: each view against the next (and the last against the first when the
-   angles close the circle) with FRICP point-to-plane (the prior is already within a few
-   degrees, the plane variant's basin), on voxel-down-sampled copies.
+   angles close the circle) with FRICP point-to-plane on voxel-down-sampled copies, starting
+   at a small Welsch scale (the prior's expected error). Where two views share mostly one flat
+   face the robust energy itself prefers sliding the face to enlarge the overlap (seen on a
+   box-shaped test part: a pair with an exact prior drifted by tens of degrees), so a pair
+   whose correction exceeds ``max_correction_deg`` / ``max_correction_mm`` is rejected and the
+   prior's relative pose goes into the graph for it, flagged in registration.json.
 3. Loop closure: the pairwise constraints go into an Open3D pose graph and its global
    optimisation (Levenberg-Marquardt, line process) distributes the loop residual.
 
@@ -18,11 +22,13 @@ import dataclasses
 import time
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from scan2ad.config import doc
 from scan2ad.errors import Scan2adError
 from scan2ad.log import get_logger, progress
 from scan2ad.reconstruction.registration.fricp import FricpConfig, fricp
+from scan2ad.reconstruction.registration.result import evaluate
 from scan2ad.reconstruction.registration.se3 import rotation_angle_deg
 
 log = get_logger(__name__)
@@ -30,6 +36,10 @@ log = get_logger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class MultiviewConfig:
+    variant: str = doc("FRICP variant of the pairs: 'point' or 'plane'", "plane")
+    nu_begin_mm: float = doc("initial Welsch nu of the pairs (mm): the prior's expected error", 2.0)
+    max_correction_deg: float = doc("a pair correcting the prior by more is rejected (prior kept)", 3.0)
+    max_correction_mm: float = doc("... or moving the source centroid by more than this (mm)", 3.0)
     voxel_mm: float = doc("voxel size of the copies used for registration (mm)", 0.5)
     min_fitness: float = doc("a pair with FRICP fitness below this fails the stage", 0.3)
     refine: bool = doc("refine the turntable prior pairwise and close the loop", True)
@@ -78,21 +88,34 @@ def register_views(clouds: list, angles_deg: list[float], T_world_cam0: np.ndarr
         (ps, _), (pt, nt) = down[i], down[j]
         init = np.linalg.inv(prior[j]) @ prior[i]  # T_j_i from the prior
         t0 = time.perf_counter()
-        res = fricp(ps, pt, init=init, config=FricpConfig(variant="plane"), target_normals=nt)
-        rec = {"source": names[i], "target": names[j], "method": "turntable prior + fricp-plane",
+        cfg = FricpConfig(variant=config.variant, nu_begin=config.nu_begin_mm)
+        res = fricp(ps, pt, init=init, config=cfg, target_normals=nt)
+        corr = np.linalg.inv(init) @ res.transformation  # in the source view's frame
+        centroid = ps.mean(axis=0)
+        shift = float(np.linalg.norm(corr[:3, :3] @ centroid + corr[:3, 3] - centroid))
+        corr_deg = rotation_angle_deg(corr)
+        accepted = corr_deg <= config.max_correction_deg and shift <= config.max_correction_mm
+        rec = {"source": names[i], "target": names[j], "method": f"turntable prior + {res.method}",
                "fitness": res.fitness, "inlier_rmse": res.inlier_rmse, "iterations": res.iterations,
-               "time_s": time.perf_counter() - t0,
-               "correction_deg": rotation_angle_deg(np.linalg.inv(init) @ res.transformation)}
+               "time_s": time.perf_counter() - t0, "correction_deg": corr_deg, "correction_mm": shift,
+               "accepted": bool(accepted)}
+        if not accepted:
+            prior_fit, prior_rmse = evaluate(ps, cKDTree(pt), init, res.max_distance)
+            rec.update(method="turntable prior (refinement rejected: correction beyond the tolerance)",
+                       fitness=prior_fit, inlier_rmse=prior_rmse)
+            log.warning("%s -> %s: FRICP correction %.2f deg / %.2f mm beyond the tolerance; prior kept",
+                        names[i], names[j], corr_deg, shift)
         pairs.append(rec)
-        if res.fitness < config.min_fitness:
+        if rec["fitness"] < config.min_fitness:
             raise Scan2adError(
-                f"{names[i]} does not register onto {names[j]}: FRICP fitness {res.fitness:.3f} "
-                f"< {config.min_fitness} (inlier RMSE {res.inlier_rmse:.3f} mm)")
+                f"{names[i]} does not register onto {names[j]}: fitness {rec['fitness']:.3f} "
+                f"< {config.min_fitness} (inlier RMSE {rec['inlier_rmse']:.3f} mm)")
+        T_edge = res.transformation if accepted else init
         info = o3d.pipelines.registration.get_information_matrix_from_point_clouds(
             o3d.geometry.PointCloud(o3d.utility.Vector3dVector(ps)),
-            o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pt)), 3 * config.voxel_mm, res.transformation)
+            o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pt)), 3 * config.voxel_mm, T_edge)
         graph.edges.append(o3d.pipelines.registration.PoseGraphEdge(
-            i, j, res.transformation, info, uncertain=(j != i + 1)))
+            i, j, T_edge, info, uncertain=(j != i + 1)))
     # odometry edges define the chain; anchor view 0 at its prior
     o3d.pipelines.registration.global_optimization(
         graph, o3d.pipelines.registration.GlobalOptimizationLevenbergMarquardt(),
@@ -100,4 +123,4 @@ def register_views(clouds: list, angles_deg: list[float], T_world_cam0: np.ndarr
         o3d.pipelines.registration.GlobalOptimizationOption(
             max_correspondence_distance=3 * config.voxel_mm, edge_prune_threshold=0.25, reference_node=0))
     poses = [np.asarray(node.pose) for node in graph.nodes]
-    return {"T_world_view": poses, "pairs": pairs, "method": "turntable prior + fricp-plane + pose graph"}
+    return {"T_world_view": poses, "pairs": pairs, "method": f"turntable prior + fricp ({config.variant}) + pose graph"}

@@ -1,0 +1,56 @@
+"""Denoising, octree resampling and Poisson meshing on clouds with known truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import trimesh
+
+from scan2ad.pointcloud import PointCloud
+from scan2ad.reconstruction.cleanup import CleanupConfig, denoise, octree_resample, poisson_mesh
+
+
+def _noisy_sphere(n=40000, outliers=800, seed=0):
+    rng = np.random.default_rng(seed)
+    p = rng.normal(size=(n, 3))
+    p = 20 * p / np.linalg.norm(p, axis=1, keepdims=True)
+    p += rng.normal(scale=0.01, size=p.shape)
+    out = rng.uniform(-30, 30, (outliers, 3))
+    pts = np.vstack([p, out])
+    normals = pts / np.linalg.norm(pts, axis=1, keepdims=True)
+    return PointCloud(pts, normals), np.r_[np.zeros(n, bool), np.ones(outliers, bool)]
+
+
+def test_denoise_removes_outliers_and_stops():
+    cloud, is_out = _noisy_sphere()
+    clean, rep = denoise(cloud)
+    r = np.linalg.norm(clean.points, axis=1)
+    assert np.abs(r - 20).max() < 1.5  # every stray point off the surface went
+    stray_left = len(clean) - rep["points_out"] + np.sum(np.abs(r - 20) > 0.1)
+    assert stray_left < 0.02 * is_out.sum()
+    assert rep["points_out"] > 0.97 * (~is_out).sum()  # the surface stayed
+    assert rep["passes"][-1]["removed_fraction"] < CleanupConfig().stop_fraction
+    assert rep["points_in"] == len(cloud)
+
+
+def test_octree_resample_keeps_measured_points_at_the_target_count():
+    cloud, _ = _noisy_sphere(outliers=0)
+    part, rep = octree_resample(cloud, 5000)
+    assert 0.99 * 5000 <= len(part) <= 5000
+    # measured points only (a subset of the input), spread evenly
+    d = np.min(np.linalg.norm(part.points[:200, None] - cloud.points[None], axis=2), axis=1)
+    assert np.all(d == 0)
+    from scipy.spatial import cKDTree
+
+    nn, _ = cKDTree(part.points).query(part.points, k=2)
+    assert np.percentile(nn[:, 1], 99) < 3 * np.median(nn[:, 1])
+    small, rep2 = octree_resample(cloud, 10**6)
+    assert len(small) == len(cloud) and rep2["points_out"] == len(cloud)
+
+
+def test_poisson_mesh_is_watertight_and_close():
+    cloud, _ = _noisy_sphere(outliers=0)
+    mesh, rep = poisson_mesh(cloud, CleanupConfig(poisson_depth=6))
+    assert rep["watertight"] and mesh.is_watertight
+    r = np.linalg.norm(mesh.vertices, axis=1)
+    assert np.abs(r - 20).mean() < 0.2
+    assert isinstance(mesh, trimesh.Trimesh)

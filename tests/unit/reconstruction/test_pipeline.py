@@ -1,0 +1,104 @@
+"""The reconstruction stage end to end on exact decoded maps of a part on the turntable:
+accuracy and coverage against the mesh, registration correcting a wrong turntable angle,
+artefacts and reports, a view that does not register, and ``scan2ad reconstruct`` bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+from click.testing import CliRunner
+from scipy.spatial import cKDTree
+
+from scan2ad.acquisition.calibration.model import true_calibration
+from scan2ad.acquisition.rig import load_rig
+from scan2ad.errors import Scan2adError
+from scan2ad.io import read_json
+from scan2ad.pointcloud import read_cloud
+from scan2ad.reconstruction.cli import reconstruct
+from scan2ad.reconstruction.pipeline import ReconstructConfig, reconstruct_views
+from scan2ad.reconstruction.registration.multiview import MultiviewConfig, register_views, rot_z
+from scan2ad.reconstruction.registration.se3 import transform_error
+from scan2ad.reconstruction.synthetic import decoded_maps_from_mesh
+
+ANGLES = [0.0, 72.0, 144.0, 216.0, 288.0]
+ANGLE_ERROR = 1.5  # degrees added to view 2's recorded angle
+
+
+def _part():
+    box = trimesh.creation.box((40, 26, 12))
+    box.apply_translation((0, 0, 6))
+    post = trimesh.creation.cylinder(radius=7, height=18, sections=64)
+    post.apply_translation((9, 3, 21))
+    return trimesh.util.concatenate([box, post])
+
+
+@pytest.fixture(scope="module")
+def recon(tmp_path_factory):
+    calib = true_calibration(load_rig("virtual"))
+    mesh = _part()
+    T_0w = np.linalg.inv(calib.T_world_cam0)
+    views = []
+    for i, a in enumerate(ANGLES):
+        maps = decoded_maps_from_mesh(mesh, calib, T_0w @ rot_z(a))
+        views.append((f"view_{i:03d}", a + (ANGLE_ERROR if i == 2 else 0.0), maps))
+    out = tmp_path_factory.mktemp("recon")
+    summary = reconstruct_views(views, calib, out, ReconstructConfig())
+    return calib, mesh, out, summary
+
+
+def test_accuracy_and_coverage(recon):
+    calib, mesh, out, summary = recon
+    part = read_cloud(out / "part.ply")
+    diag = float(np.linalg.norm(mesh.extents))
+    d = np.abs(trimesh.proximity.signed_distance(mesh, part.points[::5]))
+    assert d.mean() < 5e-4 * diag
+    assert np.percentile(d, 95) < 2e-3 * diag
+    # coverage of the area the views can see: the part minus its bottom face on the table
+    pts, face = trimesh.sample.sample_surface_even(mesh, 6000, seed=0)
+    seen = ~((mesh.face_normals[face][:, 2] < -0.9) & (pts[:, 2] < 0.5)) & (pts[:, 2] > 0.6)
+    near, _ = cKDTree(part.points).query(pts[seen])
+    assert (near < 1.0).mean() >= 0.95
+    assert 88_000 <= len(part) <= 90_000
+
+
+def test_registration_corrects_the_turntable_angle(recon):
+    calib, mesh, out, summary = recon
+    reg = read_json(out / "registration.json")
+    true = [rot_z(-a) @ calib.T_world_cam0 for a in ANGLES]
+    for i, name in enumerate(sorted(reg["views"])):
+        rot, trans = transform_error(np.array(reg["views"][name]["T_world_view"]), true[i])
+        assert rot < 0.1 and trans < 0.1, (name, rot, trans)
+    pairs = {(p["source"], p["target"]): p for p in reg["pairs"]}
+    assert pairs[("view_001", "view_002")]["correction_deg"] == pytest.approx(ANGLE_ERROR, abs=0.2)
+    assert ("view_004", "view_000") in pairs  # loop closure over 360°
+    for p in reg["pairs"]:
+        assert {"method", "fitness", "inlier_rmse", "iterations", "time_s"} <= set(p)
+
+
+def test_artefacts_and_reports(recon):
+    calib, mesh, out, summary = recon
+    for name in ("fused", "clean", "part", "mesh"):
+        assert (out / f"{name}.ply").is_file() and (out / f"{name}.json").is_file()
+    clean = read_json(out / "clean.json")
+    assert clean["points_in"] >= clean["points_out"] > 0
+    assert clean["passes"][-1]["removed_fraction"] < clean["parameters"]["stop_fraction"]
+    view = read_cloud(out / "views" / "view_000.ply")
+    assert view.normals is not None and "confidence" in view.extra
+    assert (out / "report.png").stat().st_size > 10_000
+    mesh_out = trimesh.load(out / "mesh.ply")
+    assert len(mesh_out.faces) > 1000
+
+
+def test_a_view_that_does_not_register_is_named(recon):
+    calib, mesh, out, summary = recon
+    clouds = [read_cloud(out / "views" / f"view_{i:03d}.ply") for i in range(3)]
+    clouds[2].points = clouds[2].points + np.array([25.0, 0.0, 0.0])  # 25 mm off
+    with pytest.raises(Scan2adError, match="view_002"):
+        register_views(clouds, ANGLES[:3], calib.T_world_cam0, MultiviewConfig())
+
+
+def test_reconstruct_cli_bad_session(tmp_path):
+    res = CliRunner().invoke(reconstruct, [str(tmp_path), "--out", str(tmp_path / "r")])
+    assert res.exit_code != 0
+    assert "session.json" in str(res.exception) + res.output
