@@ -26,7 +26,8 @@ from scan2ad.pointcloud import PointCloud, to_open3d
 @dataclasses.dataclass(frozen=True)
 class CleanupConfig:
     nb_neighbors: int = doc("neighbours of the density test", 20)
-    std_ratio: float = doc("outlier: mean neighbour distance above median + this × robust std", 4.0)
+    std_ratio: float = doc("outlier: mean neighbour distance above median + this × robust std (wide: a scan's density varies with the viewing angle)", 20.0)
+    local_ratio: float = doc("outlier: mean neighbour distance above this × its neighbours' median", 3.0)
     stop_fraction: float = doc("stop iterating when one pass removes less than this share", 0.002)
     max_passes: int = doc("at most this many denoising passes", 10)
     target_points: int = doc("points kept by octree resampling", 90_000)
@@ -35,32 +36,38 @@ class CleanupConfig:
         "Poisson vertices below this density quantile are trimmed (0: none, keeps the surface closed)", 0.0)
 
 
-def _mean_knn_distance(points: np.ndarray, k: int) -> np.ndarray:
+def _knn_scores(points: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean distance to the ``k`` nearest points, and its ratio to the neighbours' median."""
     from scipy.spatial import cKDTree
 
-    d, _ = cKDTree(points).query(points, k=k + 1, workers=2)
-    return d[:, 1:].mean(axis=1)
+    d, idx = cKDTree(points).query(points, k=k + 1, workers=2)
+    mean = d[:, 1:].mean(axis=1)
+    local = np.median(mean[idx[:, 1:]], axis=1)
+    return mean, mean / np.maximum(local, 1e-12)
 
 
 def denoise(cloud: PointCloud, config: CleanupConfig = CleanupConfig()) -> tuple[PointCloud, dict]:
-    """Iterated density-based outlier removal. The limit on the mean distance to the
-    ``nb_neighbors`` nearest points is fixed from the input (median + ``std_ratio`` × robust
-    std, 1.4826·MAD): Open3D's statistical filter re-derives it from the survivors every pass and
-    so always removes its own tail (it never meets a stop threshold). Each pass recomputes the
-    distances on the survivors, so points left isolated by the previous pass go next; the loop
-    stops when a pass removes less than ``stop_fraction``."""
+    """Iterated density-based outlier removal. A point goes when its mean distance to the
+    ``nb_neighbors`` nearest points exceeds a global limit fixed from the input (median +
+    ``std_ratio`` × robust std, 1.4826·MAD) or ``local_ratio`` times its neighbours' median
+    (a local density test: a scan's density varies with the viewing angle and the number of
+    views overlapping, so a global limit alone either misses outliers over sparse areas or
+    erodes them pass after pass). Open3D's statistical filter re-derives its limit from the
+    survivors every pass and so always removes its own tail, never meeting a stop threshold.
+    Each pass recomputes the distances on the survivors, so points left isolated by the previous
+    pass go next; the loop stops when a pass removes less than ``stop_fraction``."""
     params = dataclasses.asdict(config)
     if len(cloud) <= config.nb_neighbors:
         return cloud, {"points_in": len(cloud), "points_out": len(cloud), "passes": [], "parameters": params}
-    d = _mean_knn_distance(cloud.points, config.nb_neighbors)
+    d, ratio = _knn_scores(cloud.points, config.nb_neighbors)
     med = float(np.median(d))
     limit = med + config.std_ratio * 1.4826 * float(np.median(np.abs(d - med)))
     keep = np.arange(len(cloud.points))
     passes = []
     for p in range(config.max_passes):
         if p:
-            d = _mean_knn_distance(cloud.points[keep], config.nb_neighbors)
-        ok = d <= limit
+            d, ratio = _knn_scores(cloud.points[keep], config.nb_neighbors)
+        ok = (d <= limit) & (ratio <= config.local_ratio)
         removed = 1.0 - float(ok.mean())
         passes.append({"points_in": int(len(keep)), "removed_fraction": removed})
         keep = keep[ok]

@@ -146,8 +146,12 @@ def fricp(
         normals = estimate_normals(tgt, tree) if target_normals is None else np.asarray(target_normals, float)
         normals = normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
 
-    T = S @ T_init @ S_inv
-    d0, _ = tree.query(transform(T, src))
+    # iterate on the correction to the initial pose, so the twist stays small (the logarithm is
+    # discontinuous at 180°, where Anderson mixing of twists would break)
+    T0 = S @ T_init @ S_inv
+    src = transform(T0, src)
+    T = np.eye(4)
+    d0, _ = tree.query(src)
     nu = config.nu_begin / scale if config.nu_begin > 0 else config.nu_begin_k * float(np.median(d0))
     spacing = point_spacing(tgt, tree, k=7)
     nu_end = config.nu_end_k * spacing
@@ -202,7 +206,7 @@ def fricp(
             break
         nu = max(nu * config.nu_alpha, nu_end)
 
-    T_out = S_inv @ T @ S
+    T_out = S_inv @ T @ T0 @ S
     max_distance = config.max_distance_k * spacing * scale
     fitness, rmse = evaluate(source, cKDTree(target), T_out, max_distance)
     return RegistrationResult(
