@@ -27,7 +27,7 @@ from scan2ad.pointcloud import PointCloud, to_open3d
 class CleanupConfig:
     nb_neighbors: int = doc("neighbours of the density test", 20)
     std_ratio: float = doc("outlier: mean neighbour distance above median + this × robust std (wide: a scan's density varies with the viewing angle)", 20.0)
-    local_ratio: float = doc("outlier: mean neighbour distance above this × its neighbours' median", 3.0)
+    local_ratio: float = doc("outlier: mean neighbour distance above this × its neighbours' median", 2.0)
     stop_fraction: float = doc("stop iterating when one pass removes less than this share", 0.002)
     max_passes: int = doc("at most this many denoising passes", 10)
     target_points: int = doc("points kept by octree resampling", 90_000)
