@@ -1,0 +1,185 @@
+"""Registration benchmarks (scripts, not tests): prints tables and ratios against reference runs
+made in the same process.
+
+  A. FRICP (ours, point-to-point and point-to-plane) vs Open3D point-to-plane ICP: rotation /
+     translation error against the truth, and time. Cases: the authors' demo pair (truth: their
+     Robust ICP result, m3trans.txt) and partial, noisy, outlier-laden copies of its target under
+     known random motions. Target: lower error, time <= 5x Open3D's.
+  B. FRICP vs the authors' C++ (``fricp-cpp``, pybind11; method 3 "Robust ICP") on the demo
+     pair, when importable: largest element difference of the transforms (target <= 1e-4) and
+     the time ratio.
+  C. S4PCS vs Open3D RANSAC + FPFH global registration from ``--trials`` random initial
+     rotations of two partial views (~60% overlap) of a lumpy asymmetric closed surface:
+     success rate (rotation error < 5° and translation < 2% of the diagonal after the global
+     step) and median time. Target: success >= RANSAC's, median time <= RANSAC's.
+
+    OMP_NUM_THREADS=1 .venv/bin/python -P benchmarks/registration.py [--trials 50] [--data DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _errors(T, T_ref):
+    from scan2ad.reconstruction.registration.se3 import transform_error
+
+    return transform_error(T, T_ref)
+
+
+def _o3d_p2plane(src, tgt, init, dist):
+    import open3d as o3d
+
+    reg = o3d.pipelines.registration
+    ps = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(src))
+    pt = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(tgt))
+    t0 = time.perf_counter()
+    pt.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(10))
+    res = reg.registration_icp(ps, pt, dist, init, reg.TransformationEstimationPointToPlane(),
+                               reg.ICPConvergenceCriteria(max_iteration=200))
+    return np.asarray(res.transformation), time.perf_counter() - t0
+
+
+def _cases(data: Path, n: int, seed: int = 0):
+    from scan2ad.pointcloud import read_cloud
+    from scan2ad.reconstruction.registration.se3 import se3_exp, transform
+
+    src = read_cloud(data / "source.ply").points
+    tgt = read_cloud(data / "target.ply").points
+    yield "demo pair (truth: authors' RICP)", src, tgt, np.eye(4), np.loadtxt(data / "m3trans.txt")
+    rng = np.random.default_rng(seed)
+    diag = float(np.linalg.norm(np.ptp(tgt, axis=0)))
+    for k in range(n):
+        axis = rng.normal(size=3)
+        axis /= np.linalg.norm(axis)
+        xi = np.r_[axis * np.radians(rng.uniform(10, 20)), rng.normal(scale=0.03 * diag, size=3)]
+        T = se3_exp(xi)
+        keep = tgt[:, int(k % 3)] < np.quantile(tgt[:, int(k % 3)], 0.75)  # 75% partial
+        s = transform(np.linalg.inv(T), tgt[keep]) + rng.normal(scale=0.001 * diag, size=(keep.sum(), 3))
+        s = np.vstack([s, rng.uniform(s.min(0), s.max(0), (int(0.1 * len(s)), 3))])  # 10% outliers
+        yield f"partial+noise+outliers #{k}", s, tgt, np.eye(4), T
+
+
+def bench_fricp(data: Path, n: int) -> None:
+    from scan2ad.reconstruction.registration.fricp import FricpConfig, fricp
+
+    print("\nA. FRICP vs Open3D point-to-plane ICP (errors against the truth; time in s)")
+    print(f"{'case':34s} {'method':14s} {'rot °':>8s} {'trans':>9s} {'time':>7s}")
+    rows = {"fricp": [], "fricp-plane": [], "open3d-p2plane": []}
+    for name, s, t, init, truth in _cases(data, n):
+        diag = float(np.linalg.norm(np.ptp(t, axis=0)))
+        for method in rows:
+            t0 = time.perf_counter()
+            if method == "open3d-p2plane":
+                T, dt = _o3d_p2plane(s, t, init, 0.05 * diag)
+            else:
+                variant = "plane" if method == "fricp-plane" else "point"
+                T = fricp(s, t, init, FricpConfig(variant=variant)).transformation
+                dt = time.perf_counter() - t0
+            r, tr = _errors(T, truth)
+            rows[method].append((r, tr, dt))
+            print(f"{name:34s} {method:14s} {r:8.4f} {tr:9.5f} {dt:7.2f}")
+    o3d_t = np.median([x[2] for x in rows["open3d-p2plane"]])
+    print(f"\n{'method':14s} {'median rot °':>12s} {'median trans':>12s} {'median time':>11s} {'time / Open3D':>13s}")
+    for m, v in rows.items():
+        a = np.array(v)
+        print(f"{m:14s} {np.median(a[:, 0]):12.4f} {np.median(a[:, 1]):12.5f} {np.median(a[:, 2]):11.2f} "
+              f"{np.median(a[:, 2]) / o3d_t:13.2f}")
+
+
+def bench_cpp(data: Path) -> None:
+    print("\nB. FRICP vs the authors' C++ (fricp-cpp, native method 3 = Robust ICP) on the demo pair")
+    try:
+        import fricp_cpp
+    except ImportError:
+        print("   fricp-cpp is not importable here (pip install fricp-cpp): skipped")
+        return
+    from scan2ad.pointcloud import read_cloud
+    from scan2ad.reconstruction.registration.fricp import fricp
+
+    s = read_cloud(data / "source.ply").points
+    t = read_cloud(data / "target.ply").points
+    t0 = time.perf_counter()
+    ref = fricp_cpp.native.register_(s, t, fricp_cpp.native.Method.RICP)
+    t_cpp = time.perf_counter() - t0
+    T_cpp = np.asarray(ref.transformation)
+    t0 = time.perf_counter()
+    T = fricp(s, t).transformation
+    t_py = time.perf_counter() - t0
+    r, tr = _errors(T, T_cpp)
+    print(f"   max |ΔT| {np.abs(T - T_cpp).max():.2e}   rotation {r:.5f}°  translation {tr:.2e}")
+    print(f"   vs m3trans.txt: C++ max |ΔT| {np.abs(T_cpp - np.loadtxt(data / 'm3trans.txt')).max():.2e}")
+    print(f"   time: ours {t_py:.2f} s, C++ {t_cpp:.2f} s, ratio {t_py / t_cpp:.1f}x")
+
+
+def lumpy_views(seed: int = 1):
+    """Two partial scans (the halves facing two directions 70° apart) of a lumpy surface."""
+    import trimesh
+
+    sphere = trimesh.creation.icosphere(subdivisions=4, radius=30.0)
+    v = sphere.vertices
+    bump = 6 * np.sin(v[:, 0] / 9.0 + 1.0) * np.cos(v[:, 1] / 13.0) + 4 * np.sin(v[:, 2] / 7.0 + 0.05 * v[:, 0]) + 0.2 * v[:, 0]
+    mesh = trimesh.Trimesh(v + sphere.vertex_normals * bump[:, None], sphere.faces)
+    pts, face = trimesh.sample.sample_surface_even(mesh, 8000, seed=seed)
+    pts, n = np.asarray(pts), mesh.face_normals[face]
+    views = [np.array([np.cos(t), np.sin(t), 0.2]) for t in (0.0, np.radians(70))]
+    return pts[n @ views[0] > 0.1], pts[n @ views[1] > 0.1], float(np.linalg.norm(np.ptp(pts, axis=0)))
+
+
+def bench_global(trials: int, budget: float) -> None:
+    from scipy.spatial.transform import Rotation
+
+    from scan2ad.reconstruction.registration.pairwise import fpfh_ransac
+    from scan2ad.reconstruction.registration.s4pcs import S4pcsConfig, s4pcs
+    from scan2ad.reconstruction.registration.se3 import transform
+
+    a, b, diag = lumpy_views()
+    print(f"\nC. Global registration from {trials} random rotations (partial views, {len(a)} / {len(b)} points)")
+    res = {"s4pcs": [], "fpfh-ransac": []}
+    rng = np.random.default_rng(7)
+    for k in range(trials):
+        T = np.eye(4)
+        T[:3, :3] = Rotation.random(random_state=1000 + k).as_matrix()
+        T[:3, 3] = rng.normal(scale=30, size=3)
+        src = transform(T, a)
+        truth = np.linalg.inv(T)
+        for m in res:
+            t0 = time.perf_counter()
+            if m == "s4pcs":
+                out = s4pcs(src, b, S4pcsConfig(overlap=0.6, max_time_seconds=budget, seed=k))
+            else:
+                out = fpfh_ransac(src, b, voxel=diag / 60, seed=k)
+            dt = time.perf_counter() - t0
+            r, tr = _errors(out.transformation, truth)
+            res[m].append((r < 5.0 and tr < 0.02 * diag, dt, r))
+    print(f"{'method':12s} {'success':>8s} {'median time s':>13s} {'median rot err °':>16s}")
+    for m, v in res.items():
+        ok = np.array([x[0] for x in v])
+        print(f"{m:12s} {ok.mean() * 100:7.0f}% {np.median([x[1] for x in v]):13.2f} "
+              f"{np.median([x[2] for x in v]):16.2f}")
+    ratio = np.median([x[1] for x in res["s4pcs"]]) / np.median([x[1] for x in res["fpfh-ransac"]])
+    print(f"S4PCS / RANSAC median time ratio: {ratio:.2f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/fricp_pair")
+    ap.add_argument("--cases", type=int, default=5, help="synthetic FRICP cases")
+    ap.add_argument("--trials", type=int, default=50, help="random rotations for S4PCS vs RANSAC")
+    ap.add_argument("--budget", type=float, default=5.0, help="S4PCS time budget (s)")
+    ap.add_argument("--skip", nargs="*", default=[], choices=["fricp", "cpp", "global"])
+    args = ap.parse_args()
+    if "fricp" not in args.skip:
+        bench_fricp(args.data, args.cases)
+    if "cpp" not in args.skip:
+        bench_cpp(args.data)
+    if "global" not in args.skip:
+        bench_global(args.trials, args.budget)
+
+
+if __name__ == "__main__":
+    main()
