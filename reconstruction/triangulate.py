@@ -36,6 +36,8 @@ class TriangulateConfig:
     max_row_error: float = doc("largest projector-row disagreement of a match (projector px)", 1.0)
     min_confidence: float = doc("pixels below this decode confidence are ignored", 0.05)
     max_depth_mm: float = doc("points farther than this from cam0 are dropped", 5000.0)
+    smooth_sigma_px: float = doc("Gaussian smoothing of the decoded maps (normalised convolution over "
+                                 "valid pixels; 0: off); pixels near a code jump keep their value", 1.0)
 
 
 @dataclasses.dataclass
@@ -97,8 +99,31 @@ def rectification(calib) -> Rectification:
     return Rectification(R1, R2, P1, P2, Q, m0, m1, size)
 
 
-def _rectify_map(dm, maps):
+def _smooth_decoded(values: np.ndarray, valid: np.ndarray, sigma: float, max_jump: float) -> np.ndarray:
+    """Normalised-convolution Gaussian smoothing of a decoded coordinate map: averages the
+    decoder's phase noise over neighbouring pixels of the same surface. A pixel whose smoothed
+    value departs from its own by more than ``max_jump / 2`` (a depth edge in the window) keeps
+    its own value."""
     import cv2
+
+    v = np.where(valid, values, 0.0).astype(np.float32)
+    w = valid.astype(np.float32)
+    k = int(2 * np.ceil(3 * sigma) + 1)
+    num = cv2.GaussianBlur(v, (k, k), sigma)
+    den = cv2.GaussianBlur(w, (k, k), sigma)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sm = num / den
+    keep_raw = ~np.isfinite(sm) | (np.abs(sm - values) > max_jump / 2)
+    return np.where(valid, np.where(keep_raw, values, sm), np.nan).astype(np.float32)
+
+
+def _rectify_map(dm, maps, sigma: float = 0.0, max_jump: float = 2.0):
+    import cv2
+
+    if sigma > 0:
+        valid = dm.valid & np.isfinite(dm.col) & np.isfinite(dm.row)
+        dm = type(dm)(_smooth_decoded(dm.col, valid, sigma, max_jump),
+                      _smooth_decoded(dm.row, valid, sigma, max_jump), valid, dm.confidence)
 
     kw = dict(interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=np.nan)
     col = cv2.remap(np.where(dm.valid, dm.col, np.nan).astype(np.float32), *maps, **kw)
@@ -158,8 +183,8 @@ def triangulate_view(maps: dict, calib, rect: Rectification | None = None,
     if maps["cam0"].shape != rect.size[::-1] or maps["cam1"].shape != rect.size[::-1]:
         raise InputError(f"decoded map shape {maps['cam0'].shape} does not match the calibration's "
                          f"image size {rect.size}")
-    c0, r0, f0 = _rectify_map(maps["cam0"], rect.maps0)
-    c1, r1, f1 = _rectify_map(maps["cam1"], rect.maps1)
+    c0, r0, f0 = _rectify_map(maps["cam0"], rect.maps0, config.smooth_sigma_px, config.max_jump)
+    c1, r1, f1 = _rectify_map(maps["cam1"], rect.maps1, config.smooth_sigma_px, config.max_jump)
     c0[f0 < config.min_confidence] = np.nan
     c1[f1 < config.min_confidence] = np.nan
     H, W = c0.shape
