@@ -98,7 +98,7 @@ def test_a_view_that_does_not_register_is_named(recon):
     clouds = [read_cloud(out / "views" / f"view_{i:03d}.ply") for i in range(3)]
     clouds[2].points = clouds[2].points + np.array([25.0, 0.0, 0.0])  # 25 mm off
     with pytest.raises(Scan2adError, match="view_002"):
-        register_views(clouds, ANGLES[:3], calib.T_world_cam0, MultiviewConfig())
+        register_views(clouds, ANGLES[:3], calib.T_world_cam0, MultiviewConfig(voxel_mm=1.5))
 
 
 def test_reconstruct_cli_bad_session(tmp_path):
