@@ -25,21 +25,25 @@ import numpy as np
 def visible_samples(mesh_world0, rig, calib, angles, n=6000, margin=0.5, seed=0):
     import open3d as o3d
     import trimesh
-
     from scan2ad.reconstruction.registration.multiview import rot_z
 
-    pts, face = trimesh.sample.sample_surface_even(mesh_world0, n, seed=seed)
+    pts, _ = trimesh.sample.sample_surface_even(mesh_world0, n, seed=seed)
     pts = np.asarray(pts)
-    centres = [calib.T_world_cam("cam0")[:3, 3], calib.T_world_cam("cam1")[:3, 3],
-               (calib.T_world_cam0 @ np.asarray(calib.projector["T_cam0_projector"]))[:3, 3]]
+    centres = [
+        calib.T_world_cam("cam0")[:3, 3],
+        calib.T_world_cam("cam1")[:3, 3],
+        (calib.T_world_cam0 @ np.asarray(calib.projector["T_cam0_projector"]))[:3, 3],
+    ]
     seen = np.zeros(len(pts), bool)
     for a in angles:
         R = rot_z(a)
         m = mesh_world0.copy()
         m.apply_transform(R)
         scene = o3d.t.geometry.RaycastingScene()
-        scene.add_triangles(o3d.core.Tensor(np.asarray(m.vertices, np.float32)),
-                            o3d.core.Tensor(np.asarray(m.faces, np.uint32)))
+        scene.add_triangles(
+            o3d.core.Tensor(np.asarray(m.vertices, np.float32)),
+            o3d.core.Tensor(np.asarray(m.faces, np.uint32)),
+        )
         q = pts @ R[:3, :3].T
         ok = np.ones(len(pts), bool)
         for c in centres:
@@ -54,17 +58,19 @@ def visible_samples(mesh_world0, rig, calib, angles, n=6000, margin=0.5, seed=0)
 
 def run_part(name, views, calib_mode, workdir):
     import trimesh
-    from scipy.spatial import cKDTree
-
     from scan2ad.acquisition.calibration.model import load_calibration, true_calibration
     from scan2ad.acquisition.parts import make_part
     from scan2ad.acquisition.rig import load_rig
     from scan2ad.acquisition.session import capture_in_memory
-    from scan2ad.pointcloud import read_cloud
     from scan2ad.reconstruction.pipeline import ReconstructConfig, reconstruct_views
+    from scipy.spatial import cKDTree
+
+    from scan2ad.pointcloud import read_cloud
 
     rig = load_rig("virtual")
-    calib = true_calibration(rig) if calib_mode == "true" else load_calibration(rig.calibration_path())
+    calib = (
+        true_calibration(rig) if calib_mode == "true" else load_calibration(rig.calibration_path())
+    )
     mesh = make_part(name, seed=0)
     t0 = time.perf_counter()
     caps = capture_in_memory(rig, mesh, views, seed=0)
@@ -73,8 +79,12 @@ def run_part(name, views, calib_mode, workdir):
     truth.apply_transform(caps[0].T_world_part)
     out = workdir / name
     t0 = time.perf_counter()
-    reconstruct_views([(f"view_{c.index:03d}", c.angle_deg, c.decoded) for c in caps], calib, out,
-                      ReconstructConfig(mesh=False))
+    reconstruct_views(
+        [(f"view_{c.index:03d}", c.angle_deg, c.decoded) for c in caps],
+        calib,
+        out,
+        ReconstructConfig(mesh=False),
+    )
     t_rec = time.perf_counter() - t0
     part = read_cloud(out / "part.ply").points
     diag = float(np.linalg.norm(truth.extents))
@@ -84,8 +94,17 @@ def run_part(name, views, calib_mode, workdir):
     near, _ = cKDTree(part).query(vis)
     spacing = float(np.median(cKDTree(part).query(part[:5000], k=2)[0][:, 1]))
     cov = float((near < max(3 * spacing, 0.005 * diag)).mean())
-    return dict(part=name, points=len(part), diag=diag, mean=d.mean() / diag * 100, p95=np.percentile(d, 95) / diag * 100,
-                coverage=cov * 100, visible=len(vis) / n * 100, t_cap=t_cap, t_rec=t_rec)
+    return dict(
+        part=name,
+        points=len(part),
+        diag=diag,
+        mean=d.mean() / diag * 100,
+        p95=np.percentile(d, 95) / diag * 100,
+        coverage=cov * 100,
+        visible=len(vis) / n * 100,
+        t_cap=t_cap,
+        t_rec=t_rec,
+    )
 
 
 def main() -> None:
@@ -96,26 +115,37 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", nargs="*", default=list(PART_NAMES))
     ap.add_argument("--views", type=int, default=12)
-    ap.add_argument("--calibration", choices=["true", "rig"], default="rig",
-                    help="true geometry, or the rig's calibration recovered from images")
+    ap.add_argument(
+        "--calibration",
+        choices=["true", "rig"],
+        default="rig",
+        help="true geometry, or the rig's calibration recovered from images",
+    )
     args = ap.parse_args()
-    print(f"{'part':28s} {'points':>7s} {'diag mm':>7s} {'mean %':>7s} {'p95 %':>7s} {'cover %':>8s} "
-          f"{'capture s':>9s} {'recon s':>8s}")
+    print(
+        f"{'part':28s} {'points':>7s} {'diag mm':>7s} {'mean %':>7s} {'p95 %':>7s} {'cover %':>8s} "
+        f"{'capture s':>9s} {'recon s':>8s}"
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.parts:
             try:
                 r = run_part(name, args.views, args.calibration, Path(tmp))
-            except Exception as exc:  # report the part and go on with the next
+            except Exception as exc:  # noqa: BLE001 - report the part and go on with the next
                 print(f"{name:28s} FAILED: {exc}")
                 continue
             rows.append(r)
-            print(f"{r['part']:28s} {r['points']:7d} {r['diag']:7.1f} {r['mean']:7.4f} {r['p95']:7.4f} "
-                  f"{r['coverage']:8.1f} {r['t_cap']:9.1f} {r['t_rec']:8.1f}", flush=True)
+            print(
+                f"{r['part']:28s} {r['points']:7d} {r['diag']:7.1f} {r['mean']:7.4f} {r['p95']:7.4f} "
+                f"{r['coverage']:8.1f} {r['t_cap']:9.1f} {r['t_rec']:8.1f}",
+                flush=True,
+            )
     if rows:
         ok = [r["mean"] < 0.05 and r["p95"] < 0.2 and r["coverage"] >= 95 for r in rows]
-        print(f"\n{sum(ok)}/{len(rows)} parts meet mean < 0.05%, p95 < 0.2%, coverage >= 95% "
-              f"(views {args.views}, calibration {args.calibration})")
+        print(
+            f"\n{sum(ok)}/{len(rows)} parts meet mean < 0.05%, p95 < 0.2%, coverage >= 95% "
+            f"(views {args.views}, calibration {args.calibration})"
+        )
 
 
 if __name__ == "__main__":

@@ -39,14 +39,21 @@ def _o3d_p2plane(src, tgt, init, dist):
     pt = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(tgt))
     t0 = time.perf_counter()
     pt.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(10))
-    res = reg.registration_icp(ps, pt, dist, init, reg.TransformationEstimationPointToPlane(),
-                               reg.ICPConvergenceCriteria(max_iteration=200))
+    res = reg.registration_icp(
+        ps,
+        pt,
+        dist,
+        init,
+        reg.TransformationEstimationPointToPlane(),
+        reg.ICPConvergenceCriteria(max_iteration=200),
+    )
     return np.asarray(res.transformation), time.perf_counter() - t0
 
 
 def _cases(data: Path, n: int, seed: int = 0):
-    from scan2ad.pointcloud import read_cloud
     from scan2ad.reconstruction.registration.se3 import se3_exp, transform
+
+    from scan2ad.pointcloud import read_cloud
 
     src = read_cloud(data / "source.ply").points
     tgt = read_cloud(data / "target.ply").points
@@ -59,7 +66,9 @@ def _cases(data: Path, n: int, seed: int = 0):
         xi = np.r_[axis * np.radians(rng.uniform(10, 20)), rng.normal(scale=0.03 * diag, size=3)]
         T = se3_exp(xi)
         keep = tgt[:, int(k % 3)] < np.quantile(tgt[:, int(k % 3)], 0.75)  # 75% partial
-        s = transform(np.linalg.inv(T), tgt[keep]) + rng.normal(scale=0.001 * diag, size=(keep.sum(), 3))
+        s = transform(np.linalg.inv(T), tgt[keep]) + rng.normal(
+            scale=0.001 * diag, size=(keep.sum(), 3)
+        )
         s = np.vstack([s, rng.uniform(s.min(0), s.max(0), (int(0.1 * len(s)), 3))])  # 10% outliers
         yield f"partial+noise+outliers #{k}", s, tgt, np.eye(4), T
 
@@ -84,22 +93,29 @@ def bench_fricp(data: Path, n: int) -> None:
             rows[method].append((r, tr, dt))
             print(f"{name:34s} {method:14s} {r:8.4f} {tr:9.5f} {dt:7.2f}")
     o3d_t = np.median([x[2] for x in rows["open3d-p2plane"]])
-    print(f"\n{'method':14s} {'median rot °':>12s} {'median trans':>12s} {'median time':>11s} {'time / Open3D':>13s}")
+    print(
+        f"\n{'method':14s} {'median rot °':>12s} {'median trans':>12s} {'median time':>11s} {'time / Open3D':>13s}"
+    )
     for m, v in rows.items():
         a = np.array(v)
-        print(f"{m:14s} {np.median(a[:, 0]):12.4f} {np.median(a[:, 1]):12.5f} {np.median(a[:, 2]):11.2f} "
-              f"{np.median(a[:, 2]) / o3d_t:13.2f}")
+        print(
+            f"{m:14s} {np.median(a[:, 0]):12.4f} {np.median(a[:, 1]):12.5f} {np.median(a[:, 2]):11.2f} "
+            f"{np.median(a[:, 2]) / o3d_t:13.2f}"
+        )
 
 
 def bench_cpp(data: Path) -> None:
-    print("\nB. FRICP vs the authors' C++ (fricp-cpp, native method 3 = Robust ICP) on the demo pair")
+    print(
+        "\nB. FRICP vs the authors' C++ (fricp-cpp, native method 3 = Robust ICP) on the demo pair"
+    )
     try:
         import fricp_cpp
     except ImportError:
         print("   fricp-cpp is not importable here (pip install fricp-cpp): skipped")
         return
-    from scan2ad.pointcloud import read_cloud
     from scan2ad.reconstruction.registration.fricp import fricp
+
+    from scan2ad.pointcloud import read_cloud
 
     s = read_cloud(data / "source.ply").points
     t = read_cloud(data / "target.ply").points
@@ -112,7 +128,9 @@ def bench_cpp(data: Path) -> None:
     t_py = time.perf_counter() - t0
     r, tr = _errors(T, T_cpp)
     print(f"   max |ΔT| {np.abs(T - T_cpp).max():.2e}   rotation {r:.5f}°  translation {tr:.2e}")
-    print(f"   vs m3trans.txt: C++ max |ΔT| {np.abs(T_cpp - np.loadtxt(data / 'm3trans.txt')).max():.2e}")
+    print(
+        f"   vs m3trans.txt: C++ max |ΔT| {np.abs(T_cpp - np.loadtxt(data / 'm3trans.txt')).max():.2e}"
+    )
     print(f"   time: ours {t_py:.2f} s, C++ {t_cpp:.2f} s, ratio {t_py / t_cpp:.1f}x")
 
 
@@ -122,23 +140,32 @@ def lumpy_views(seed: int = 1):
 
     sphere = trimesh.creation.icosphere(subdivisions=4, radius=30.0)
     v = sphere.vertices
-    bump = 6 * np.sin(v[:, 0] / 9.0 + 1.0) * np.cos(v[:, 1] / 13.0) + 4 * np.sin(v[:, 2] / 7.0 + 0.05 * v[:, 0]) + 0.2 * v[:, 0]
+    bump = (
+        6 * np.sin(v[:, 0] / 9.0 + 1.0) * np.cos(v[:, 1] / 13.0)
+        + 4 * np.sin(v[:, 2] / 7.0 + 0.05 * v[:, 0])
+        + 0.2 * v[:, 0]
+    )
     mesh = trimesh.Trimesh(v + sphere.vertex_normals * bump[:, None], sphere.faces)
     pts, face = trimesh.sample.sample_surface_even(mesh, 8000, seed=seed)
     pts, n = np.asarray(pts), mesh.face_normals[face]
     views = [np.array([np.cos(t), np.sin(t), 0.2]) for t in (0.0, np.radians(70))]
-    return pts[n @ views[0] > 0.1], pts[n @ views[1] > 0.1], float(np.linalg.norm(np.ptp(pts, axis=0)))
+    return (
+        pts[n @ views[0] > 0.1],
+        pts[n @ views[1] > 0.1],
+        float(np.linalg.norm(np.ptp(pts, axis=0))),
+    )
 
 
 def bench_global(trials: int, budget: float) -> None:
-    from scipy.spatial.transform import Rotation
-
     from scan2ad.reconstruction.registration.pairwise import fpfh_ransac
     from scan2ad.reconstruction.registration.s4pcs import S4pcsConfig, s4pcs
     from scan2ad.reconstruction.registration.se3 import transform
+    from scipy.spatial.transform import Rotation
 
     a, b, diag = lumpy_views()
-    print(f"\nC. Global registration from {trials} random rotations (partial views, {len(a)} / {len(b)} points)")
+    print(
+        f"\nC. Global registration from {trials} random rotations (partial views, {len(a)} / {len(b)} points)"
+    )
     res = {"s4pcs": [], "fpfh-ransac": []}
     rng = np.random.default_rng(7)
     for k in range(trials):
@@ -159,15 +186,19 @@ def bench_global(trials: int, budget: float) -> None:
     print(f"{'method':12s} {'success':>8s} {'median time s':>13s} {'median rot err °':>16s}")
     for m, v in res.items():
         ok = np.array([x[0] for x in v])
-        print(f"{m:12s} {ok.mean() * 100:7.0f}% {np.median([x[1] for x in v]):13.2f} "
-              f"{np.median([x[2] for x in v]):16.2f}")
+        print(
+            f"{m:12s} {ok.mean() * 100:7.0f}% {np.median([x[1] for x in v]):13.2f} "
+            f"{np.median([x[2] for x in v]):16.2f}"
+        )
     ratio = np.median([x[1] for x in res["s4pcs"]]) / np.median([x[1] for x in res["fpfh-ransac"]])
     print(f"S4PCS / RANSAC median time ratio: {ratio:.2f}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/fricp_pair")
+    ap.add_argument(
+        "--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/fricp_pair"
+    )
     ap.add_argument("--cases", type=int, default=5, help="synthetic FRICP cases")
     ap.add_argument("--trials", type=int, default=50, help="random rotations for S4PCS vs RANSAC")
     ap.add_argument("--budget", type=float, default=5.0, help="S4PCS time budget (s)")

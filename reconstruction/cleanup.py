@@ -26,14 +26,21 @@ from scan2ad.pointcloud import PointCloud, to_open3d
 @dataclasses.dataclass(frozen=True)
 class CleanupConfig:
     nb_neighbors: int = doc("neighbours of the density test", 20)
-    std_ratio: float = doc("outlier: mean neighbour distance above median + this × robust std (wide: a scan's density varies with the viewing angle)", 20.0)
-    local_ratio: float = doc("outlier: mean neighbour distance above this × its neighbours' median", 2.0)
+    std_ratio: float = doc(
+        "outlier: mean neighbour distance above median + this × robust std (wide: a scan's density varies with the viewing angle)",
+        20.0,
+    )
+    local_ratio: float = doc(
+        "outlier: mean neighbour distance above this × its neighbours' median", 2.0
+    )
     stop_fraction: float = doc("stop iterating when one pass removes less than this share", 0.002)
     max_passes: int = doc("at most this many denoising passes", 10)
     target_points: int = doc("points kept by octree resampling", 90_000)
     poisson_depth: int = doc("octree depth of the Poisson reconstruction", 8)
     density_quantile: float = doc(
-        "Poisson vertices below this density quantile are trimmed (0: none, keeps the surface closed)", 0.0)
+        "Poisson vertices below this density quantile are trimmed (0: none, keeps the surface closed)",
+        0.0,
+    )
 
 
 def _knn_scores(points: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -58,7 +65,12 @@ def denoise(cloud: PointCloud, config: CleanupConfig = CleanupConfig()) -> tuple
     pass go next; the loop stops when a pass removes less than ``stop_fraction``."""
     params = dataclasses.asdict(config)
     if len(cloud) <= config.nb_neighbors:
-        return cloud, {"points_in": len(cloud), "points_out": len(cloud), "passes": [], "parameters": params}
+        return cloud, {
+            "points_in": len(cloud),
+            "points_out": len(cloud),
+            "passes": [],
+            "parameters": params,
+        }
     d, ratio = _knn_scores(cloud.points, config.nb_neighbors)
     med = float(np.median(d))
     limit = med + config.std_ratio * 1.4826 * float(np.median(np.abs(d - med)))
@@ -69,12 +81,17 @@ def denoise(cloud: PointCloud, config: CleanupConfig = CleanupConfig()) -> tuple
             d, ratio = _knn_scores(cloud.points[keep], config.nb_neighbors)
         ok = (d <= limit) & (ratio <= config.local_ratio)
         removed = 1.0 - float(ok.mean())
-        passes.append({"points_in": int(len(keep)), "removed_fraction": removed})
+        passes.append({"points_in": len(keep), "removed_fraction": removed})
         keep = keep[ok]
         if removed < config.stop_fraction or len(keep) <= config.nb_neighbors:
             break
-    return cloud.subset(keep), {"points_in": len(cloud.points), "points_out": int(len(keep)),
-                                "distance_limit_mm": limit, "passes": passes, "parameters": params}
+    return cloud.subset(keep), {
+        "points_in": len(cloud.points),
+        "points_out": len(keep),
+        "distance_limit_mm": limit,
+        "passes": passes,
+        "parameters": params,
+    }
 
 
 def _cell_keep(points: np.ndarray, h: float, origin: np.ndarray) -> np.ndarray:
@@ -91,14 +108,20 @@ def _cell_keep(points: np.ndarray, h: float, origin: np.ndarray) -> np.ndarray:
     return np.sort(order[first])
 
 
-def octree_resample(cloud: PointCloud, target_points: int, tolerance: float = 0.01) -> tuple[PointCloud, dict]:
+def octree_resample(
+    cloud: PointCloud, target_points: int, tolerance: float = 0.01
+) -> tuple[PointCloud, dict]:
     """Keep about ``target_points`` measured points (within ``tolerance`` below it, never more),
     one per octree cell. The cell edge is searched in log space: on a surface the occupied-cell
     count goes as h^-2, so a secant step on log(count) against log(h) converges in a few tries."""
     pts = cloud.points
     if len(pts) <= target_points:
-        return cloud, {"points_in": len(pts), "points_out": len(pts), "cell_mm": 0.0,
-                       "target_points": target_points}
+        return cloud, {
+            "points_in": len(pts),
+            "points_out": len(pts),
+            "cell_mm": 0.0,
+            "target_points": target_points,
+        }
     origin = pts.min(0)
     goal = target_points * (1 - tolerance / 2)
     h = max(float(np.sqrt(np.prod(np.sort(np.ptp(pts, axis=0))[1:]) / target_points)), 1e-6)
@@ -120,11 +143,19 @@ def octree_resample(cloud: PointCloud, target_points: int, tolerance: float = 0.
             h = min(max(h, h0 * (1 + 1e-6)), h1 * (1 - 1e-6))
         else:
             h *= float(np.sqrt(n / goal))
-    h = min((t for t in tried if t[1] <= target_points), key=lambda t: t[0])[0] if any(
-        t[1] <= target_points for t in tried) else h * 2
+    h = (
+        min((t for t in tried if t[1] <= target_points), key=lambda t: t[0])[0]
+        if any(t[1] <= target_points for t in tried)
+        else h * 2
+    )
     keep = _cell_keep(pts, h, origin)
-    return cloud.subset(keep), {"points_in": len(pts), "points_out": int(len(keep)), "cell_mm": float(h),
-                                "target_points": target_points, "tries": len(tried)}
+    return cloud.subset(keep), {
+        "points_in": len(pts),
+        "points_out": len(keep),
+        "cell_mm": float(h),
+        "target_points": target_points,
+        "tries": len(tried),
+    }
 
 
 def poisson_mesh(cloud: PointCloud, config: CleanupConfig = CleanupConfig()):
@@ -136,13 +167,22 @@ def poisson_mesh(cloud: PointCloud, config: CleanupConfig = CleanupConfig()):
     if not pcd.has_normals():
         pcd.estimate_normals()
         pcd.orient_normals_consistent_tangent_plane(15)
-    mesh, dens = o3d.geometry.TriangleMesh.create_from_point_cloud_poisson(pcd, depth=config.poisson_depth)
+    mesh, dens = o3d.geometry.TriangleMesh.create_from_point_cloud_poisson(
+        pcd, depth=config.poisson_depth
+    )
     dens = np.asarray(dens)
-    trim = dens < np.quantile(dens, config.density_quantile) if config.density_quantile > 0 else np.zeros(len(dens), bool)
+    trim = (
+        dens < np.quantile(dens, config.density_quantile)
+        if config.density_quantile > 0
+        else np.zeros(len(dens), bool)
+    )
     if trim.any():
         mesh.remove_vertices_by_mask(trim)
     tm = trimesh.Trimesh(np.asarray(mesh.vertices), np.asarray(mesh.triangles), process=True)
-    return tm, {"vertices": len(tm.vertices), "faces": len(tm.faces), "watertight": bool(tm.is_watertight),
-                "depth": config.poisson_depth, "trimmed_vertices": int(trim.sum())}
-
-
+    return tm, {
+        "vertices": len(tm.vertices),
+        "faces": len(tm.faces),
+        "watertight": bool(tm.is_watertight),
+        "depth": config.poisson_depth,
+        "trimmed_vertices": int(trim.sum()),
+    }

@@ -10,45 +10,85 @@ import click
 @click.command()
 @click.argument("source", type=click.Path(path_type=Path))
 @click.argument("target", type=click.Path(path_type=Path))
-@click.option("--init", "init", type=click.Choice(["s4pcs", "fpfh", "none"]), default="s4pcs",
-              show_default=True, help="Coarse alignment: Super4PCS, Open3D FPFH+RANSAC, or none.")
-@click.option("--refine", type=click.Choice(["fricp", "fricp-plane", "none"]), default="fricp",
-              show_default=True, help="Fine alignment: FRICP point-to-point or point-to-plane.")
-@click.option("--overlap", type=float, default=0.5, show_default=True,
-              help="Expected share of SOURCE seen in TARGET (S4PCS).")
-@click.option("--time-budget", type=float, default=10.0, show_default=True,
-              help="S4PCS time budget in seconds.")
+@click.option(
+    "--init",
+    "init",
+    type=click.Choice(["s4pcs", "fpfh", "none"]),
+    default="s4pcs",
+    show_default=True,
+    help="Coarse alignment: Super4PCS, Open3D FPFH+RANSAC, or none.",
+)
+@click.option(
+    "--refine",
+    type=click.Choice(["fricp", "fricp-plane", "none"]),
+    default="fricp",
+    show_default=True,
+    help="Fine alignment: FRICP point-to-point or point-to-plane.",
+)
+@click.option(
+    "--overlap",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Expected share of SOURCE seen in TARGET (S4PCS).",
+)
+@click.option(
+    "--time-budget",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="S4PCS time budget in seconds.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), required=True,
-              help="JSON file for T_target_source and the scores.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="JSON file for T_target_source and the scores.",
+)
 def register(source, target, init, refine, overlap, time_budget, seed, out):
     """Register SOURCE onto TARGET (any .ply/.pcd/.xyz/.txt/.npz clouds); prints fitness,
     inlier RMSE and the 4x4 transform mapping SOURCE into TARGET."""
     import numpy as np
-
-    from scan2ad.io import write_json
-    from scan2ad.pointcloud import read_cloud
     from scan2ad.reconstruction.registration.pairwise import register_pair
     from scan2ad.reconstruction.registration.result import evaluate, point_spacing
 
+    from scan2ad.io import write_json
+    from scan2ad.pointcloud import read_cloud
+
     src, tgt = read_cloud(source), read_cloud(target)
-    coarse, fine, T = register_pair(src.points, tgt.points, init=init, refine=refine, overlap=overlap,
-                                    target_normals=tgt.normals, max_time_seconds=time_budget, seed=seed)
+    coarse, fine, T = register_pair(
+        src.points,
+        tgt.points,
+        init=init,
+        refine=refine,
+        overlap=overlap,
+        target_normals=tgt.normals,
+        max_time_seconds=time_budget,
+        seed=seed,
+    )
     from scipy.spatial import cKDTree
 
     dist = 3.0 * point_spacing(tgt.points)
     fitness, rmse = evaluate(src.points, cKDTree(tgt.points), T, dist)
     payload = {
-        "source": str(source), "target": str(target), "T_target_source": T.tolist(),
-        "fitness": fitness, "inlier_rmse": rmse, "max_distance": dist,
-        "coarse": coarse.to_dict() if coarse else None, "fine": fine.to_dict() if fine else None,
+        "source": str(source),
+        "target": str(target),
+        "T_target_source": T.tolist(),
+        "fitness": fitness,
+        "inlier_rmse": rmse,
+        "max_distance": dist,
+        "coarse": coarse.to_dict() if coarse else None,
+        "fine": fine.to_dict() if fine else None,
     }
     write_json(out, payload)
     click.echo(f"fitness {fitness:.4f}  inlier RMSE {rmse:.6g}  (inlier distance {dist:.4g})")
     for step in (coarse, fine):
         if step is not None:
-            click.echo(f"  {step.method}: {step.iterations} iterations, {step.time_s:.2f} s, "
-                       f"fitness {step.fitness:.4f}")
+            click.echo(
+                f"  {step.method}: {step.iterations} iterations, {step.time_s:.2f} s, "
+                f"fitness {step.fitness:.4f}"
+            )
     click.echo("T_target_source =")
     with np.printoptions(precision=6, suppress=True):
         click.echo(str(np.asarray(T)))
@@ -57,11 +97,22 @@ def register(source, target, init, refine, overlap, time_budget, seed, out):
 
 @click.command()
 @click.argument("session", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Reconstruction folder to write.")
-@click.option("--calibration", type=click.Path(path_type=Path), default=None,
-              help="calibration.json [default: the one the session records, else its truth].")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help="TOML with ReconstructConfig fields (triangulate/multiview/cleanup tables).")
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="Reconstruction folder to write."
+)
+@click.option(
+    "--calibration",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="calibration.json [default: the one the session records, else its truth].",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="TOML with ReconstructConfig fields (triangulate/multiview/cleanup tables).",
+)
 @click.option("--target-points", type=int, default=None, help="Points kept by octree resampling.")
 @click.option("--no-mesh", is_flag=True, help="Skip the Poisson mesh.")
 def reconstruct(session, out, calibration, config_path, target_points, no_mesh):
@@ -69,16 +120,21 @@ def reconstruct(session, out, calibration, config_path, target_points, no_mesh):
     clean and resampled clouds, Poisson mesh and report.png under --out."""
     import dataclasses
 
-    from scan2ad.config import load_config
     from scan2ad.reconstruction.pipeline import ReconstructConfig, reconstruct_session
+
+    from scan2ad.config import load_config
 
     cfg = load_config(ReconstructConfig, config_path) if config_path else ReconstructConfig()
     if target_points is not None:
-        cfg = dataclasses.replace(cfg, cleanup=dataclasses.replace(cfg.cleanup, target_points=target_points))
+        cfg = dataclasses.replace(
+            cfg, cleanup=dataclasses.replace(cfg.cleanup, target_points=target_points)
+        )
     if no_mesh:
         cfg = dataclasses.replace(cfg, mesh=False)
     summary = reconstruct_session(session, out, calibration, cfg)
-    click.echo(f"{summary['views']} view(s): fused {summary['fused']} -> clean {summary['clean']} -> "
-               f"part {summary['part']} points in {summary['time_s']:.1f} s; "
-               f"mesh watertight: {summary.get('mesh_watertight', 'skipped')}")
+    click.echo(
+        f"{summary['views']} view(s): fused {summary['fused']} -> clean {summary['clean']} -> "
+        f"part {summary['part']} points in {summary['time_s']:.1f} s; "
+        f"mesh watertight: {summary.get('mesh_watertight', 'skipped')}"
+    )
     click.echo(f"wrote {out}/part.ply, registration.json, report.png")

@@ -13,9 +13,13 @@ def run(ctx) -> str:
         return "no capture session from the acquisition step: reconstruction skipped"
     cfg = ReconstructConfig()
     if ctx.quick:
-        cfg = dataclasses.replace(cfg, cleanup=dataclasses.replace(cfg.cleanup, target_points=20000, poisson_depth=6))
+        cfg = dataclasses.replace(
+            cfg, cleanup=dataclasses.replace(cfg.cleanup, target_points=20000, poisson_depth=6)
+        )
     out = ctx.workdir / "recon"
     s = reconstruct_session(session, out, config=cfg)
     ctx.artefacts["recon"] = out
-    return (f"reconstructed {s['views']} view(s): {s['fused']} fused -> {s['part']} points "
-            f"(part.ply), mesh watertight {s.get('mesh_watertight')} in {s['time_s']:.1f} s -> {out}")
+    return (
+        f"reconstructed {s['views']} view(s): {s['fused']} fused -> {s['part']} points "
+        f"(part.ply), mesh watertight {s.get('mesh_watertight')} in {s['time_s']:.1f} s -> {out}"
+    )

@@ -16,26 +16,36 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scan2ad.reconstruction.cleanup import CleanupConfig, denoise, octree_resample, poisson_mesh
+from scan2ad.reconstruction.registration.multiview import (
+    MultiviewConfig,
+    register_views,
+    turntable_prior,
+)
+from scan2ad.reconstruction.triangulate import TriangulateConfig, rectification, triangulate_view
 
 from scan2ad.config import config_to_dict, doc
 from scan2ad.errors import InputError, Scan2adError
 from scan2ad.io import atomic_path, write_json
 from scan2ad.log import get_logger, progress
 from scan2ad.pointcloud import PointCloud, write_cloud
-from scan2ad.reconstruction.cleanup import CleanupConfig, denoise, octree_resample, poisson_mesh
-from scan2ad.reconstruction.registration.multiview import MultiviewConfig, register_views, turntable_prior
-from scan2ad.reconstruction.triangulate import TriangulateConfig, rectification, triangulate_view
 
 log = get_logger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
 class ReconstructConfig:
-    triangulate: TriangulateConfig = doc("stereo back-projection", TriangulateConfig())
-    multiview: MultiviewConfig = doc("multi-view registration", MultiviewConfig())
-    cleanup: CleanupConfig = doc("denoising, resampling, meshing", CleanupConfig())
-    table_margin_mm: float = doc("points below this height above the turntable (world z) are the table: dropped", 0.5)
-    max_radius_mm: float = doc("points farther than this from the turntable axis are dropped (0: no limit)", 0.0)
+    triangulate: TriangulateConfig = doc(
+        "stereo back-projection", default_factory=TriangulateConfig
+    )
+    multiview: MultiviewConfig = doc("multi-view registration", default_factory=MultiviewConfig)
+    cleanup: CleanupConfig = doc("denoising, resampling, meshing", default_factory=CleanupConfig)
+    table_margin_mm: float = doc(
+        "points below this height above the turntable (world z) are the table: dropped", 0.5
+    )
+    max_radius_mm: float = doc(
+        "points farther than this from the turntable axis are dropped (0: no limit)", 0.0
+    )
     min_view_points: int = doc("a view with fewer triangulated points fails the stage", 500)
     mesh: bool = doc("build the Poisson mesh", True)
 
@@ -46,7 +56,9 @@ def _transform(cloud: PointCloud, T: np.ndarray) -> PointCloud:
     return PointCloud(pts, nrm, cloud.colors, cloud.labels, dict(cloud.extra))
 
 
-def _crop_table(cloud: PointCloud, T_world_view: np.ndarray, config: ReconstructConfig) -> PointCloud:
+def _crop_table(
+    cloud: PointCloud, T_world_view: np.ndarray, config: ReconstructConfig
+) -> PointCloud:
     """Drop the turntable surface (world z below the margin) and, optionally, far points, using
     the turntable prior of the view (DESIGN §2: world z = 0 is the table surface)."""
     w = cloud.points @ T_world_view[:3, :3].T + T_world_view[:3, 3]
@@ -56,7 +68,9 @@ def _crop_table(cloud: PointCloud, T_world_view: np.ndarray, config: Reconstruct
     return cloud.subset(keep)
 
 
-def reconstruct_views(views, calib, out: str | Path, config: ReconstructConfig = ReconstructConfig()) -> dict:
+def reconstruct_views(
+    views, calib, out: str | Path, config: ReconstructConfig = ReconstructConfig()
+) -> dict:
     """``views``: iterable of ``(name, angle_deg, maps)`` where maps is ``{"cam0": DecodedMap,
     "cam1": DecodedMap}``. Writes the stage's artefacts under ``out``; returns a summary."""
     out = Path(out)
@@ -66,29 +80,44 @@ def reconstruct_views(views, calib, out: str | Path, config: ReconstructConfig =
     names, angles, clouds = [], [], []
     views = list(views)
     for name, angle, maps in progress(views, desc="triangulate", total=len(views), unit="view"):
-        cloud = triangulate_view(maps() if callable(maps) else maps, calib, rect, config.triangulate)
+        cloud = triangulate_view(
+            maps() if callable(maps) else maps, calib, rect, config.triangulate
+        )
         cloud = _crop_table(cloud, turntable_prior(calib.T_world_cam0, [angle])[0], config)
         if len(cloud) < config.min_view_points:
-            raise Scan2adError(f"{name}: only {len(cloud)} points triangulated "
-                               f"(< {config.min_view_points}); check its decoded maps")
+            raise Scan2adError(
+                f"{name}: only {len(cloud)} points triangulated "
+                f"(< {config.min_view_points}); check its decoded maps"
+            )
         cloud.extra["view"] = np.full(len(cloud), len(names), np.int32)
         write_cloud(out / "views" / f"{name}.ply", cloud)
         names.append(name)
         angles.append(float(angle))
         clouds.append(cloud)
     reg = register_views(clouds, angles, calib.T_world_cam0, config.multiview, names)
-    write_json(out / "registration.json", {
-        "views": {n: {"angle_deg": a, "T_world_view": T.tolist(), "points": len(c)}
-                  for n, a, T, c in zip(names, angles, reg["T_world_view"], clouds)},
-        "pairs": reg["pairs"], "method": reg["method"],
-        "parameters": config_to_dict(config.multiview),
-    })
+    write_json(
+        out / "registration.json",
+        {
+            "views": {
+                n: {"angle_deg": a, "T_world_view": T.tolist(), "points": len(c)}
+                for n, a, T, c in zip(names, angles, reg["T_world_view"], clouds)
+            },
+            "pairs": reg["pairs"],
+            "method": reg["method"],
+            "parameters": config_to_dict(config.multiview),
+        },
+    )
     world = [_transform(c, T) for c, T in zip(clouds, reg["T_world_view"])]
-    fused = PointCloud(np.vstack([c.points for c in world]), np.vstack([c.normals for c in world]),
-                       extra={k: np.concatenate([c.extra[k] for c in world]) for k in ("confidence", "view")})
+    fused = PointCloud(
+        np.vstack([c.points for c in world]),
+        np.vstack([c.normals for c in world]),
+        extra={k: np.concatenate([c.extra[k] for c in world]) for k in ("confidence", "view")},
+    )
     write_cloud(out / "fused.ply", fused)
-    write_json(out / "fused.json", {"points_in": [len(c) for c in clouds], "points_out": len(fused),
-                                    "views": names})
+    write_json(
+        out / "fused.json",
+        {"points_in": [len(c) for c in clouds], "points_out": len(fused), "views": names},
+    )
     clean, rep = denoise(fused, config.cleanup)
     write_cloud(out / "clean.ply", clean)
     write_json(out / "clean.json", rep)
@@ -120,7 +149,9 @@ def report_png(out: Path, fused: PointCloud, pairs: list[dict], names: list[str]
     fig, ax = plt.subplots(1, 3, figsize=(15, 4.8))
     p, v = fused.points[pick], fused.extra["view"][pick]
     for a, (i, j), title in ((ax[0], (0, 1), "top (x-y)"), (ax[1], (0, 2), "side (x-z)")):
-        sc = a.scatter(p[:, i], p[:, j], c=v, s=0.3, cmap="tab20", vmin=0, vmax=max(len(names) - 1, 1))
+        sc = a.scatter(
+            p[:, i], p[:, j], c=v, s=0.3, cmap="tab20", vmin=0, vmax=max(len(names) - 1, 1)
+        )
         a.set_aspect("equal")
         a.set_title(f"fused views, {title}")
         a.set_xlabel("mm")
@@ -158,8 +189,12 @@ def session_calibration(session, calibration: str | Path | None = None):
     raise InputError("the session names no readable calibration; pass --calibration", session.root)
 
 
-def reconstruct_session(session_dir: str | Path, out: str | Path, calibration: str | Path | None = None,
-                        config: ReconstructConfig = ReconstructConfig()) -> dict:
+def reconstruct_session(
+    session_dir: str | Path,
+    out: str | Path,
+    calibration: str | Path | None = None,
+    config: ReconstructConfig = ReconstructConfig(),
+) -> dict:
     """Reconstruct every complete view of a capture session (``scan2ad.acquisition.session``)."""
     from scan2ad.acquisition.session import open_session
 
@@ -168,7 +203,7 @@ def reconstruct_session(session_dir: str | Path, out: str | Path, calibration: s
     if not done:
         raise InputError("the session has no complete view", session.root)
     calib = session_calibration(session, calibration)
-    views = [(f"view_{i:03d}", session.angles_deg[i], (lambda i=i: session.decode(i))) for i in done]
+    views = [
+        (f"view_{i:03d}", session.angles_deg[i], (lambda i=i: session.decode(i))) for i in done
+    ]
     return reconstruct_views(views, calib, out, config)
-
-

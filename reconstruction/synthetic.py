@@ -10,7 +10,6 @@ projection into the projector gives the pixel's projector column and row."""
 from __future__ import annotations
 
 import numpy as np
-
 from scan2ad.acquisition.decode import DecodedMap
 
 
@@ -25,7 +24,9 @@ def _pixel_rays(K, dist, size):
     return d / np.linalg.norm(d, axis=1, keepdims=True)
 
 
-def decoded_maps_from_mesh(mesh, calib, T_cam0_mesh: np.ndarray | None = None) -> dict[str, DecodedMap]:
+def decoded_maps_from_mesh(
+    mesh, calib, T_cam0_mesh: np.ndarray | None = None
+) -> dict[str, DecodedMap]:
     """Exact decoded maps ``{"cam0": DecodedMap, "cam1": DecodedMap}`` of a trimesh ``mesh``
     placed in the cam0 frame by ``T_cam0_mesh`` (mm)."""
     import open3d as o3d
@@ -33,8 +34,10 @@ def decoded_maps_from_mesh(mesh, calib, T_cam0_mesh: np.ndarray | None = None) -
     T = np.eye(4) if T_cam0_mesh is None else np.asarray(T_cam0_mesh, float)
     verts = np.asarray(mesh.vertices, float) @ T[:3, :3].T + T[:3, 3]
     scene = o3d.t.geometry.RaycastingScene()
-    scene.add_triangles(o3d.core.Tensor(verts.astype(np.float32)),
-                        o3d.core.Tensor(np.asarray(mesh.faces, np.uint32)))
+    scene.add_triangles(
+        o3d.core.Tensor(verts.astype(np.float32)),
+        o3d.core.Tensor(np.asarray(mesh.faces, np.uint32)),
+    )
     Kp = np.asarray(calib.projector["K"], float)
     T_0p = np.asarray(calib.projector["T_cam0_projector"], float)
     T_p0 = np.linalg.inv(T_0p)
@@ -53,14 +56,18 @@ def decoded_maps_from_mesh(mesh, calib, T_cam0_mesh: np.ndarray | None = None) -
         uvw = Xp @ Kp.T
         with np.errstate(invalid="ignore", divide="ignore"):
             col, row = uvw[:, 0] / uvw[:, 2], uvw[:, 1] / uvw[:, 2]
-        inside = hit & (Xp[:, 2] > 0) & (col > -0.5) & (col < wp - 0.5) & (row > -0.5) & (row < hp - 0.5)
+        inside = (
+            hit & (Xp[:, 2] > 0) & (col > -0.5) & (col < wp - 0.5) & (row > -0.5) & (row < hp - 0.5)
+        )
         # shadow test: the projector ray must reach the point first
         pdir = X - T_0p[:3, 3]
         plen = np.linalg.norm(pdir, axis=1)
         lit = np.zeros_like(inside)
         idx = np.flatnonzero(inside)
         if len(idx):
-            prays = np.hstack([np.broadcast_to(T_0p[:3, 3], (len(idx), 3)), pdir[idx] / plen[idx, None]])
+            prays = np.hstack(
+                [np.broadcast_to(T_0p[:3, 3], (len(idx), 3)), pdir[idx] / plen[idx, None]]
+            )
             tp = scene.cast_rays(o3d.core.Tensor(prays.astype(np.float32)))["t_hit"].numpy()
             lit[idx] = np.abs(tp - plen[idx]) < 1e-3 * plen[idx] + 0.01
         w, h = cam.image_size

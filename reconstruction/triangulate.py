@@ -32,12 +32,17 @@ from scan2ad.pointcloud import PointCloud
 
 @dataclasses.dataclass(frozen=True)
 class TriangulateConfig:
-    max_jump: float = doc("projector-column jump between neighbouring right pixels that ends a run", 2.0)
+    max_jump: float = doc(
+        "projector-column jump between neighbouring right pixels that ends a run", 2.0
+    )
     max_row_error: float = doc("largest projector-row disagreement of a match (projector px)", 1.0)
     min_confidence: float = doc("pixels below this decode confidence are ignored", 0.05)
     max_depth_mm: float = doc("points farther than this from cam0 are dropped", 5000.0)
-    smooth_sigma_px: float = doc("Gaussian smoothing of the decoded maps (normalised convolution over "
-                                 "valid pixels; 0: off); pixels near a code jump keep their value", 1.0)
+    smooth_sigma_px: float = doc(
+        "Gaussian smoothing of the decoded maps (normalised convolution over "
+        "valid pixels; 0: off); pixels near a code jump keep their value",
+        1.0,
+    )
 
 
 @dataclasses.dataclass
@@ -93,13 +98,17 @@ def rectification(calib) -> Rectification:
     P1 = np.array([[f, 0, cx0, 0], [0, f, cy, 0], [0, 0, 1, 0]], float)
     P2 = np.array([[f, 0, cx1, -f * B], [0, f, cy, 0], [0, 0, 1, 0]], float)
     # Q: (x, y, disparity = xL - xR, 1) -> homogeneous rectified-cam0 point
-    Q = np.array([[1, 0, 0, -cx0], [0, 1, 0, -cy], [0, 0, 0, f], [0, 0, 1 / B, -(cx0 - cx1) / B]], float)
+    Q = np.array(
+        [[1, 0, 0, -cx0], [0, 1, 0, -cy], [0, 0, 0, f], [0, 0, 1 / B, -(cx0 - cx1) / B]], float
+    )
     m0 = cv2.initUndistortRectifyMap(K0, d0, R1, P1[:, :3], size, cv2.CV_32FC1)
     m1 = cv2.initUndistortRectifyMap(K1, d1, R2, P2[:, :3], size, cv2.CV_32FC1)
     return Rectification(R1, R2, P1, P2, Q, m0, m1, size)
 
 
-def _smooth_decoded(values: np.ndarray, valid: np.ndarray, sigma: float, max_jump: float) -> np.ndarray:
+def _smooth_decoded(
+    values: np.ndarray, valid: np.ndarray, sigma: float, max_jump: float
+) -> np.ndarray:
     """Normalised-convolution Gaussian smoothing of a decoded coordinate map: averages the
     decoder's phase noise over neighbouring pixels of the same surface. A pixel whose smoothed
     value departs from its own by more than ``max_jump / 2`` (a depth edge in the window) keeps
@@ -122,13 +131,23 @@ def _rectify_map(dm, maps, sigma: float = 0.0, max_jump: float = 2.0):
 
     if sigma > 0:
         valid = dm.valid & np.isfinite(dm.col) & np.isfinite(dm.row)
-        dm = type(dm)(_smooth_decoded(dm.col, valid, sigma, max_jump),
-                      _smooth_decoded(dm.row, valid, sigma, max_jump), valid, dm.confidence)
+        dm = type(dm)(
+            _smooth_decoded(dm.col, valid, sigma, max_jump),
+            _smooth_decoded(dm.row, valid, sigma, max_jump),
+            valid,
+            dm.confidence,
+        )
 
-    kw = dict(interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=np.nan)
+    kw = {
+        "interpolation": cv2.INTER_LINEAR,
+        "borderMode": cv2.BORDER_CONSTANT,
+        "borderValue": np.nan,
+    }
     col = cv2.remap(np.where(dm.valid, dm.col, np.nan).astype(np.float32), *maps, **kw)
     row = cv2.remap(np.where(dm.valid, dm.row, np.nan).astype(np.float32), *maps, **kw)
-    conf = cv2.remap(np.nan_to_num(dm.confidence).astype(np.float32), *maps, interpolation=cv2.INTER_LINEAR)
+    conf = cv2.remap(
+        np.nan_to_num(dm.confidence).astype(np.float32), *maps, interpolation=cv2.INTER_LINEAR
+    )
     return col, row, conf
 
 
@@ -173,16 +192,22 @@ def _match_row(cl, rl, cr, rr, max_jump, max_row_error):
     return xr, err
 
 
-def triangulate_view(maps: dict, calib, rect: Rectification | None = None,
-                     config: TriangulateConfig = TriangulateConfig()) -> PointCloud:
+def triangulate_view(
+    maps: dict,
+    calib,
+    rect: Rectification | None = None,
+    config: TriangulateConfig = TriangulateConfig(),
+) -> PointCloud:
     """Points (mm, cam0 frame) with normals and ``extra["confidence"]`` from one view's maps."""
     for cam in ("cam0", "cam1"):
         if cam not in maps:
             raise InputError(f"decoded maps lack camera {cam!r}")
     rect = rect or rectification(calib)
     if maps["cam0"].shape != rect.size[::-1] or maps["cam1"].shape != rect.size[::-1]:
-        raise InputError(f"decoded map shape {maps['cam0'].shape} does not match the calibration's "
-                         f"image size {rect.size}")
+        raise InputError(
+            f"decoded map shape {maps['cam0'].shape} does not match the calibration's "
+            f"image size {rect.size}"
+        )
     c0, r0, f0 = _rectify_map(maps["cam0"], rect.maps0, config.smooth_sigma_px, config.max_jump)
     c1, r1, f1 = _rectify_map(maps["cam1"], rect.maps1, config.smooth_sigma_px, config.max_jump)
     c0[f0 < config.min_confidence] = np.nan
@@ -191,7 +216,9 @@ def triangulate_view(maps: dict, calib, rect: Rectification | None = None,
     xr = np.full((H, W), np.nan)
     err = np.full((H, W), np.inf)
     for y in range(H):
-        xr[y], err[y] = _match_row(c0[y], r0[y], c1[y], r1[y], config.max_jump, config.max_row_error)
+        xr[y], err[y] = _match_row(
+            c0[y], r0[y], c1[y], r1[y], config.max_jump, config.max_row_error
+        )
     xs = np.arange(W, dtype=float)[None, :].repeat(H, 0)
     ys = np.arange(H, dtype=float)[:, None].repeat(W, 1)
     disp = xs - xr
@@ -223,6 +250,11 @@ def triangulate_view(maps: dict, calib, rect: Rectification | None = None,
     # right-camera confidence at the matched sub-pixel position (nearest pixel)
     xi = np.clip(np.round(xr[keep]).astype(int), 0, W - 1)
     yi = ys[keep].astype(int)
-    conf = np.minimum(f0[keep], f1[yi, xi]) * np.exp(-(err[keep] / max(config.max_row_error, 1e-6)) ** 2)
-    return PointCloud(pts.astype(np.float64), nrm.astype(np.float64),
-                      extra={"confidence": conf.astype(np.float32)})
+    conf = np.minimum(f0[keep], f1[yi, xi]) * np.exp(
+        -((err[keep] / max(config.max_row_error, 1e-6)) ** 2)
+    )
+    return PointCloud(
+        pts.astype(np.float64),
+        nrm.astype(np.float64),
+        extra={"confidence": conf.astype(np.float32)},
+    )

@@ -31,12 +31,12 @@ import dataclasses
 import time
 
 import numpy as np
+from scan2ad.reconstruction.registration.result import RegistrationResult, evaluate, point_spacing
+from scan2ad.reconstruction.registration.se3 import se3_exp, se3_log, transform, weighted_kabsch
 from scipy.spatial import cKDTree
 
 from scan2ad.config import doc
 from scan2ad.errors import InputError
-from scan2ad.reconstruction.registration.result import RegistrationResult, evaluate, point_spacing
-from scan2ad.reconstruction.registration.se3 import se3_exp, se3_log, transform, weighted_kabsch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,14 +45,20 @@ class FricpConfig:
     anderson: bool = doc("Anderson acceleration of the MM iteration (§3.2)", True)
     anderson_m: int = doc("Anderson history length m", 5)
     nu_begin_k: float = doc("initial nu = this × median initial closest-point distance", 3.0)
-    nu_begin: float = doc("initial nu in input units when > 0 (a good initial alignment: skips the "
-                          "paper's rule, which on partial overlap lets the unseen parts pull)", 0.0)
+    nu_begin: float = doc(
+        "initial nu in input units when > 0 (a good initial alignment: skips the "
+        "paper's rule, which on partial overlap lets the unseen parts pull)",
+        0.0,
+    )
     nu_end_k: float = doc("final nu = this × target point spacing", 1.0 / (3.0 * np.sqrt(3.0)))
     nu_alpha: float = doc("nu multiplier at each annealing step", 0.5)
     max_iterations: int = doc("iterations per nu value", 100)
     max_total_iterations: int = doc("iterations over all nu values", 1000)
-    stop: float = doc("convergence: norm of the twist change, in units of the bbox diagonal "
-                      "(1e-6 matches the authors' C++ to 5e-5; 1e-5 to 1.1e-4)", 1e-6)
+    stop: float = doc(
+        "convergence: norm of the twist change, in units of the bbox diagonal "
+        "(1e-6 matches the authors' C++ to 5e-5; 1e-5 to 1.1e-4)",
+        1e-6,
+    )
     max_distance_k: float = doc("fitness/RMSE inlier distance = this × target point spacing", 3.0)
 
 
@@ -144,7 +150,11 @@ def fricp(
     tree = cKDTree(tgt)
     normals = None
     if config.variant == "plane":
-        normals = estimate_normals(tgt, tree) if target_normals is None else np.asarray(target_normals, float)
+        normals = (
+            estimate_normals(tgt, tree)
+            if target_normals is None
+            else np.asarray(target_normals, float)
+        )
         normals = normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
 
     # iterate on the correction to the initial pose, so the twist stays small (the logarithm is
@@ -153,7 +163,9 @@ def fricp(
     src = transform(T0, src)
     T = np.eye(4)
     d0, _ = tree.query(src)
-    nu = config.nu_begin / scale if config.nu_begin > 0 else config.nu_begin_k * float(np.median(d0))
+    nu = (
+        config.nu_begin / scale if config.nu_begin > 0 else config.nu_begin_k * float(np.median(d0))
+    )
     spacing = point_spacing(tgt, tree, k=7)
     nu_end = config.nu_end_k * spacing
     nu = max(nu, nu_end)
@@ -211,8 +223,16 @@ def fricp(
     max_distance = config.max_distance_k * spacing * scale
     fitness, rmse = evaluate(source, cKDTree(target), T_out, max_distance)
     return RegistrationResult(
-        T_out, fitness, rmse, total, time.perf_counter() - t0,
-        f"fricp-{config.variant}" if config.variant == "plane" else "fricp", max_distance,
-        extra={"nu_schedule": [[float(n * scale), int(i)] for n, i in history],
-               "anderson_accepted": accepted_aa, "anderson_rejected": rejected_aa},
+        T_out,
+        fitness,
+        rmse,
+        total,
+        time.perf_counter() - t0,
+        f"fricp-{config.variant}" if config.variant == "plane" else "fricp",
+        max_distance,
+        extra={
+            "nu_schedule": [[float(n * scale), int(i)] for n, i in history],
+            "anderson_accepted": accepted_aa,
+            "anderson_rejected": rejected_aa,
+        },
     )

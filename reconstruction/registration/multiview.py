@@ -22,14 +22,14 @@ import dataclasses
 import time
 
 import numpy as np
+from scan2ad.reconstruction.registration.fricp import FricpConfig, fricp
+from scan2ad.reconstruction.registration.result import evaluate
+from scan2ad.reconstruction.registration.se3 import rotation_angle_deg
 from scipy.spatial import cKDTree
 
 from scan2ad.config import doc
 from scan2ad.errors import Scan2adError
 from scan2ad.log import get_logger, progress
-from scan2ad.reconstruction.registration.fricp import FricpConfig, fricp
-from scan2ad.reconstruction.registration.result import evaluate
-from scan2ad.reconstruction.registration.se3 import rotation_angle_deg
 
 log = get_logger(__name__)
 
@@ -38,12 +38,16 @@ log = get_logger(__name__)
 class MultiviewConfig:
     variant: str = doc("FRICP variant of the pairs: 'point' or 'plane'", "plane")
     nu_begin_mm: float = doc("initial Welsch nu of the pairs (mm): the prior's expected error", 2.0)
-    max_correction_deg: float = doc("a pair correcting the prior by more is rejected (prior kept)", 3.0)
+    max_correction_deg: float = doc(
+        "a pair correcting the prior by more is rejected (prior kept)", 3.0
+    )
     max_correction_mm: float = doc("... or moving the source centroid by more than this (mm)", 3.0)
     voxel_mm: float = doc("voxel size of the copies used for registration (mm)", 0.5)
     min_fitness: float = doc("a pair with FRICP fitness below this fails the stage", 0.3)
     refine: bool = doc("refine the turntable prior pairwise and close the loop", True)
-    loop_closure_deg: float = doc("add the last-to-first pair when the angles span 360° within this", 1.0)
+    loop_closure_deg: float = doc(
+        "add the last-to-first pair when the angles span 360° within this", 1.0
+    )
 
 
 def rot_z(deg: float) -> np.ndarray:
@@ -64,8 +68,13 @@ def _down(cloud, voxel):
     return np.asarray(pcd.points), (np.asarray(pcd.normals) if pcd.has_normals() else None)
 
 
-def register_views(clouds: list, angles_deg: list[float], T_world_cam0: np.ndarray,
-                   config: MultiviewConfig = MultiviewConfig(), names: list[str] | None = None) -> dict:
+def register_views(
+    clouds: list,
+    angles_deg: list[float],
+    T_world_cam0: np.ndarray,
+    config: MultiviewConfig = MultiviewConfig(),
+    names: list[str] | None = None,
+) -> dict:
     """Poses ``T_world_view`` of every view and one record per pair (method, fitness, RMSE,
     iterations, time)."""
     import open3d as o3d
@@ -95,32 +104,62 @@ def register_views(clouds: list, angles_deg: list[float], T_world_cam0: np.ndarr
         shift = float(np.linalg.norm(corr[:3, :3] @ centroid + corr[:3, 3] - centroid))
         corr_deg = rotation_angle_deg(corr)
         accepted = corr_deg <= config.max_correction_deg and shift <= config.max_correction_mm
-        rec = {"source": names[i], "target": names[j], "method": f"turntable prior + {res.method}",
-               "fitness": res.fitness, "inlier_rmse": res.inlier_rmse, "iterations": res.iterations,
-               "time_s": time.perf_counter() - t0, "correction_deg": corr_deg, "correction_mm": shift,
-               "accepted": bool(accepted)}
+        rec = {
+            "source": names[i],
+            "target": names[j],
+            "method": f"turntable prior + {res.method}",
+            "fitness": res.fitness,
+            "inlier_rmse": res.inlier_rmse,
+            "iterations": res.iterations,
+            "time_s": time.perf_counter() - t0,
+            "correction_deg": corr_deg,
+            "correction_mm": shift,
+            "accepted": bool(accepted),
+        }
         if not accepted:
             prior_fit, prior_rmse = evaluate(ps, cKDTree(pt), init, res.max_distance)
-            rec.update(method="turntable prior (refinement rejected: correction beyond the tolerance)",
-                       fitness=prior_fit, inlier_rmse=prior_rmse)
-            log.warning("%s -> %s: FRICP correction %.2f deg / %.2f mm beyond the tolerance; prior kept",
-                        names[i], names[j], corr_deg, shift)
+            rec.update(
+                method="turntable prior (refinement rejected: correction beyond the tolerance)",
+                fitness=prior_fit,
+                inlier_rmse=prior_rmse,
+            )
+            log.warning(
+                "%s -> %s: FRICP correction %.2f deg / %.2f mm beyond the tolerance; prior kept",
+                names[i],
+                names[j],
+                corr_deg,
+                shift,
+            )
         pairs.append(rec)
         if rec["fitness"] < config.min_fitness:
             raise Scan2adError(
                 f"{names[i]} does not register onto {names[j]}: fitness {rec['fitness']:.3f} "
-                f"< {config.min_fitness} (inlier RMSE {rec['inlier_rmse']:.3f} mm)")
+                f"< {config.min_fitness} (inlier RMSE {rec['inlier_rmse']:.3f} mm)"
+            )
         T_edge = res.transformation if accepted else init
         info = o3d.pipelines.registration.get_information_matrix_from_point_clouds(
             o3d.geometry.PointCloud(o3d.utility.Vector3dVector(ps)),
-            o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pt)), 3 * config.voxel_mm, T_edge)
-        graph.edges.append(o3d.pipelines.registration.PoseGraphEdge(
-            i, j, T_edge, info, uncertain=(j != i + 1)))
+            o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pt)),
+            3 * config.voxel_mm,
+            T_edge,
+        )
+        graph.edges.append(
+            o3d.pipelines.registration.PoseGraphEdge(i, j, T_edge, info, uncertain=(j != i + 1))
+        )
     # odometry edges define the chain; anchor view 0 at its prior
     o3d.pipelines.registration.global_optimization(
-        graph, o3d.pipelines.registration.GlobalOptimizationLevenbergMarquardt(),
+        graph,
+        o3d.pipelines.registration.GlobalOptimizationLevenbergMarquardt(),
         o3d.pipelines.registration.GlobalOptimizationConvergenceCriteria(),
         o3d.pipelines.registration.GlobalOptimizationOption(
-            max_correspondence_distance=3 * config.voxel_mm, edge_prune_threshold=0.25, reference_node=0))
+            max_correspondence_distance=3 * config.voxel_mm,
+            edge_prune_threshold=0.25,
+            reference_node=0,
+        ),
+    )
     poses = [np.asarray(node.pose) for node in graph.nodes]
-    return {"T_world_view": poses, "pairs": pairs, "method": f"turntable prior + fricp ({config.variant}) + pose graph"}
+    return {
+        "T_world_view": poses,
+        "pairs": pairs,
+        "method": f"turntable prior + fricp ({config.variant}) + pose graph",
+    }

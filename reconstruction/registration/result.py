@@ -37,7 +37,9 @@ class RegistrationResult:
         }
 
 
-def evaluate(source: np.ndarray, target_tree: cKDTree, T: np.ndarray, max_distance: float) -> tuple[float, float]:
+def evaluate(
+    source: np.ndarray, target_tree: cKDTree, T: np.ndarray, max_distance: float
+) -> tuple[float, float]:
     """(fitness, inlier RMSE) of ``T`` applied to ``source`` against a target k-d tree."""
     moved = source @ T[:3, :3].T + T[:3, 3]
     d, _ = target_tree.query(moved, distance_upper_bound=max_distance)
@@ -47,8 +49,9 @@ def evaluate(source: np.ndarray, target_tree: cKDTree, T: np.ndarray, max_distan
     return float(ok.mean()), float(np.sqrt(np.mean(d[ok] ** 2)))
 
 
-def point_spacing(points: np.ndarray, tree: cKDTree | None = None, k: int = 6, sample: int = 5000,
-                  seed: int = 0) -> float:
+def point_spacing(
+    points: np.ndarray, tree: cKDTree | None = None, k: int = 6, sample: int = 5000, seed: int = 0
+) -> float:
     """Median over (a sample of) points of the mean distance to their ``k`` nearest neighbours."""
     tree = tree or cKDTree(points)
     rng = np.random.default_rng(seed)

@@ -36,18 +36,20 @@ import dataclasses
 import time
 
 import numpy as np
+from scan2ad.reconstruction.registration.result import RegistrationResult, evaluate
+from scan2ad.reconstruction.registration.se3 import transform, weighted_kabsch
 from scipy.spatial import cKDTree
 
 from scan2ad.config import doc
 from scan2ad.errors import InputError
-from scan2ad.reconstruction.registration.result import RegistrationResult, evaluate
-from scan2ad.reconstruction.registration.se3 import transform, weighted_kabsch
 
 
 @dataclasses.dataclass(frozen=True)
 class S4pcsConfig:
     overlap: float = doc("expected overlap: share of the source visible in the target (0-1]", 0.5)
-    delta: float = doc("registration accuracy in cloud units; <= 0: 1% of the target's bbox diagonal", 0.0)
+    delta: float = doc(
+        "registration accuracy in cloud units; <= 0: 1% of the target's bbox diagonal", 0.0
+    )
     sample_size: int = doc("points sampled from each cloud for the base search", 300)
     max_time_seconds: float = doc("time budget of the search", 10.0)
     n_verify: int = doc("source points used to score a candidate (LCP)", 400)
@@ -156,7 +158,9 @@ def _lcp(Ts: np.ndarray, pts: np.ndarray, tree: cKDTree, delta: float) -> np.nda
     return np.isfinite(d).reshape(len(Ts), -1).mean(axis=1)
 
 
-def s4pcs(source: np.ndarray, target: np.ndarray, config: S4pcsConfig = S4pcsConfig()) -> RegistrationResult:
+def s4pcs(
+    source: np.ndarray, target: np.ndarray, config: S4pcsConfig = S4pcsConfig()
+) -> RegistrationResult:
     """Global rigid registration of ``source`` onto ``target``; returns ``T_target_source``."""
     source = np.asarray(source, float)
     target = np.asarray(target, float)
@@ -196,7 +200,11 @@ def s4pcs(source: np.ndarray, target: np.ndarray, config: S4pcsConfig = S4pcsCon
             sets = sets[rng.choice(len(sets), config.max_candidates_per_base, replace=False)]
         n_cand += len(sets)
         Ts = [weighted_kabsch(base, Q[s]) for s in sets]
-        good = [T for T, s in zip(Ts, sets) if np.sqrt(np.mean(np.sum((transform(T, base) - Q[s]) ** 2, 1))) < 2 * delta_search]
+        good = [
+            T
+            for T, s in zip(Ts, sets)
+            if np.sqrt(np.mean(np.sum((transform(T, base) - Q[s]) ** 2, 1))) < 2 * delta_search
+        ]
         if not good:
             continue
         Ts = np.stack(good)
@@ -213,6 +221,12 @@ def s4pcs(source: np.ndarray, target: np.ndarray, config: S4pcsConfig = S4pcsCon
             break
     fitness, rmse = evaluate(source, full_tree, best_T, delta)
     return RegistrationResult(
-        best_T, fitness, rmse, trials, time.perf_counter() - t0, "s4pcs", delta,
+        best_T,
+        fitness,
+        rmse,
+        trials,
+        time.perf_counter() - t0,
+        "s4pcs",
+        delta,
         extra={"lcp": best_lcp, "candidates": n_cand, "delta": delta},
     )

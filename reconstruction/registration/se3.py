@@ -47,7 +47,11 @@ def se3_log(T: np.ndarray) -> np.ndarray:
         axis = M[:, k] / np.sqrt(max(M[k, k], 1e-300))
         w = th * axis / np.linalg.norm(axis)
     else:
-        w = th / (2.0 * np.sin(th)) * np.array([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]])
+        w = (
+            th
+            / (2.0 * np.sin(th))
+            * np.array([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]])
+        )
     _, V = _so3_exp(w)
     return np.concatenate([w, np.linalg.solve(V, T[:3, 3])])
 

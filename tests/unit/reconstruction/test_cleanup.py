@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import trimesh
+from scan2ad.reconstruction.cleanup import CleanupConfig, denoise, octree_resample, poisson_mesh
 
 from scan2ad.pointcloud import PointCloud
-from scan2ad.reconstruction.cleanup import CleanupConfig, denoise, octree_resample, poisson_mesh
 
 
 def _noisy_sphere(n=40000, outliers=800, seed=0):
@@ -34,7 +34,7 @@ def test_denoise_removes_outliers_and_stops():
 
 def test_octree_resample_keeps_measured_points_at_the_target_count():
     cloud, _ = _noisy_sphere(outliers=0)
-    part, rep = octree_resample(cloud, 5000)
+    part, _ = octree_resample(cloud, 5000)
     assert 0.99 * 5000 <= len(part) <= 5000
     # measured points only (a subset of the input), spread evenly
     d = np.min(np.linalg.norm(part.points[:200, None] - cloud.points[None], axis=2), axis=1)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scan2ad.reconstruction.registration.fricp import FricpConfig, fricp
+from scan2ad.reconstruction.registration.se3 import se3_exp, se3_log, transform, transform_error
 
 from scan2ad.errors import InputError
 from scan2ad.pointcloud import read_cloud
-from scan2ad.reconstruction.registration.fricp import FricpConfig, fricp
-from scan2ad.reconstruction.registration.se3 import se3_exp, se3_log, transform, transform_error
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_robust_to_outliers():
 
 
 def test_anderson_needs_fewer_iterations_same_answer():
-    src, tgt, T = _wavy_sheet()
+    src, tgt, _ = _wavy_sheet()
     fast = fricp(src, tgt)
     plain = fricp(src, tgt, config=FricpConfig(anderson=False))
     assert fast.iterations < plain.iterations

@@ -8,18 +8,18 @@ import numpy as np
 import pytest
 import trimesh
 from click.testing import CliRunner
-from scipy.spatial import cKDTree
-
 from scan2ad.acquisition.calibration.model import true_calibration
 from scan2ad.acquisition.rig import load_rig
-from scan2ad.errors import Scan2adError
-from scan2ad.io import read_json
-from scan2ad.pointcloud import read_cloud
 from scan2ad.reconstruction.cli import reconstruct
 from scan2ad.reconstruction.pipeline import ReconstructConfig, reconstruct_views
 from scan2ad.reconstruction.registration.multiview import MultiviewConfig, register_views, rot_z
 from scan2ad.reconstruction.registration.se3 import transform_error
 from scan2ad.reconstruction.synthetic import decoded_maps_from_mesh
+from scipy.spatial import cKDTree
+
+from scan2ad.errors import Scan2adError
+from scan2ad.io import read_json
+from scan2ad.pointcloud import read_cloud
 
 ANGLES = [0.0, 72.0, 144.0, 216.0, 288.0]
 ANGLE_ERROR = 1.5  # degrees added to view 2's recorded angle
@@ -48,7 +48,7 @@ def recon(tmp_path_factory):
 
 
 def test_accuracy_and_coverage(recon):
-    calib, mesh, out, summary = recon
+    _, mesh, out, _ = recon
     part = read_cloud(out / "part.ply")
     diag = float(np.linalg.norm(mesh.extents))
     d = np.abs(trimesh.proximity.signed_distance(mesh, part.points[::5]))
@@ -63,7 +63,7 @@ def test_accuracy_and_coverage(recon):
 
 
 def test_registration_corrects_the_turntable_angle(recon):
-    calib, mesh, out, summary = recon
+    calib, _, out, _ = recon
     reg = read_json(out / "registration.json")
     true = [rot_z(-a) @ calib.T_world_cam0 for a in ANGLES]
     for i, name in enumerate(sorted(reg["views"])):

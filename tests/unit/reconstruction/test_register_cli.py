@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 from click.testing import CliRunner
-
-from scan2ad.io import read_json
 from scan2ad.reconstruction.cli import register
 from scan2ad.reconstruction.registration.se3 import transform_error
+
+from scan2ad.io import read_json
 
 
 def test_register_demo_pair(shared_data, tmp_path):
     d = shared_data / "fricp_pair"
     out = tmp_path / "T.json"
-    res = CliRunner().invoke(register, [str(d / "source.ply"), str(d / "target.ply"), "--init", "none",
-                                        "--out", str(out)])
+    res = CliRunner().invoke(
+        register,
+        [str(d / "source.ply"), str(d / "target.ply"), "--init", "none", "--out", str(out)],
+    )
     assert res.exit_code == 0, res.output
     assert "fitness" in res.output and "T_target_source" in res.output
     T = np.array(read_json(out)["T_target_source"])

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import trimesh
-from scipy.spatial import cKDTree
-
 from scan2ad.acquisition.calibration.model import true_calibration
 from scan2ad.acquisition.rig import load_rig
-from scan2ad.errors import InputError
 from scan2ad.reconstruction.synthetic import decoded_maps_from_mesh
 from scan2ad.reconstruction.triangulate import rectification, triangulate_view
+from scipy.spatial import cKDTree
+
+from scan2ad.errors import InputError
 
 
 @pytest.fixture(scope="module")
@@ -22,26 +22,36 @@ def calib():
 def _visible_truth(maps, calib, mesh, T):
     """cam0 pixels whose surface point is lit and also seen by cam1 (same point), as 3D points."""
     import open3d as o3d
-
     from scan2ad.reconstruction.synthetic import _pixel_rays
 
     c0 = calib.cameras["cam0"]
     verts = np.asarray(mesh.vertices) @ T[:3, :3].T + T[:3, 3]
     scene = o3d.t.geometry.RaycastingScene()
-    scene.add_triangles(o3d.core.Tensor(verts.astype(np.float32)), o3d.core.Tensor(np.asarray(mesh.faces, np.uint32)))
+    scene.add_triangles(
+        o3d.core.Tensor(verts.astype(np.float32)),
+        o3d.core.Tensor(np.asarray(mesh.faces, np.uint32)),
+    )
     dirs = _pixel_rays(c0.K, c0.dist, c0.image_size)[maps["cam0"].valid.ravel()]
-    t = scene.cast_rays(o3d.core.Tensor(np.hstack([np.zeros_like(dirs), dirs]).astype(np.float32)))["t_hit"].numpy()
+    t = scene.cast_rays(o3d.core.Tensor(np.hstack([np.zeros_like(dirs), dirs]).astype(np.float32)))[
+        "t_hit"
+    ].numpy()
     X = dirs * t[:, None]
     centre1 = -calib.stereo.R.T @ calib.stereo.T
     v = X - centre1
     L = np.linalg.norm(v, axis=1)
-    t1 = scene.cast_rays(o3d.core.Tensor(np.hstack([np.broadcast_to(centre1, v.shape), v / L[:, None]]).astype(np.float32)))["t_hit"].numpy()
+    t1 = scene.cast_rays(
+        o3d.core.Tensor(
+            np.hstack([np.broadcast_to(centre1, v.shape), v / L[:, None]]).astype(np.float32)
+        )
+    )["t_hit"].numpy()
     seen1 = np.abs(t1 - L) < 0.01
     # and inside cam1's image
     import cv2
 
     X1 = X @ calib.stereo.R.T + calib.stereo.T
-    uv, _ = cv2.projectPoints(X1, np.zeros(3), np.zeros(3), calib.cameras["cam1"].K, calib.cameras["cam1"].dist)
+    uv, _ = cv2.projectPoints(
+        X1, np.zeros(3), np.zeros(3), calib.cameras["cam1"].K, calib.cameras["cam1"].dist
+    )
     uv = uv.reshape(-1, 2)
     w, h = calib.cameras["cam1"].image_size
     inside = (uv[:, 0] > 1) & (uv[:, 0] < w - 2) & (uv[:, 1] > 1) & (uv[:, 1] < h - 2)
