@@ -74,6 +74,12 @@ REGISTRY: dict[str, Entry] = {
                             "GMANet w/o SPCG (Norm-AS synthesis instead)"),
     "gmanet-no-sdo": Entry("scan2ad.detectors.methods.gmanet.detector:GMANet", {"use_sdo": False},
                            "GMANet w/o SDO (only the normal discrepancy is minimised)"),
+    # IMRNet (002_28a1af360a0c09b5) and its sampler ablation
+    "imrnet": Entry("scan2ad.detectors.methods.imrnet.detector:IMRNet", {},
+                    "IMRNet: GPS sampling, iterative mask reconstruction, DFC, template regularisation"),
+    "imrnet-fps": Entry("scan2ad.detectors.methods.imrnet.detector:IMRNet", {"sampler": "fps"}, "IMRNet with FPS instead of GPS"),
+    "imrnet-random": Entry("scan2ad.detectors.methods.imrnet.detector:IMRNet", {"sampler": "random"}, "IMRNet with random sampling instead of GPS"),
+    "imrnet-voxel": Entry("scan2ad.detectors.methods.imrnet.detector:IMRNet", {"sampler": "voxel"}, "IMRNet with voxel sampling instead of GPS"),
 }
 
 
