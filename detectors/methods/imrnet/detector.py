@@ -6,7 +6,8 @@ grouped into ``groups`` patches of ``group_size`` points around FPS centres, and
 reconstruction network (model.py) learns to rebuild 40 % randomly masked patches under the
 Chamfer loss (§3.3). Test (§3.4): ``iterations`` = 3 rounds of iterative reconstruction (each
 round masks a fresh 40 % and replaces those patches by their reconstruction, so the anomaly is
-pushed towards the normal shape the network knows); then Dense Feature Concatenation and
+pushed towards the normal shape the network knows; the rounds mask consecutive blocks of one
+random permutation of the patches, so 3 x 40 % reconstructs every patch at least once); then Dense Feature Concatenation and
 Comparison: the point-level score is the distance of each input point to the reconstructed
 cloud, the feature-level score the distance between the concatenated decoder layer 1-3 features
 of the input and of the reconstruction per patch. Template regularisation (§3.5): the feature
@@ -154,9 +155,13 @@ class IMRNet(Detector):
         rng = np.random.default_rng(self.config.seed + 7)
         cur = patches.astype(np.float32).copy()
         ce = torch.as_tensor(centres, dtype=torch.float32)[None]
+        g = len(centres)
+        order = rng.permutation(g)
+        size = max(1, int(round(self.config.mask_ratio * g)))
         with torch.no_grad():
-            for _ in range(self.config.iterations):
-                m = self._mask(len(centres), rng)
+            for it in range(self.config.iterations):
+                m = np.zeros(g, bool)  # consecutive blocks of one permutation: 3 x 40 % covers every patch
+                m[order[np.arange(it * size, (it + 1) * size) % g]] = True
                 rec, _ = self.net(torch.as_tensor(cur)[None], ce, torch.as_tensor(m)[None])
                 cur[m] = rec[0].numpy()[m]
         rec_cloud = (cur + centres[:, None]).reshape(-1, 3)
