@@ -38,7 +38,8 @@ def _load_part(part: str, seed: int):
 @click.option("--radius", type=float, default=None, help="Defect radius / half width (mm); default from the target ratio.")
 @click.option("--depth", type=float, default=None, help="Depth / height (mm).")
 @click.option("--length", type=float, default=None, help="Scratch/crack length, bending lever (mm).")
-@click.option("--profile", type=click.Choice(["cosine", "gaussian", "spherical", "u", "v"]), default=None)
+@click.option("--profile", type=click.Choice(["cosine", "gaussian", "spherical", "u", "v", "bend", "twist"]), default=None,
+              help="Falloff (Bump/Dent/Scar), groove section u/v (Scratch/crack), bend/twist (Deformation).")
 @click.option("--points", "n_points", type=int, default=30000, show_default=True, help="Points sampled on the carved part.")
 @click.option("--noise-sigma", type=float, default=0.05, show_default=True,
               help="Scanner noise (mm); the label threshold is 3 sigma.")

@@ -30,8 +30,12 @@ Scratch/crack  groove along a surface path through ``centre`` along ``tangent`` 
                profile ``u`` (rounded) or ``v`` (sharp). Scratch paths wiggle smoothly,
                crack paths are jagged polylines.
 Scar           irregular shallow rough patch of mean ``radius``; ``depth`` mean depth.
-Deformation    local bend of the neighbourhood (ball of ``radius``) about the hinge axis
-               through ``centre`` along ``direction x tangent``; ``depth`` peak displacement.
+Deformation    local bend (``profile`` ``bend``; ``cosine`` in older specs means the same) of
+               the neighbourhood (ball of ``radius``) about the hinge axis through
+               ``centre`` along ``direction x tangent``, or local twist (``profile``
+               ``twist``) of that ball about the axis through ``centre`` along
+               ``tangent``, the twist angle growing linearly along the axis (a feature
+               wrung like a cloth); ``depth`` is the peak displacement of either.
 bending        bend of everything beyond the plane through ``centre`` with normal
                ``tangent`` about the hinge axis ``direction x tangent``; the bend angle
                ramps up over ``radius`` to ``depth / length`` (``depth`` is then the
@@ -60,7 +64,7 @@ ALL_TYPE_NAMES = OPEN_INDUSTRY_TYPES + ANOMALY_SHAPENET_TYPES
 # other vocabulary's name -> the field that carves it
 ENGINE = {"bulge": "Bump", "concavity": "Dent", "scratch": "Scratch"}
 BOOLEAN_TYPES = ("hole", "break")
-PROFILES = ("cosine", "gaussian", "spherical", "u", "v")
+PROFILES = ("cosine", "gaussian", "spherical", "u", "v", "bend", "twist")
 
 
 def engine_type(name: str) -> str:
@@ -269,6 +273,17 @@ def _rotate_about(q: np.ndarray, axis: np.ndarray, angle: np.ndarray) -> np.ndar
 _DEFORM_PEAK = max(t * falloff(np.array([t]), "cosine")[0] for t in np.linspace(0, 1, 2001))
 
 
+def _twist_peak() -> float:
+    """max |s|·|t|·f(√(s²+t²)) over the unit disc: the displacement per unit twist angle and
+    radius at the point a twist moves most (s along the twist axis, t across it)."""
+    g = np.linspace(0, 1, 801)
+    s, t = np.meshgrid(g, g)
+    return float((s * t * falloff(np.hypot(s, t).ravel(), "cosine").reshape(s.shape)).max())
+
+
+_TWIST_PEAK = _twist_peak()
+
+
 def displacement(spec: DefectSpec, p: np.ndarray, normals: np.ndarray) -> np.ndarray:
     """The displacement field of a displacement defect at original positions ``p`` (n,3)."""
     t = engine_type(spec.type)
@@ -293,7 +308,13 @@ def displacement(spec: DefectSpec, p: np.ndarray, normals: np.ndarray) -> np.nda
     if t == "Deformation":
         q = p - c
         r = np.linalg.norm(q, axis=1)
-        theta = spec.depth / (spec.radius * _DEFORM_PEAK) * falloff(r / spec.radius, "cosine")
+        w = falloff(r / spec.radius, "cosine")
+        if spec.profile == "twist":
+            # angle ∝ position along the axis, so the two ends of the ball turn opposite ways and
+            # a point at distance ρ from the axis moves ≈ ρ·θ; peak displacement = depth
+            theta = spec.depth / (spec.radius * _TWIST_PEAK) * w * (q @ u) / spec.radius
+            return _rotate_about(q, u, theta) - q
+        theta = spec.depth / (spec.radius * _DEFORM_PEAK) * w
         return _rotate_about(q, v, theta) - q
     if t == "bending":
         q = p - c
@@ -370,7 +391,7 @@ def default_size(type_: str, target_area: float, threshold: float) -> dict:
         return {"radius": r, "depth": max(0.08 * r, 3 * threshold), "length": 0.0, "profile": "cosine"}
     if t == "Deformation":
         r = math.sqrt(a / math.pi) * 1.4
-        return {"radius": r, "depth": max(0.2 * r, 4 * threshold), "length": 0.0, "profile": "cosine"}
+        return {"radius": r, "depth": max(0.2 * r, 4 * threshold), "length": 0.0, "profile": "bend"}
     if t == "hole":
         r = math.sqrt(a / (3 * math.pi))
         return {"radius": r, "depth": r, "length": 0.0, "profile": "cosine"}
@@ -451,5 +472,9 @@ def make_spec(mesh, type_: str, seed: int, *, location: str = "random", centre=N
     base.update({k: v for k, v in sizes.items() if v is not None})
     if engine_type(type_) == "break":
         n = _unit(n + 0.35 * rng.normal(size=3), "break direction")  # tilted cut facet
+    if type_ == "Deformation" and sizes.get("profile") is None:
+        # Open-Industry's deformations are bent or twisted features: half of each (drawn last,
+        # so the draws above, and hence every other field, do not depend on it)
+        base["profile"] = "twist" if rng.random() < 0.5 else "bend"
     return DefectSpec(type=type_, centre=tuple(p), direction=tuple(n), tangent=tuple(tangent),
                       seed=int(seed), **base)

@@ -13,6 +13,8 @@ pytest.importorskip("bpy")
 
 CFG = LabelConfig(n_points=12000)
 SURFACE_TYPES = ("Bump", "Dent", "Scratch", "crack", "Scar", "Deformation")  # displacement fields
+TWIST = "Deformation-twist"  # the Deformation field's second mode; "Deformation" is its bend
+SURFACE_TYPES += (TWIST,)
 ALL = SURFACE_TYPES + ("hole", "break", "bending")
 SHAPES = {"box": (3.0, 2.0), "washer": (10.5, 0.0)}
 
@@ -34,7 +36,11 @@ def carved(parts, top_point):
         mesh = parts[shape]
         for t in ALL:
             loc = "random" if t == "bending" else "given"
-            spec = make_spec(mesh, t, 5, location=loc, centre=top_point(mesh, xy), threshold=CFG.threshold)
+            type_, sizes = t, {}
+            if t.startswith("Deformation"):
+                type_, sizes = "Deformation", {"profile": "twist" if t == TWIST else "bend"}
+            spec = make_spec(mesh, type_, 5, location=loc, centre=top_point(mesh, xy), threshold=CFG.threshold,
+                             **sizes)
             result = carve(mesh, [spec])
             out[shape, t] = spec, result, label_carve(mesh, result, [spec], CFG, seed=0)
     return out
@@ -50,7 +56,7 @@ def test_labels_match_analytic_region(carved, shape, defect):
     if defect in SURFACE_TYPES:
         # the measured deviation alone (no analytic help) finds the same region
         assert iou(cloud.distance > CFG.threshold, cloud.region) >= 0.9
-    lo, hi = CFG.ratio_range([defect])
+    lo, hi = CFG.ratio_range([_spec.type])
     if (shape, defect) != ("box", "bending"):  # bending the box moves its whole 8x20 mm end face
         assert lo <= cloud.ratio <= hi
 
@@ -76,11 +82,22 @@ def test_geometry_changes_where_and_as_much_as_spec(carved, parts, shape, defect
         deep = cloud.distance > CFG.threshold
         assert mesh.contains(cloud.points[deep]).mean() > 0.95
         assert np.std(cloud.distance[cloud.distance > 0.3 * spec.depth]) > 0.05 * spec.depth  # rough
-    elif defect == "Deformation":
-        disp = np.linalg.norm(result.carved.vertices - result.reference.vertices, axis=1)
+    elif defect.startswith("Deformation"):
+        delta = result.carved.vertices - result.reference.vertices
+        disp = np.linalg.norm(delta, axis=1)
         assert disp.max() == pytest.approx(spec.depth, rel=0.06)
         moved = result.reference.vertices[disp > 1e-6]
         assert np.linalg.norm(moved - c, axis=1).max() <= spec.radius + 1e-6
+        _c, u, v, n = spec.frame()
+        big = disp > 0.3 * spec.depth
+        q = result.reference.vertices[big] - c
+        if defect == TWIST:
+            # a twist about the tangent axis: the two halves along the axis turn opposite ways,
+            # so the normal displacement has the sign of (along-axis) x (across-axis)
+            assert np.mean(np.sign(delta[big] @ n) == np.sign((q @ u) * (q @ v))) > 0.9
+        else:
+            # a bend about direction x tangent: everything in the ball turns one way
+            assert abs(np.mean(np.sign(delta[big] @ n) == np.sign(q @ u)) - 0.5) > 0.4
     elif defect == "hole":
         assert result.carved.is_watertight
         assert cloud.distance.max() == pytest.approx(spec.depth, rel=0.05)  # bottom of the bore
