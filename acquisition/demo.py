@@ -9,8 +9,7 @@ def _demo_part(workdir) -> str:
 
     parts = part_library()
     if parts is not None and parts.PART_NAMES:
-        names = list(parts.PART_NAMES)
-        return "Heavy Washer" if "Heavy Washer" in names else names[0]
+        return parts.PART_NAMES[0]  # square_taper_washer, Open-Industry's first class
     import trimesh
 
     from scan2ad.io import atomic_path
