@@ -53,7 +53,9 @@ def load_labelled(sample: str | Path) -> tuple[np.ndarray, np.ndarray, Path]:
 def render_review(points: np.ndarray, labels: np.ndarray, out_png: str | Path, title: str = "",
                   window_size: tuple[int, int] = (1500, 1000), point_size: float = 4.0) -> Path:
     """Write a 2x3 multi-view PNG of the points, anomalous ones red; returns the path."""
-    import pyvista as pv
+    from scan2ad.render import offscreen_pyvista
+
+    pv = offscreen_pyvista()
 
     from scan2ad.io import atomic_path
 

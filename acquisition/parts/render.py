@@ -23,7 +23,9 @@ def render_contact_sheet(
 ) -> Path:
     """Write a PNG grid of ``names`` (default all 15). With ``seeds`` > 1 each cell shows seeds
     0..seeds−1 side by side, so the intra-class variation is visible. Returns the path written."""
-    import pyvista as pv
+    from scan2ad.render import offscreen_pyvista
+
+    pv = offscreen_pyvista()
 
     if seeds < 1:
         raise InputError(f"seeds must be at least 1, got {seeds}")

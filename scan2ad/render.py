@@ -1,0 +1,21 @@
+"""Off-screen pyvista rendering for the PNGs every stage writes (review views, galleries, heat maps).
+
+VTK's X11 render window, on a machine without a display, logs "bad X server connection" before
+falling back to off-screen rendering; the pictures are right, the warning only alarms users. This
+module turns VTK's console log down to errors once and hands back pyvista set for off-screen work.
+"""
+
+from __future__ import annotations
+
+import functools
+
+
+@functools.cache
+def offscreen_pyvista():
+    """``pyvista``, imported with ``OFF_SCREEN`` set and VTK's warnings kept off the console."""
+    import pyvista as pv
+    import vtk
+
+    vtk.vtkLogger.SetStderrVerbosity(vtk.vtkLogger.VERBOSITY_ERROR)
+    pv.OFF_SCREEN = True
+    return pv
