@@ -93,7 +93,7 @@ def resolve_part(part: str | Path, seed: int = 0, need_mesh: bool = True) -> Par
 
         try:
             mesh = trimesh.load(p, force="mesh")
-        except Exception as exc:  # trimesh raises many types for unreadable files
+        except Exception as exc:  # noqa: BLE001 - trimesh raises many types for unreadable files
             raise InputError(f"cannot read the part mesh: {exc}", p) from None
         if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
             raise InputError("the part mesh has no triangles", p)

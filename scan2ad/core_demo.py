@@ -10,7 +10,7 @@ from scan2ad.pointcloud import PointCloud, read_cloud, write_cloud
 
 def sphere_point_count(radius: float, spacing: float) -> int:
     """Points of a sphere sampled at ``spacing`` (a unit of work for the executor check)."""
-    return int(round(4 * np.pi * radius**2 / spacing**2))
+    return round(4 * np.pi * radius**2 / spacing**2)
 
 
 def run(ctx) -> str:

@@ -18,8 +18,9 @@ import dataclasses
 import importlib
 import time
 import traceback
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from scan2ad.errors import InputError, UnitFailedError
 from scan2ad.io import read_json, stable_hash, write_json
@@ -112,7 +113,7 @@ class _LocalBackend:
             fut: Future = Future()
             try:
                 fut.set_result(execute_unit(unit.fn_name, unit.kwargs, dep_results))
-            except Exception as exc:  # reported per unit, the run goes on
+            except Exception as exc:  # noqa: BLE001 - reported per unit, the run goes on
                 fut.set_exception(exc)
             return fut
         return self.pool.submit(execute_unit, unit.fn_name, unit.kwargs, dep_results)
@@ -165,7 +166,7 @@ class _RayBackend:
     def outcome(self, ref) -> tuple[bool, Any]:
         try:
             return True, self.ray.get(ref)
-        except Exception as exc:  # RayTaskError wraps the unit's exception
+        except Exception as exc:  # noqa: BLE001 - RayTaskError wraps the unit's exception
             cause = getattr(exc, "cause", None) or exc
             return False, _error_text(cause)
 

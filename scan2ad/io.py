@@ -12,8 +12,9 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from scan2ad import __version__
 from scan2ad.errors import FormatError, SchemaVersionError
@@ -49,11 +50,10 @@ def atomic_open(path: PathLike, mode: str = "w", **kwargs) -> Iterator[Any]:
     """Open a temporary file beside ``path`` for writing; rename onto ``path`` when closed cleanly."""
     if not any(m in mode for m in "wax"):
         raise ValueError(f"atomic_open is for writing, got mode {mode!r}")
-    with atomic_path(path) as tmp:
-        with open(tmp, mode.replace("a", "w").replace("x", "w"), **kwargs) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
+    with atomic_path(path) as tmp, open(tmp, mode.replace("a", "w").replace("x", "w"), **kwargs) as fh:
+        yield fh
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def write_bytes(path: PathLike, data: bytes) -> Path:

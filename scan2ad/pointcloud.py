@@ -55,9 +55,9 @@ class PointCloud:
     def __len__(self) -> int:
         return int(self.points.shape[0]) if self.points.ndim == 2 else 0
 
-    def subset(self, index: np.ndarray) -> "PointCloud":
+    def subset(self, index: np.ndarray) -> PointCloud:
         """The cloud restricted to ``index`` (boolean mask or integer indices), all fields kept."""
-        pick = lambda a: None if a is None else a[index]  # noqa: E731
+        pick = lambda a: None if a is None else a[index]
         return PointCloud(
             self.points[index],
             pick(self.normals),
@@ -187,7 +187,7 @@ def _cloud_from_columns(cols: dict[str, np.ndarray], path: Path) -> PointCloud:
 
 def _columns_from_cloud(cloud: PointCloud, pcd: bool) -> list[tuple[str, np.ndarray]]:
     cols: list[tuple[str, np.ndarray]] = [
-        (c, cloud.points[:, i].astype(np.float32 if not pcd else np.float32)) for i, c in enumerate("xyz")
+        (c, cloud.points[:, i].astype(np.float32)) for i, c in enumerate("xyz")
     ]
     # float32 keeps 7 significant digits: 0.1 µm on a 1 m part; the public datasets store float32
     if cloud.normals is not None:
@@ -309,10 +309,15 @@ def _write_ply(path: Path, cloud: PointCloud, binary: bool) -> None:
         dtypes.append((name, "<" + t))
         header.append(f"property {_NP_TO_PLY[t]} {name}")
     header.append("end_header")
+    _write_table(path, header, cols, dtypes, binary)
+
+
+def _write_table(path, header: list[str], cols, dtypes, binary: bool) -> None:
+    """Header lines, then the columns as packed little-endian records or ASCII rows (atomic)."""
     with atomic_open(path, "wb") as fh:
         fh.write(("\n".join(header) + "\n").encode("ascii"))
         if binary:
-            rec = np.empty(n, dtype=np.dtype(dtypes))
+            rec = np.empty(len(cols[0][1]), dtype=np.dtype(dtypes))
             for name, arr in cols:
                 rec[name] = arr
             fh.write(rec.tobytes())
@@ -473,15 +478,7 @@ def _write_pcd(path: Path, cloud: PointCloud, binary: bool) -> None:
         "TYPE " + " ".join(types), "COUNT " + " ".join(counts), f"WIDTH {n}", "HEIGHT 1",
         "VIEWPOINT 0 0 0 1 0 0 0", f"POINTS {n}", f"DATA {'binary' if binary else 'ascii'}",
     ]
-    with atomic_open(path, "wb") as fh:
-        fh.write(("\n".join(header) + "\n").encode("ascii"))
-        if binary:
-            rec = np.empty(n, dtype=np.dtype(dtypes))
-            for name, arr in cols:
-                rec[name] = arr
-            fh.write(rec.tobytes())
-        else:
-            _write_ascii_rows(fh, cols)
+    _write_table(path, header, cols, dtypes, binary)
 
 
 # ----------------------------------------------------------------------------------- XYZ/TXT
@@ -551,7 +548,7 @@ def _read_npz(path: Path) -> PointCloud:
         with np.load(path, allow_pickle=False) as z:
             if "points" not in z.files:
                 raise FormatError(f"no 'points' array (arrays: {z.files})", path)
-            get = lambda k: z[k] if k in z.files else None  # noqa: E731
+            get = lambda k: z[k] if k in z.files else None
             extra = {k[len("extra_"):]: z[k] for k in z.files if k.startswith("extra_")}
             return PointCloud(z["points"], get("normals"), get("colors"), get("labels"), extra)
     except (OSError, EOFError) as exc:

@@ -99,9 +99,9 @@ class Calibration:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Calibration":
-        A = lambda v: np.asarray(v, dtype=np.float64)  # noqa: E731
-        nan = lambda v: float("nan") if v is None else float(v)  # noqa: E731
+    def from_dict(cls, d: dict) -> Calibration:
+        A = lambda v: np.asarray(v, dtype=np.float64)
+        nan = lambda v: float("nan") if v is None else float(v)
         cams = {
             name: CameraCalibration(A(c["K"]), A(c["dist"]), tuple(c["image_size"]), nan(c.get("rms_px")),
                                     c.get("per_view_rms_px", {}), c.get("rejected_views", {}))

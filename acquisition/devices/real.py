@@ -115,7 +115,7 @@ class GenICamCamera(Camera):
             with self._ia.fetch(timeout=self.timeout_s) as buffer:
                 comp = buffer.payload.components[0]
                 return comp.data.reshape(comp.height, comp.width).copy()
-        except Exception as exc:  # harvesters raises its own timeout types per version
+        except Exception as exc:  # noqa: BLE001 - harvesters raises its own timeout types per version
             raise DeviceError(
                 f"camera {self.name!r}: no frame within {self.timeout_s:g} s ({exc})"
             ) from None

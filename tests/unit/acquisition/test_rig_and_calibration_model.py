@@ -1,6 +1,9 @@
 import numpy as np
-
-from scan2ad.acquisition.calibration.model import load_calibration, save_calibration, true_calibration
+from scan2ad.acquisition.calibration.model import (
+    load_calibration,
+    save_calibration,
+    true_calibration,
+)
 from scan2ad.acquisition.rig import load_rig
 
 

@@ -3,13 +3,11 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from scan2ad.cli import COMMANDS, main
 
 
 def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-P", "-m", "scan2ad.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-P", "-m", "scan2ad.cli", *args], capture_output=True, check=False,
                           text=True, cwd=cwd)
 
 
@@ -18,7 +16,7 @@ def test_help_is_fast_and_imports_nothing_heavy(tmp_path):
             "with contextlib.redirect_stdout(io.StringIO()): rc = main(['--help'])\n"
             "print(json.dumps([rc, [m for m in ('torch', 'open3d', 'bpy', 'cv2', 'pyvista', "
             "'numpy', 'ray', 'scipy') if m in sys.modules]]))")
-    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, cwd=tmp_path, check=False)
     assert out.returncode == 0, out.stderr
     rc, heavy = json.loads(out.stdout)
     assert rc == 0 and heavy == [], f"--help imported {heavy}"
@@ -56,7 +54,7 @@ def test_datasets_is_ours_and_no_bare_top_level_package(tmp_path):
             "print(json.dumps({'ours': scan2ad.datasets.__file__, "
             "'bare': [m for m in ('datasets', 'detectors', 'acquisition', 'reconstruction', "
             "'annotation') if importlib.util.find_spec(m) is not None]}))")
-    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, cwd=tmp_path, check=False)
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
     assert info["ours"].replace("\\", "/").endswith("datasets/__init__.py")

@@ -1,6 +1,6 @@
 import pytest
-
 from helpers import units as U
+
 from scan2ad.errors import InputError, UnitFailedError
 from scan2ad.executors import Unit, run_units
 
