@@ -19,9 +19,10 @@ Sources:
   ``build_sample`` unit: there is no intermediate artefact worth caching on this path.
 - ``carve``: part library mesh → the annotation stage's Blender carving and labels
   (:func:`scan2ad.annotation.sample.carve_sample`) → scanner noise, in one unit per sample.
-- ``pipeline``: capture view → reconstruct part → carve sample units around the acquisition,
-  reconstruction and annotation stages' public functions: not wired yet (those stages landed
-  while this builder was written); choosing it fails with a clear error.
+- ``pipeline``: virtual-rig capture → reconstruction → carving → labels, as ``capture_view``
+  units (one per scan and view), ``reconstruct_scan`` units (one per scan) and
+  ``pipeline_sample`` units (one per sample, several per scan): see
+  :mod:`scan2ad.datasets.pipeline`.
 """
 
 from __future__ import annotations
@@ -175,6 +176,19 @@ def make_carved_cloud(cls: str, defect: str | None, seed: list[int], params: dic
     return pts.astype(np.float32).astype(np.float64), labels, specs
 
 
+def sample_record(root: Path, relpath: str, gt_relpath: str | None, cls: str, split: str,
+                  defect: str | None, pts: np.ndarray, labels: np.ndarray) -> dict:
+    """A sample's manifest record (provenance added by the caller), from its written files."""
+    n, n_anom = len(pts), int(labels.sum())
+    return {
+        "relpath": relpath, "class": cls, "split": split, "type": defect or NORMAL,
+        "points": n, "anomaly_points": n_anom, "anomaly_ratio": round(n_anom / n, 6),
+        "sha256": sha256_file(root / relpath),
+        "gt_relpath": gt_relpath,
+        "gt_sha256": sha256_file(root / gt_relpath) if gt_relpath else None,
+    }
+
+
 def build_sample(out: str, relpath: str, gt_relpath: str | None, cls: str, split: str,
                  defect: str | None, seed: list[int], params: dict, part_source: str) -> dict:
     """Unit: make one sample, write its pcd (and gt txt) atomically, return its manifest record."""
@@ -188,17 +202,11 @@ def build_sample(out: str, relpath: str, gt_relpath: str | None, cls: str, split
     write_cloud(root / relpath, PointCloud(pts))
     if gt_relpath is not None:
         write_xyz(root / gt_relpath, PointCloud(pts, labels=labels))
-    n, n_anom = len(pts), int(labels.sum())
-    return {
-        "relpath": relpath, "class": cls, "split": split, "type": defect or NORMAL,
-        "points": n, "anomaly_points": n_anom, "anomaly_ratio": round(n_anom / n, 6),
-        "sha256": sha256_file(root / relpath),
-        "gt_relpath": gt_relpath,
-        "gt_sha256": sha256_file(root / gt_relpath) if gt_relpath else None,
-        "provenance": {"source": params.get("source", "synthetic"), "part": cls,
-                       "part_source": part_source,
-                       "seed": list(seed), "session": None, "defects": specs},
-    }
+    rec = sample_record(root, relpath, gt_relpath, cls, split, defect, pts, labels)
+    rec["provenance"] = {"source": params.get("source", "synthetic"), "part": cls,
+                         "part_source": part_source,
+                         "seed": list(seed), "session": None, "defects": specs}
+    return rec
 
 
 def _samples_from_records(root: Path, records: list[dict]) -> list[Sample]:
@@ -269,10 +277,6 @@ def plan_samples(spec: BuildSpec) -> list[PlannedSample]:
 
 def plan_units(spec: BuildSpec, out: Path) -> list[Unit]:
     """The unit graph of a build into ``out``."""
-    if spec.source == "pipeline":
-        raise InputError("source = 'pipeline' (capture view -> reconstruct part -> carve sample "
-                         "units) is not wired into the builder yet; use source = 'carve' (part "
-                         "library + the annotation stage's Blender carving) or 'synthetic'")
     out_s = str(out.resolve())
     base = {"points": spec.points, "points_jitter": spec.points_jitter, "noise_mm": spec.noise_mm,
             "label_threshold_mm": spec.label_threshold_mm,
@@ -280,6 +284,13 @@ def plan_units(spec: BuildSpec, out: Path) -> list[Unit]:
             "source": spec.source}
     units: list[Unit] = []
     by_class: dict[str, list[str]] = {}
+    if spec.source == "pipeline":
+        from scan2ad.datasets.pipeline import plan_pipeline_units
+
+        scan_units, sample_units = plan_pipeline_units(spec, out_s, plan_samples(spec), base)
+        for u in sample_units:
+            by_class.setdefault(u.kwargs["cls"], []).append(u.key)
+        return _with_packaging(spec, out_s, scan_units, sample_units, by_class)
     for p in plan_samples(spec):
         params = dict(base)
         if p.defect is not None and spec.source == "synthetic":
@@ -292,6 +303,19 @@ def plan_units(spec: BuildSpec, out: Path) -> list[Unit]:
                  description=f"sample {p.relpath}")
         units.append(u)
         by_class.setdefault(p.cls, []).append(u.key)
+    return _with_packaging(spec, out_s, [], units, by_class)
+
+
+SAMPLE_FNS = ("build_sample", "pipeline_sample")
+
+
+def _is_sample(u: Unit) -> bool:
+    return u.fn.__name__ in SAMPLE_FNS
+
+
+def _with_packaging(spec: BuildSpec, out_s: str, upstream: list[Unit], units: list[Unit],
+                    by_class: dict[str, list[str]]) -> list[Unit]:
+    """``upstream`` (scans) + sample ``units`` + a package unit per class + the dataset's."""
     sample_keys = [u.key for u in units]
     class_units = [Unit(package_class, {"out": out_s, "cls": cls, "ks": list(spec.split_ks),
                                         "seeds": list(spec.split_seeds), "gallery": spec.gallery},
@@ -301,7 +325,7 @@ def plan_units(spec: BuildSpec, out: Path) -> list[Unit]:
                                    "ks": list(spec.split_ks), "seeds": list(spec.split_seeds)},
                  description="package dataset",
                  deps=tuple(sample_keys) + tuple(u.key for u in class_units))
-    return units + class_units + [final]
+    return upstream + units + class_units + [final]
 
 
 def _clean_leftovers(out: Path, cache: Path, units: list[Unit]) -> int:
@@ -311,7 +335,10 @@ def _clean_leftovers(out: Path, cache: Path, units: list[Unit]) -> int:
         if tmp.is_file():
             tmp.unlink()
             removed += 1
-    for u in units:
+    scans_done: set[str] = set()
+    # scans before their captures: a capture's decoded maps are deleted once its scan is
+    # reconstructed, and the capture stays done while that scan's outputs stand
+    for u in sorted(units, key=lambda u: u.fn.__name__ != "reconstruct_scan"):
         entry = cache / f"{u.key}.json"
         if not entry.is_file():
             continue
@@ -321,7 +348,11 @@ def _clean_leftovers(out: Path, cache: Path, units: list[Unit]) -> int:
             entry.unlink()
             continue
         files = []
-        if isinstance(res, dict) and "relpath" in res:
+        if isinstance(res, dict) and "capture" in res and res["capture"] in scans_done:
+            continue
+        if isinstance(res, dict) and "files" in res:  # pipeline captures and scans
+            files = [tuple(f) for f in res["files"]]
+        elif isinstance(res, dict) and "relpath" in res:
             files = [(res["relpath"], res["sha256"])]
             if res.get("gt_relpath"):
                 files.append((res["gt_relpath"], res["gt_sha256"]))
@@ -335,6 +366,9 @@ def _clean_leftovers(out: Path, cache: Path, units: list[Unit]) -> int:
                 entry.unlink()
                 removed += 1
                 break
+        else:
+            if isinstance(res, dict) and "scan" in res:
+                scans_done.add(res["scan"])
     return removed
 
 
@@ -391,10 +425,10 @@ def build(spec: BuildSpec, out: str | Path, executor: str = "local", workers: in
     units = plan_units(spec, out)
     _clean_leftovers(out, cache, units)
     # a dependent unit must rerun when any input reran: drop package entries if a sample is missing
-    sample_units = [u for u in units if u.fn is build_sample]
+    sample_units = [u for u in units if _is_sample(u)]
     if any(not (cache / f"{u.key}.json").is_file() for u in sample_units):
         for u in units:
-            if u.fn is not build_sample:
+            if u.fn.__name__.startswith("package_"):
                 (cache / f"{u.key}.json").unlink(missing_ok=True)
     with _without_blender_paths():
         report: RunReport = run_units(units, executor=executor, workers=workers, address=address,

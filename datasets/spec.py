@@ -63,7 +63,9 @@ class BuildSpec:
         "synthetic: procedural parts -> surface sampling -> analytic defects -> labels -> noise; "
         "carve: part library -> Blender carving and labels of the annotation stage -> noise "
         "(defect sizes chosen for Open-Industry's anomaly ratio; defect_params unused); "
-        "pipeline: virtual-rig capture -> reconstruction -> carving (not wired yet)",
+        "pipeline: virtual-rig capture (in memory) -> reconstruction -> carving of the scan's "
+        "mesh, moving its measured points -> labels (scanner noise is the rig's own; noise_mm "
+        "and defect_params unused)",
         "synthetic")
     classes: tuple[str, ...] = doc("part categories (scan2ad.acquisition.parts names, or ring/washer/bracket)", OPEN_INDUSTRY_CLASSES)
     n_train: int = doc("normal references per class (train/)", 60)
@@ -79,6 +81,11 @@ class BuildSpec:
     noise_mm: float = doc("scanner noise: std of Gaussian displacement (mm)", 0.015)
     label_threshold_mm: float = doc("a point is anomalous where the defect moved it farther (mm)", 0.05)
     max_rotation_deg: float = doc("random placement rotation of each sample (deg)", 3.0)
+    views: int = doc("pipeline: turntable views captured per scan (equal steps)", 4)
+    samples_per_scan: int = doc(
+        "pipeline: samples drawn from one scan of a part instance (different resamplings of its "
+        "measured points, carved or not); train and test never share a scan", 4)
+    poisson_depth: int = doc("pipeline: octree depth of the scan's Poisson mesh (the carved surface)", 8)
     seed: int = doc("master seed: every sample's seed derives from it, the class and the index", 0)
     split_ks: tuple[int, ...] = doc("seen anomalies per known type in the open-set splits", (5, 10))
     split_seeds: tuple[int, ...] = doc("split seeds", (1, 2, 3, 4, 5))
@@ -127,6 +134,20 @@ class BuildSpec:
             if self.noise_mm <= 0:
                 problems.append("source = 'carve' needs noise_mm > 0 (its label threshold is "
                                 "label_threshold_mm = k * noise_mm)")
+        if self.source == "pipeline":
+            from scan2ad.datasets.synthetic import SHAPES
+
+            shapes = [c for c in self.classes if c in SHAPES]
+            if shapes:
+                problems.append(f"source = 'pipeline' scans part-library classes, not {shapes}")
+            if self.views < 1:
+                problems.append("views must be >= 1")
+            if self.samples_per_scan < 1:
+                problems.append("samples_per_scan must be >= 1")
+            if not 4 <= self.poisson_depth <= 11:
+                problems.append("poisson_depth must be in [4, 11]")
+            if self.label_threshold_mm <= 0:
+                problems.append("source = 'pipeline' needs label_threshold_mm > 0")
         if problems:
             raise InputError("invalid build spec:\n  " + "\n  ".join(problems), source_path)
         return self

@@ -1,0 +1,422 @@
+"""The ``pipeline`` source of ``scan2ad build``: virtual-rig capture -> reconstruction -> carving
+-> labels, as units of the build graph (DESIGN §7: capture view, reconstruct part, carve sample).
+
+Per class the build scans a few *part instances* (``scan2ad.acquisition.parts.make_part`` with
+the instance's seed: each instance is a different procedural part of the category) and draws
+``samples_per_scan`` samples from each scan:
+
+``capture_view`` (one unit per scan and turntable view)
+    The in-memory capture path of the acquisition stage: :class:`VirtualScene.render_view
+    <scan2ad.acquisition.devices.virtual.VirtualScene>` renders the rig's full pattern set for
+    both cameras at the view's table angle (the angles of ``rig.turntable.view_angles_deg``,
+    equal steps as in 003 §III-B) and :func:`~scan2ad.acquisition.decode.decode_frames` decodes
+    them; only the decoded maps are kept (``.build/scans/<scan>/captures/view_NNN_camK.npz``,
+    compressed), never the frames; they are deleted once the scan is reconstructed. Each view unit seeds the camera noise from its own seed, so a
+    view renders the same bytes whatever ran before it in the worker.
+``reconstruct_scan`` (one unit per scan, depending on its views)
+    :func:`scan2ad.reconstruction.pipeline.reconstruct_views` on the decoded maps with the rig's
+    calibration (``calibration_data/virtual/calibration.json``, recovered from images; the true
+    calibration only when the rig names none): per-view clouds, turntable-prior + FRICP
+    registration, denoising, octree resampling (``.build/scans/<scan>/recon/``), then the
+    Poisson mesh of ``part.ply`` on one thread (:func:`poisson_mesh_1thread`: bit-reproducible).
+    The Poisson mesh is then made watertight for carving by the annotation stage's
+    :func:`~scan2ad.annotation.meshprep.prepare_mesh` (``carve_mesh.ply``), once per scan, so an
+    unrepairable mesh fails this unit (named) rather than every sample drawn from it.
+``pipeline_sample`` (one unit per sample, depending on its scan)
+    The sample's points are *measured* points of the scan: the denoised cloud (``clean.ply``)
+    resampled to the sample's point count by the reconstruction stage's
+    :func:`~scan2ad.reconstruction.cleanup.octree_resample` in a grid turned by a random
+    rotation of the sample's own (so samples of one scan are different subsets of its measured
+    points). Normal samples are those points as they are. An anomalous sample carves a defect
+    into the scan's mesh with the annotation stage's Blender engine
+    (:func:`scan2ad.annotation.carving.carve`; the defect spec from
+    :func:`scan2ad.annotation.specs.make_spec`, centred on a measured point so it lands where the
+    scanner saw the part, sized for Open-Industry's mean anomaly ratio of 1.2 % of the *scanned*
+    area) and moves every measured point with the carve: the point's nearest location on the
+    subdivided uncarved mesh (``CarveResult.reference``) is found (Open3D closest-point query),
+    and the point moves by the displacement of that location on the carved mesh (same faces,
+    same barycentric coordinates). The point keeps its measurement noise relative to the surface,
+    so normal and anomalous samples have the same scan texture and density. Labels are the
+    annotation stage's (:func:`scan2ad.annotation.labels.label_points`): a point is anomalous
+    where its noise-free carved position lies farther than ``label_threshold_mm`` from the
+    uncarved surface within the defect's reach, or inside the defect's analytic region. The
+    ratio check of the annotation stage (Open-Industry 0.5-2.6 %) applies to the measured
+    points; a carve outside it is redrawn with the next defect seed (up to 4 draws), then the
+    first draw is kept with ``ratio_check_relaxed`` recorded, as the ``carve`` source does.
+
+Choice where neither the paper nor DESIGN decides: a carved sample is the scan of the normal
+part with the carve applied to its measured points, not a second scan of the carved part (a
+scan costs ~25 s on 2 cores, a carve ~2 s; 000 §III scans every physical sample). Train and test
+samples never share a scan, so a test normal is an unseen part instance; within the test split a
+scan serves normal and anomalous samples alike (round-robin), so a detector cannot tell them
+apart by the instance. ``samples_per_scan = 1`` gives every sample its own scan.
+
+Only Open-Industry's displacement defects (Bump, Dent, Scratch, Scar, Deformation) can move
+measured points this way; a boolean cut (hole, break) removes surface, which needs a new scan,
+and is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from scan2ad.errors import Scan2adError
+from scan2ad.io import sha256_file, write_json
+from scan2ad.log import get_logger
+
+log = get_logger(__name__)
+
+RIG = "virtual"
+SCANS_DIR = ".build/scans"
+MAX_DRAWS = 4
+TARGET_RATIO = 0.012  # Open-Industry's mean anomaly point ratio (000 Table II), as carve_sample aims
+
+
+def _int_seed(seed) -> int:
+    """A 31-bit int from a seed list (cv2.setRNGSeed and make_part take ints)."""
+    return int(np.random.default_rng(list(seed)).integers(2**31))
+
+
+def scan_dir(out: str | Path, scan_id: str) -> Path:
+    return Path(out) / SCANS_DIR / scan_id
+
+
+@contextlib.contextmanager
+def _one_cv2_thread():
+    """OpenCV on one thread while a unit runs. Its element-wise kernels (``cv2.magnitude``,
+    ``cv2.phase`` in decoding, remaps in triangulation) take a SIMD path or a scalar tail
+    depending on where its thread pool cuts the image, which moves results by an ulp from run
+    to run (measured: 18 confidence pixels of one decoded view); one thread fixes the cuts. The
+    build's parallelism is across units (one per core), so nothing is lost on 2 cores."""
+    import cv2
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
+
+
+def poisson_mesh_1thread(cloud, depth: int):
+    """Screened Poisson surface of an oriented cloud (Open3D) on ONE thread: (trimesh, report).
+
+    The reconstruction stage's :func:`~scan2ad.reconstruction.cleanup.poisson_mesh` lets Open3D
+    use every thread (``n_threads=-1``), and its octree then differs from run to run (measured:
+    three runs on one ``part.ply``, three different meshes; ``n_threads=1``: identical). A
+    dataset build must give the same bytes on every run and executor, so the mesh that gets
+    carved is made here the same way with ``n_threads=1`` (density trimming off, as the stage's
+    default, so the surface stays closed)."""
+    import open3d as o3d
+    import trimesh
+
+    from scan2ad.pointcloud import to_open3d
+
+    mesh, _ = o3d.geometry.TriangleMesh.create_from_point_cloud_poisson(
+        to_open3d(cloud), depth=depth, n_threads=1)
+    tm = trimesh.Trimesh(np.asarray(mesh.vertices), np.asarray(mesh.triangles), process=True)
+    return tm, {"vertices": len(tm.vertices), "faces": len(tm.faces),
+                "watertight": bool(tm.is_watertight), "depth": depth, "trimmed_vertices": 0,
+                "n_threads": 1}
+
+
+def _calibration(rig):
+    from scan2ad.acquisition.calibration.model import load_calibration, true_calibration
+
+    path = rig.calibration_path()
+    return load_calibration(path) if path is not None and path.is_file() else true_calibration(rig)
+
+
+# ------------------------------------------------------------------------------------ units
+def capture_view(out: str, scan_id: str, cls: str, part_seed: int, view: int, views: int,
+                 seed: list[int]) -> dict:
+    """Unit: render and decode one turntable view of one part instance; write its decoded maps."""
+    from scan2ad.acquisition.decode import DecodeConfig, decode_frames
+    from scan2ad.acquisition.devices.virtual import VirtualScene
+    from scan2ad.acquisition.parts import make_part
+    from scan2ad.acquisition.patterns import PatternSet
+    from scan2ad.acquisition.rig import load_rig
+
+    rig = load_rig(RIG)
+    patterns = PatternSet.from_rig(rig)
+    angle = float(rig.turntable.view_angles_deg(views)[view])
+    root = Path(out)
+    files = []
+    with _one_cv2_thread():
+        scene = VirtualScene(rig, make_part(cls, part_seed), seed=_int_seed(seed))
+        frames = scene.render_view(angle, patterns.images())
+        cfg = DecodeConfig()
+        for cam in sorted(frames):
+            path = scan_dir(out, scan_id) / "captures" / f"view_{view:03d}_{cam}.npz"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            decode_frames(frames[cam], patterns, cfg).save(path)
+            files.append([path.relative_to(root).as_posix(), sha256_file(path)])
+    return {"capture": scan_id, "view": view, "angle_deg": angle, "files": files,
+            "T_world_part": scene.T_world_part(angle).tolist()}
+
+
+def reconstruct_scan(out: str, scan_id: str, cls: str, part_seed: int, views: int, points: int,
+                     poisson_depth: int, deps: dict | None = None) -> dict:
+    """Unit: reconstruct one scan from its views' decoded maps; prepare its mesh for carving."""
+    import dataclasses as dc
+
+    from scan2ad.acquisition.decode import DecodedMap
+    from scan2ad.acquisition.rig import load_rig
+    from scan2ad.annotation.meshprep import prepare_mesh
+    from scan2ad.reconstruction.pipeline import ReconstructConfig, reconstruct_views
+
+    from scan2ad.io import atomic_path
+
+    root = Path(out)
+    caps = sorted((r for r in (deps or {}).values() if isinstance(r, dict) and r.get("capture") == scan_id),
+                  key=lambda r: r["view"])
+    if len(caps) != views:
+        raise Scan2adError(f"scan {scan_id}: {len(caps)} of {views} captured views reached the "
+                           "reconstruction")
+
+    def loader(rec):
+        return lambda: {Path(f).stem.rsplit("_", 1)[1]: DecodedMap.load(root / f) for f, _ in rec["files"]}
+
+    cfg = ReconstructConfig(mesh=False)  # the mesh is made below, on one thread
+    cfg = dc.replace(cfg, cleanup=dc.replace(cfg.cleanup, target_points=points, poisson_depth=poisson_depth))
+    recon = scan_dir(out, scan_id) / "recon"
+    rig = load_rig(RIG)
+    with _one_cv2_thread():
+        summary = reconstruct_views([(f"view_{r['view']:03d}", r["angle_deg"], loader(r)) for r in caps],
+                                    _calibration(rig), recon, cfg)
+    from scan2ad.pointcloud import read_cloud
+
+    poisson, mrep = poisson_mesh_1thread(read_cloud(recon / "part.ply"), poisson_depth)
+    with atomic_path(recon / "mesh.ply") as tmp:
+        poisson.export(tmp, file_type="ply")
+    write_json(recon / "mesh.json", mrep)
+    mesh, repair = prepare_mesh(poisson, recon / "mesh.ply")
+    with atomic_path(recon / "carve_mesh.ply") as tmp:
+        mesh.export(tmp, file_type="ply")
+    scanned = scanned_area_fraction(mesh, _read_points(recon / "clean.ply"))
+    write_json(recon / "carve_mesh.json", {"repair": dataclasses.asdict(repair),
+                                           "scanned_area_fraction": scanned,
+                                           "area_mm2": float(mesh.area)})
+    files = [[(recon / n).relative_to(root).as_posix(), sha256_file(recon / n)]
+             for n in ("clean.ply", "carve_mesh.ply")]
+    # the decoded maps (~5 MB per camera and view) are spent: drop them, the cache keeps
+    # their capture units done while this scan's outputs stand (builder._clean_leftovers)
+    for r in caps:
+        for f, _ in r["files"]:
+            (root / f).unlink(missing_ok=True)
+    return {"scan": scan_id, "class": cls, "part_seed": part_seed, "views": views,
+            "recon": recon.relative_to(root).as_posix(), "files": files,
+            "scanned_area_fraction": scanned, "repair": repair.method,
+            "fused_points": summary["fused"], "clean_points": summary["clean"]}
+
+
+def _read_points(path: Path) -> np.ndarray:
+    from scan2ad.pointcloud import read_cloud
+
+    return read_cloud(path).points
+
+
+def scanned_area_fraction(mesh, points: np.ndarray) -> float:
+    """Share of the mesh's area within reach of the measured points: a face counts as scanned
+    when a point lies within 3 point spacings of its centre or its edge. Poisson closes the part
+    where the scanner never looked (the face resting on the table), and a defect sized against
+    the whole mesh area would then be too small for the points actually measured."""
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(points)
+    spacing = float(np.median(tree.query(points[:: max(1, len(points) // 5000)], k=2)[0][:, 1]))
+    centres = np.asarray(mesh.triangles_center)
+    edge = np.sqrt(2.0 * np.asarray(mesh.area_faces))
+    d, _ = tree.query(centres, workers=1)
+    seen = d <= 3.0 * spacing + edge
+    return float(np.asarray(mesh.area_faces)[seen].sum() / mesh.area)
+
+
+def resample_scan(points: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of ``n`` (or fewer) measured points: the octree resampling of the reconstruction
+    stage in a grid turned by a random rotation, so different samples keep different points."""
+    from scipy.spatial.transform import Rotation
+    from scan2ad.reconstruction.cleanup import octree_resample
+
+    from scan2ad.pointcloud import PointCloud
+
+    R = Rotation.random(random_state=int(rng.integers(2**31))).as_matrix()
+    cloud = PointCloud(points @ R.T, extra={"index": np.arange(len(points))})
+    kept, _ = octree_resample(cloud, n)
+    return np.sort(kept.extra["index"])
+
+
+def carve_points(mesh, points: np.ndarray, normals: np.ndarray, defect: str, seed: int,
+                 target_ratio: float, label_threshold_mm: float, check: bool = True):
+    """Carve ``defect`` into ``mesh`` (annotation stage, Blender) and move the measured
+    ``points`` with it; return (moved points, labels (uint8), spec, LabelledCloud)."""
+    import open3d as o3d
+    import trimesh
+    from scan2ad.annotation.carving import carve
+    from scan2ad.annotation.labels import LabelConfig, check_ratio, label_points
+    from scan2ad.annotation.specs import make_spec
+
+    rng = np.random.default_rng(seed)
+    centre = points[int(rng.integers(len(points)))]
+    cfg = LabelConfig(noise_sigma_mm=label_threshold_mm / 3.0, k_sigma=3.0, check_ratio=check)
+    spec = make_spec(mesh, defect, seed, location="given", centre=centre,
+                     target_ratio=target_ratio, threshold=cfg.threshold)
+    if spec.is_boolean:
+        raise Scan2adError(f"{defect} removes material: a scan's measured points cannot follow "
+                           "a boolean cut (the pipeline source takes displacement defects only)")
+    result = carve(mesh, [spec])
+    ref, carved = result.reference, result.carved
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(o3d.core.Tensor(np.asarray(ref.vertices, np.float32)),
+                        o3d.core.Tensor(np.asarray(ref.faces, np.uint32)))
+    hit = scene.compute_closest_points(o3d.core.Tensor(np.asarray(points, np.float32)))
+    fid = hit["primitive_ids"].numpy().astype(np.int64)
+    tri = np.asarray(ref.faces)[fid]
+    # barycentric coordinates in float64 from the float32 query's nearest locations
+    bary = trimesh.triangles.points_to_barycentric(ref.vertices[tri], hit["points"].numpy().astype(np.float64))
+    bary = np.clip(bary, 0.0, 1.0)
+    bary /= bary.sum(axis=1, keepdims=True)
+    p_ref = np.einsum("ij,ijk->ik", bary, ref.vertices[tri])
+    p_carved = np.einsum("ij,ijk->ik", bary, carved.vertices[tri])
+    vn = np.asarray(ref.vertex_normals)
+    n_ref = np.einsum("ij,ijk->ik", bary, vn[tri])
+    n_ref /= np.maximum(np.linalg.norm(n_ref, axis=1, keepdims=True), 1e-12)
+    disp = p_carved - p_ref
+    labelled = label_points(ref, [spec], p_ref + disp, normals, p_ref, n_ref, cfg)
+    check_ratio(labelled, cfg, [spec.type], f"carving {spec.type} into a scan")
+    return points + disp, labelled.labels.astype(np.uint8), spec, labelled
+
+
+def make_pipeline_cloud(out: str, scan: dict, defect: str | None, seed: list[int], params: dict):
+    """One sample drawn from a reconstructed scan: (points, labels, defect specs)."""
+    from scan2ad.annotation.labels import LabelRatioError
+    from scan2ad.annotation.meshprep import load_mesh
+
+    from scan2ad.pointcloud import read_cloud
+
+    from scan2ad.datasets.builder import _jsonable, _random_rotation
+
+    root = Path(out)
+    recon = root / scan["recon"]
+    rng = np.random.default_rng(seed)
+    clean = read_cloud(recon / "clean.ply")
+    n = round(params["points"] * (1 + params["points_jitter"] * rng.uniform(-1, 1)))
+    keep = resample_scan(clean.points, n, rng)
+    pts = clean.points[keep]
+    nrm = clean.normals[keep] if clean.normals is not None else np.zeros_like(pts)
+    labels = np.zeros(len(pts), np.uint8)
+    specs: list[dict] = []
+    defect_seed = int(rng.integers(2**31))
+    if defect is not None:
+        mesh = load_mesh(recon / "carve_mesh.ply")
+        target = TARGET_RATIO * scan["scanned_area_fraction"]
+        relaxed, used = False, defect_seed
+        for attempt in range(MAX_DRAWS):
+            try:
+                moved, labels, spec, _ = carve_points(mesh, pts, nrm, defect, defect_seed + attempt,
+                                                      target, params["label_threshold_mm"])
+                used = defect_seed + attempt
+                break
+            except LabelRatioError as exc:
+                log.info("%s draw %d: %s", defect, attempt, exc)
+        else:  # every draw missed the range: keep the first, say so
+            relaxed = True
+            moved, labels, spec, _ = carve_points(mesh, pts, nrm, defect, defect_seed, target,
+                                                  params["label_threshold_mm"], check=False)
+        pts = moved
+        specs = [_jsonable(spec.to_dict()) | {"seed": used, "ratio_check_relaxed": relaxed}]
+    pts = np.asarray(pts, np.float64) @ _random_rotation(params["max_rotation_deg"], rng).T
+    return pts.astype(np.float32).astype(np.float64), labels, specs
+
+
+def pipeline_sample(out: str, relpath: str, gt_relpath: str | None, cls: str, split: str,
+                    defect: str | None, seed: list[int], params: dict, scan_id: str,
+                    deps: dict | None = None) -> dict:
+    """Unit: one sample of a scan (see the module docstring); writes its pcd (and gt txt)."""
+    from scan2ad.datasets.builder import sample_record
+    from scan2ad.pointcloud import PointCloud, write_cloud, write_xyz
+
+    scans = [r for r in (deps or {}).values() if isinstance(r, dict) and r.get("scan") == scan_id]
+    if not scans:
+        raise Scan2adError(f"scan {scan_id} did not reach sample {relpath}")
+    scan = scans[0]
+    root = Path(out)
+    pts, labels, specs = make_pipeline_cloud(out, scan, defect, seed, params)
+    write_cloud(root / relpath, PointCloud(pts))
+    if gt_relpath is not None:
+        write_xyz(root / gt_relpath, PointCloud(pts, labels=labels))
+    rec = sample_record(root, relpath, gt_relpath, cls, split, defect, pts, labels)
+    rec["provenance"] = {"source": "pipeline", "part": cls, "part_source": "scan2ad.acquisition.parts",
+                         "part_seed": scan["part_seed"], "seed": list(seed), "session": scan["recon"],
+                         "rig": RIG, "views": scan["views"], "defects": specs}
+    return rec
+
+
+# ----------------------------------------------------------------------------------- planning
+@dataclasses.dataclass(frozen=True)
+class PlannedScan:
+    scan_id: str
+    cls: str
+    part_seed: int
+    seed: tuple[int, ...]
+
+
+def plan_scans(spec, samples) -> tuple[list[PlannedScan], dict[str, str]]:
+    """The scans of a pipeline build and the scan of every sample (relpath -> scan id).
+
+    Per class, train samples share ``ceil(n_train / samples_per_scan)`` scans and test samples
+    (normal and anomalous, in plan order, round-robin) ``ceil(n_test / samples_per_scan)``
+    others; a scan's seed is ``[spec.seed, crc32(class), 100 + role, index]``."""
+    scans: list[PlannedScan] = []
+    of: dict[str, str] = {}
+    for cls in spec.classes:
+        c = zlib.crc32(cls.encode("utf-8"))
+        for role, split in enumerate(("train", "test")):
+            mine = [p for p in samples if p.cls == cls and p.split == split]
+            if not mine:
+                continue
+            k = -(-len(mine) // spec.samples_per_scan)
+            ids = []
+            for j in range(k):
+                seed = (spec.seed, c, 100 + role, j)
+                sid = f"{cls}/{split}_{j:03d}"
+                scans.append(PlannedScan(sid, cls, _int_seed(seed), seed))
+                ids.append(sid)
+            for i, p in enumerate(mine):
+                of[p.relpath] = ids[i % k]
+    return scans, of
+
+
+def plan_pipeline_units(spec, out_s: str, samples, base: dict):
+    """(scan-side units, sample units) of a pipeline build."""
+    from scan2ad.executors import Unit
+
+    scans, of = plan_scans(spec, samples)
+    scan_units, scan_key = [], {}
+    for s in scans:
+        views = [Unit(capture_view, {"out": out_s, "scan_id": s.scan_id, "cls": s.cls,
+                                     "part_seed": s.part_seed, "view": v, "views": spec.views,
+                                     "seed": [*s.seed, v]},
+                      description=f"capture {s.scan_id} view {v}")
+                 for v in range(spec.views)]
+        rec = Unit(reconstruct_scan, {"out": out_s, "scan_id": s.scan_id, "cls": s.cls,
+                                      "part_seed": s.part_seed, "views": spec.views,
+                                      "points": spec.points, "poisson_depth": spec.poisson_depth},
+                   description=f"reconstruct {s.scan_id}", deps=tuple(u.key for u in views))
+        scan_units += [*views, rec]
+        scan_key[s.scan_id] = rec.key
+    sample_units = []
+    for p in samples:
+        sid = of[p.relpath]
+        sample_units.append(Unit(
+            pipeline_sample,
+            {"out": out_s, "relpath": p.relpath, "gt_relpath": p.gt_relpath, "cls": p.cls,
+             "split": p.split, "defect": p.defect, "seed": list(p.seed), "params": dict(base),
+             "scan_id": sid},
+            description=f"sample {p.relpath} (scan {sid})", deps=(scan_key[sid],)))
+    return scan_units, sample_units
