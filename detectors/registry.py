@@ -80,6 +80,21 @@ REGISTRY: dict[str, Entry] = {
     "imrnet-fps": Entry("scan2ad.detectors.methods.imrnet.detector:IMRNet", {"sampler": "fps"}, "IMRNet with FPS instead of GPS"),
     "imrnet-random": Entry("scan2ad.detectors.methods.imrnet.detector:IMRNet", {"sampler": "random"}, "IMRNet with random sampling instead of GPS"),
     "imrnet-voxel": Entry("scan2ad.detectors.methods.imrnet.detector:IMRNet", {"sampler": "voxel"}, "IMRNet with voxel sampling instead of GPS"),
+    # Point-MAE / Point-BERT token methods (issue 8): memory banks and open-set heads on frozen tokens
+    "patchcore-pointmae": Entry("scan2ad.detectors.methods.m3dm.detector:PatchCorePointMAE", {},
+                                "PatchCore on Point-MAE tokens (1024 x 128 groups), nearest-token point scores"),
+    "m3dm": Entry("scan2ad.detectors.methods.m3dm.detector:M3DM", {},
+                  "M3DM 3D branch: memory bank of Point-MAE blocks 3/7/11, 3-NN interpolated point scores"),
+    "reg3d-ad": Entry("scan2ad.detectors.methods.reg3d_ad.detector:Reg3DAD", {},
+                      "Reg3D-AD: registration to a template, Point-MAE token and coordinate memory banks"),
+    "devnet-pm": Entry("scan2ad.detectors.methods.devnet.detector:DevNet", {},
+                       "DevNet_pm: deviation loss, top-k MIL on frozen Point-MAE tokens"),
+    "devnet-pb": Entry("scan2ad.detectors.methods.devnet.detector:DevNet", {"encoder": "point-bert:point_bert_small"},
+                       "DevNet_pb: deviation loss, top-k MIL on frozen Point-BERT tokens"),
+    "dra-pm": Entry("scan2ad.detectors.methods.dra.detector:DRA", {},
+                    "DRA_pm: seen, pseudo (Norm-AS), composite and normality heads on frozen Point-MAE tokens"),
+    "dra-pb": Entry("scan2ad.detectors.methods.dra.detector:DRA", {"encoder": "point-bert:point_bert_small"},
+                    "DRA_pb: seen, pseudo (Norm-AS), composite and normality heads on frozen Point-BERT tokens"),
 }
 
 

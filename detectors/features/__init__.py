@@ -134,7 +134,15 @@ def feature_cache(size: int = 512):
         _cache = previous
 
 
+# extractors whose module registers them on import (a torch backbone is not imported before use)
+LAZY_EXTRACTORS = {"pointmae": "scan2ad.detectors.features.pointmae_extractor"}
+
+
 def extract(name: str, points: np.ndarray, settings: FeatureSettings) -> PatchFeatures:
+    if name not in EXTRACTORS and name in LAZY_EXTRACTORS:
+        import importlib
+
+        importlib.import_module(LAZY_EXTRACTORS[name])
     if name not in EXTRACTORS:
         raise InputError(f"unknown feature extractor {name!r}; known: {', '.join(EXTRACTORS)}")
     if _cache is None:

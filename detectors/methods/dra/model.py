@@ -1,0 +1,83 @@
+"""DRA's four heads [Ding, Pang & Shen 2022, "Catching Both Gray and Black Swans: Open-set
+Supervised Anomaly Detection", §3] on point-cloud tokens, in torch.
+
+* normality (holistic) head: mean-pooled tokens -> MLP (256 hidden) -> |score|, trained to be
+  HIGH for normal samples (target = label == normal), so it enters the final score negatively;
+* seen-abnormality head: token scorer + top-k MIL, trained on normal and seen anomalies;
+* pseudo-abnormality head: token scorer + top-k MIL, trained on normal and simulated anomalies;
+* composite (latent residual) head: the residual between the reference normal samples' tokens
+  and the query's (``ref - x``), through a feature transform (DRA: 3x3 conv + BN + ReLU; here a
+  per-token linear + BN + ReLU, tokens having no grid) then token scorer + top-k MIL, trained on
+  all samples with every anomaly (seen or pseudo) as anomalous.
+
+Each head is trained with the deviation loss; the anomaly score is
+``seen + pseudo + composite - normality`` (DRA's evaluation sums the heads with the normality
+head negated).
+"""
+
+from __future__ import annotations
+
+import torch
+from scan2ad.detectors.methods.devnet.model import TokenScorer, deviation_loss, topk_mil
+from torch import nn
+
+NORMAL, SEEN, PSEUDO = 0, 1, 2
+
+
+def latent_residual(tokens: torch.Tensor, refs: list[torch.Tensor]) -> torch.Tensor:
+    """(G, C) residuals ``mean_r ref_r[nn(x)] - x``: for every query token, the mean over the
+    reference clouds of their token nearest in feature space, minus the token.
+
+    DRA subtracts the reference feature map at the same pixel; point-cloud tokens have no common
+    grid, so each reference contributes its most similar token (the choice where DRA is silent
+    for unordered tokens)."""
+    acc = torch.zeros_like(tokens)
+    for r in refs:
+        acc += r[torch.cdist(tokens, r).argmin(dim=1)]
+    return acc / max(1, len(refs)) - tokens
+
+
+class DRAHeads(nn.Module):
+    def __init__(self, dim: int, hidden: int, topk_rate: float):
+        super().__init__()
+        self.topk_rate = topk_rate
+        self.holistic = nn.Sequential(nn.Linear(dim, 256), nn.ReLU(), nn.Linear(256, 1))
+        self.seen = TokenScorer(dim, hidden)
+        self.pseudo = TokenScorer(dim, hidden)
+        self.composite_transform = nn.Sequential(nn.Linear(dim, dim), nn.BatchNorm1d(dim), nn.ReLU())
+        self.composite = TokenScorer(dim, hidden)
+
+    def forward(self, tokens: torch.Tensor, residual: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Token scores (B, G) of the three abnormality heads and object scores (B,) of all four."""
+        b, g, c = tokens.shape
+        out = {"normal": self.holistic(tokens.mean(dim=1)).squeeze(-1).abs()}
+        out["seen_tokens"] = self.seen(tokens)
+        out["pseudo_tokens"] = self.pseudo(tokens)
+        r = self.composite_transform(residual.reshape(b * g, c)).reshape(b, g, c)
+        out["composite_tokens"] = self.composite(r)
+        for head in ("seen", "pseudo", "composite"):
+            out[head] = topk_mil(out[f"{head}_tokens"], self.topk_rate)
+        return out
+
+    @staticmethod
+    def anomaly_score(out: dict[str, torch.Tensor]) -> torch.Tensor:
+        return out["seen"] + out["pseudo"] + out["composite"] - out["normal"]
+
+    @staticmethod
+    def token_scores(out: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, G): the abnormality heads' token scores minus the sample's normality score."""
+        return (out["seen_tokens"] + out["pseudo_tokens"] + out["composite_tokens"]
+                - out["normal"][:, None])
+
+
+def dra_loss(out: dict[str, torch.Tensor], label: torch.Tensor, margin: float,
+             gen: torch.Generator | None = None) -> torch.Tensor:
+    """Sum of the four heads' deviation losses with DRA's targets (``generate_target``)."""
+    loss = deviation_loss(out["normal"], label == NORMAL, margin, generator=gen)
+    for head, keep in (("seen", label != PSEUDO), ("pseudo", label != SEEN), ("composite", None)):
+        pred, y = out[head], label != NORMAL
+        if keep is not None:
+            pred, y = pred[keep], y[keep]
+        if len(pred):
+            loss = loss + deviation_loss(pred, y, margin, generator=gen)
+    return loss
