@@ -1,0 +1,170 @@
+"""The ``pipeline`` source: virtual-rig capture -> reconstruction -> carving of the scan ->
+labels, as cached units (DESIGN §7). The default tests build a one-view micro dataset once
+(~20 s on one core); the tiny-pipeline builds on 1 and 2 workers are slow-marked."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from scan2ad.datasets.builder import BUILD_DIR, build, plan_samples, plan_units
+from scan2ad.datasets.pipeline import carve_points, plan_scans, resample_scan
+from scan2ad.datasets.samples import NORMAL, load_sample
+from scan2ad.datasets.spec import load_spec
+from scan2ad.datasets.validate import validate_dataset
+
+from scan2ad.errors import InputError
+
+MICRO = {
+    "name": "micro-pipeline", "source": "pipeline", "classes": ["heavy_washer"],
+    "n_train": 2, "n_test_normal": 1, "n_per_defect": 2, "defects": ["Dent"],
+    "points": 3000, "views": 1, "samples_per_scan": 3, "poisson_depth": 6,
+    "split_ks": [1], "split_seeds": [1], "gallery": False,
+}
+
+
+def _files(root):
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and BUILD_DIR not in p.relative_to(root).parts}
+
+
+@pytest.fixture(scope="module")
+def micro(tmp_path_factory):
+    out = tmp_path_factory.mktemp("p") / "micro"
+    spec = load_spec(MICRO)
+    r = build(spec, out, workers=1)
+    return out, spec, r
+
+
+def test_micro_build_is_valid_with_scan_provenance(micro):
+    out, spec, r = micro
+    assert validate_dataset(out) == []
+    # 2 train + 1 test normal + 2 Dent = 5 samples from 1 train scan and 1 test scan
+    assert r.samples == 5 and r.ran == 2 + 2 + 5 + 2  # captures, reconstructions, samples, packaging
+    man = json.loads((out / "manifest.json").read_text())
+    recs = {m["relpath"]: m for m in man["samples"]}
+    train = {recs[k]["provenance"]["session"] for k in recs if "/train/" in k}
+    test = {recs[k]["provenance"]["session"] for k in recs if "/test/" in k}
+    assert len(train) == 1 and len(test) == 1 and not train & test
+    for rec in recs.values():
+        prov = rec["provenance"]
+        assert prov["source"] == "pipeline" and prov["views"] == 1 and prov["rig"] == "virtual"
+        assert (out / prov["session"] / "carve_mesh.ply").is_file()
+        # jittered target +-10 %, which the octree resampling meets within 1 % from below
+        assert 0.88 * spec.points <= rec["points"] <= 1.1 * spec.points
+        if rec["type"] == NORMAL:
+            assert rec["anomaly_points"] == 0
+        else:
+            d = prov["defects"][0]
+            assert d["type"] == "Dent" and not d["ratio_check_relaxed"], d
+            assert 0.005 <= rec["anomaly_ratio"] <= 0.026, rec  # Open-Industry's range
+    # the decoded maps are pruned once their scan is reconstructed
+    assert not list((out / BUILD_DIR).rglob("*.npz"))
+
+
+def test_anomalies_are_one_compact_region_at_the_defect(micro):
+    out, _, _ = micro
+    from scan2ad.datasets.formats.open_industry import read_open_industry
+
+    for s in read_open_industry(out):
+        if s.defect_type == NORMAL:
+            continue
+        c = load_sample(s)
+        bad = c.points[c.labels == 1]
+        # a 1.2 % Dent on a ~40 mm washer: a patch of a few mm, not points scattered over the part
+        assert np.linalg.norm(bad - bad.mean(0), axis=1).max() < 0.25 * np.ptp(c.points, axis=0).max()
+
+
+def test_samples_of_one_scan_are_different_point_subsets(micro):
+    out, _, _ = micro
+    from scan2ad.pointcloud import read_cloud
+
+    a = read_cloud(out / "heavy_washer/train/heavy_washer_001.pcd").points
+    b = read_cloud(out / "heavy_washer/train/heavy_washer_002.pcd").points
+    assert len(a) != len(b) or not np.allclose(a, b)
+    # both are measured points of one scan: every point of one lies near the other's surface
+    from scipy.spatial import cKDTree
+
+    d, _ = cKDTree(b).query(a)
+    assert np.median(d) < 1.0
+
+
+def test_resume_redoes_a_pruned_scan_to_the_same_bytes(micro):
+    """In place (unit keys hold the output path), so it runs after the other micro tests."""
+    out, spec, _ = micro
+    before = _files(out)
+    units = {u.description: u for u in plan_units(spec, out)}
+    scan = next(u for d, u in units.items() if d.startswith("reconstruct heavy_washer/test_000"))
+    (out / BUILD_DIR / "units" / f"{scan.key}.json").unlink()  # as if killed inside the scan
+    (out / "heavy_washer/gt/heavy_washer_Dent_001.txt").unlink()
+    r = build(spec, out, workers=1)
+    # its capture (maps pruned) and reconstruction again, one sample, the two package units
+    assert r.ran == 1 + 1 + 1 + 2, r
+    assert _files(out) == before
+
+
+def test_plan_keeps_train_and_test_scans_apart():
+    spec = load_spec(dict(MICRO, n_train=5, n_test_normal=3, n_per_defect=4, samples_per_scan=3))
+    scans, of = plan_scans(spec, plan_samples(spec))
+    assert [s.scan_id for s in scans] == ["heavy_washer/train_000", "heavy_washer/train_001",
+                                          "heavy_washer/test_000", "heavy_washer/test_001",
+                                          "heavy_washer/test_002"]
+    assert all(("/train/" in k) == ("/train_" in v) for k, v in of.items())
+    assert len({s.part_seed for s in scans}) == len(scans)
+    one = load_spec(dict(MICRO, samples_per_scan=1))
+    assert len(plan_scans(load_spec(MICRO), plan_samples(load_spec(MICRO)))[0]) == 2
+    assert len(plan_scans(one, plan_samples(one))[0]) == 5
+
+
+def test_pipeline_spec_is_checked():
+    with pytest.raises(InputError, match="part-library classes"):
+        load_spec(dict(MICRO, classes=["ring"]))
+    with pytest.raises(InputError, match="samples_per_scan"):
+        load_spec(dict(MICRO, samples_per_scan=0))
+    with pytest.raises(InputError, match="poisson_depth"):
+        load_spec(dict(MICRO, poisson_depth=14))
+
+
+def test_carve_points_moves_only_the_defect_and_labels_it():
+    import trimesh
+    from scan2ad.acquisition.parts import make_part
+
+    mesh = make_part("heavy_washer", 0)
+    pts, fid = trimesh.sample.sample_surface(mesh, 20000, seed=1)
+    nrm = np.asarray(mesh.face_normals[fid])
+    rng = np.random.default_rng(0)
+    noisy = np.asarray(pts) + nrm * rng.normal(0, 0.01, (len(pts), 1))  # scanner-like noise
+    moved, labels, spec, _ = carve_points(mesh, noisy, nrm, "Bump", seed=3, target_ratio=0.012,
+                                          label_threshold_mm=0.05)
+    disp = np.linalg.norm(moved - noisy, axis=1)
+    assert 0.005 <= labels.mean() <= 0.026
+    # labelled points moved by the carve (most of them by more than the threshold), the others
+    # at most by about the threshold (the rim of the defect's falloff)
+    assert np.median(disp[labels == 1]) > 0.05
+    assert disp[labels == 0].max() < 0.1
+    # a Bump moves points outward along the normal
+    assert ((moved - noisy)[labels == 1] @ np.asarray(spec.direction)).mean() > 0
+    # the defect acts in a cylinder of its radius and height: within sqrt(2) radii of its centre
+    assert np.linalg.norm(noisy[labels == 1] - np.asarray(spec.centre), axis=1).max() <= 1.5 * spec.influence_radius()
+
+
+def test_resample_scan_is_seeded_and_bounded():
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(20000, 3))
+    a = resample_scan(pts, 5000, np.random.default_rng(1))
+    b = resample_scan(pts, 5000, np.random.default_rng(1))
+    c = resample_scan(pts, 5000, np.random.default_rng(2))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert 0.98 * 5000 <= len(a) <= 5000 and len(np.unique(a)) == len(a)
+
+
+@pytest.mark.slow
+def test_tiny_pipeline_same_bytes_on_one_and_two_workers(tmp_path):
+    spec = load_spec("tiny-pipeline")
+    a, b = tmp_path / "a", tmp_path / "b"
+    build(spec, a, workers=1)
+    build(spec, b, workers=2)
+    assert validate_dataset(a) == []
+    fa, fb = _files(a), _files(b)
+    assert sorted(fa) == sorted(fb)
+    assert [k for k in fa if fa[k] != fb[k]] == []
