@@ -8,7 +8,8 @@ of the known types are the *seen* test anomalies and every other type is *unseen
 reported Overall (every test sample), Seen (normal + seen types) and Unseen (normal + unseen).
 
 When the dataset ships the authors' split file ``splits/<class>/known-<types>_k<k>_seed<s>.json``
-({seed, k, known_defects, selected_relpaths}) it is used verbatim; otherwise the partition is
+({seed, k, known_defects, selected_relpaths}) it is used verbatim (with no known types asked for:
+the file of the default known types, else the first one); otherwise the partition is
 derived here the same way: for each known type in sorted order, ``k`` of its test samples in name
 order are drawn without replacement by ``numpy.random.default_rng(seed)``.
 """
@@ -73,14 +74,24 @@ def one_class_partition(samples: list[Sample], cls: str) -> Partition:
     return Partition(cls, train, [], test)
 
 
-def _split_file(root: Path | None, cls: str, known: tuple[str, ...] | None, k: int, seed: int):
+def _split_file(root: Path | None, cls: str, known: tuple[str, ...] | None, k: int, seed: int,
+                types: list[str]):
+    """The dataset's split file for (known, k, seed). With no known types asked for, the file
+    whose known types are :func:`default_known` wins, else the first in name order."""
     if root is None or not (root / "splits" / cls).is_dir():
         return None
+    found = []
     for f in sorted((root / "splits" / cls).glob(f"known-*_k{k}_seed{seed}.json")):
         meta = read_json(f)
-        if known is None or sorted(meta["known_defects"]) == sorted(known):
+        for key in ("known_defects", "selected_relpaths"):
+            if key not in meta:
+                raise InputError(f"split file has no {key!r}", f)
+        found.append((f, meta))
+    want = sorted(known) if known is not None else list(default_known(types))
+    for f, meta in found:
+        if sorted(meta["known_defects"]) == want:
             return f, meta
-    return None
+    return found[0] if found and known is None else None
 
 
 def open_set_partition(samples: list[Sample], cls: str, known: tuple[str, ...] | None, k: int,
@@ -88,7 +99,7 @@ def open_set_partition(samples: list[Sample], cls: str, known: tuple[str, ...] |
     """The open-set partition of ``cls`` (the split file when there is one, else derived)."""
     base = one_class_partition(samples, cls)
     types = defect_types(samples, cls)
-    found = _split_file(Path(root) if root is not None else None, cls, known, k, seed)
+    found = _split_file(Path(root) if root is not None else None, cls, known, k, seed, types)
     if found is not None:
         path, meta = found
         known_t = tuple(sorted(meta["known_defects"]))

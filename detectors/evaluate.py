@@ -14,8 +14,10 @@ folder gets (DESIGN §3):
 FPS is test samples per second of ``score_batch`` after the data is loaded (Open3D-AD §V-E), with
 the process CPU seconds per sample beside it (wall-clock FPS depends on what else the machine
 runs; CPU time much less);
-peak memory is the process's peak resident set size; parameters are the numbers the model
-stores (weights and memory banks).
+peak memory is the peak resident set size of the process during this run (Linux: the kernel's
+high-water mark ``VmHWM`` is reset when the run starts, so benchmark rows of several methods in
+one process are each their own; elsewhere the process's lifetime peak); parameters are the
+numbers the model stores (weights and memory banks).
 """
 
 from __future__ import annotations
@@ -60,7 +62,25 @@ class EvalSettings:
     save_models: bool = doc("save every fitted model under models/", True)
 
 
-def _peak_rss_mb() -> float:
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark of this process (Linux >= 4.0); False where impossible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size in MB since the last :func:`reset_peak_rss` (or process start)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
@@ -96,6 +116,7 @@ def evaluate(dataset: str | Path, out: str | Path, settings: EvalSettings,
              for seed in settings.seeds for cls in classes}
     create(settings.method, **{**settings.overrides, "seed": settings.seeds[0]})  # settings valid?
     out.mkdir(parents=True, exist_ok=True)
+    reset_peak_rss()
     write_json(out / "config.json", {"settings": config_to_dict(settings), "dataset": str(root.resolve()),
                                      "classes": classes, "models_from": str(models_from or "")})
     per_seed: dict[int, dict[str, dict[str, dict[str, float]]]] = {}
@@ -160,7 +181,7 @@ def summarise(settings: EvalSettings, per_seed, speed, classes) -> dict:
         "fps": float(np.mean(speed["fps"])), "cpu_seconds_per_sample": float(np.mean(speed["cpu_s"])),
         "fit_seconds": float(np.mean(speed["fit_s"])),
         "points_per_sample": float(np.mean(speed["points_per_sample"])),
-        "peak_rss_mb": _peak_rss_mb(), "parameters": int(speed["parameters"]),
+        "peak_rss_mb": peak_rss_mb(), "parameters": int(speed["parameters"]),
     }
 
 

@@ -16,7 +16,7 @@ def curves_png(path: Path, title: str, curves: dict[str, tuple[np.ndarray, np.nd
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from sklearn.metrics import auc, precision_recall_curve, roc_curve
+    from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
 
     fig, ax = plt.subplots(figsize=(4.5, 4.2), dpi=110)
     for name, (y, s) in curves.items():
@@ -28,7 +28,7 @@ def curves_png(path: Path, title: str, curves: dict[str, tuple[np.ndarray, np.nd
             ax.plot(fpr, tpr, label=f"{name} (AUC {auc(fpr, tpr):.3f})")
         else:
             p, r, _ = precision_recall_curve(y, s)
-            ax.plot(r, p, label=f"{name} (AP {np.sum(np.diff(r[::-1]) * p[::-1][1:]):.3f})")
+            ax.step(r, p, where="post", label=f"{name} (AP {average_precision_score(y, s):.3f})")
     if kind == "roc":
         ax.plot([0, 1], [0, 1], "k:", lw=0.8)
         ax.set_xlabel("false positive rate")
@@ -51,16 +51,16 @@ def curves_png(path: Path, title: str, curves: dict[str, tuple[np.ndarray, np.nd
 def heatmap_png(path: Path, points: np.ndarray, scores: np.ndarray, labels: np.ndarray | None,
                 title: str, window: tuple[int, int] = (900, 450)) -> Path:
     """Two views side by side: the point scores (left) and the ground-truth labels (right)."""
-    import pyvista as pv
+    from scan2ad.render import offscreen_pyvista
 
-    pv.OFF_SCREEN = True
+    pv = offscreen_pyvista()
     pl = pv.Plotter(off_screen=True, shape=(1, 2), window_size=window, border=False)
     cloud = pv.PolyData(np.asarray(points, dtype=np.float32))
     cloud["score"] = np.asarray(scores, dtype=np.float32)
     pl.subplot(0, 0)
     pl.add_text(title, font_size=8)
     pl.add_mesh(cloud.copy(), scalars="score", cmap="jet", point_size=3.0,
-                render_points_as_spheres=True, scalar_bar_args={"title": "score", "n_labels": 3})
+                render_points_as_spheres=True, scalar_bar_args={"title": "score", "n_labels": 3, "fmt": "%.3g"})
     pl.subplot(0, 1)
     gt = cloud.copy()
     gt["label"] = (np.zeros(len(points)) if labels is None else np.asarray(labels)).astype(np.float32)

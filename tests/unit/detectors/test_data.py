@@ -2,6 +2,7 @@
 the known types are "seen" test samples, other types "unseen"; a shipped split file wins."""
 
 import json
+import shutil
 
 import pytest
 from scan2ad.datasets.synthetic import SyntheticSpec, make_synthetic_dataset
@@ -12,9 +13,10 @@ from scan2ad.errors import InputError
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
+    """Packaged as the builder packages it: the dataset writes its own open-set split files."""
     root = tmp_path_factory.mktemp("ds")
     make_synthetic_dataset(root, SyntheticSpec(classes=("ring",), n_train=2, n_test_normal=2,
-                                               n_per_defect=4, points=256))
+                                               n_per_defect=4, points=256), package=True)
     return root
 
 
@@ -46,18 +48,46 @@ def test_seeds_choose_different_samples(tiny):
     assert len(chosen) > 1
 
 
-def test_split_file_is_used_verbatim(tiny):
-    split = tiny / "splits" / "ring" / "known-Scratch_k1_seed1.json"
-    split.parent.mkdir(parents=True)
+def test_split_file_is_used_verbatim(tiny, tmp_path):
+    root = tmp_path / "ds"
+    shutil.copytree(tiny, root)  # a private copy: the shared dataset's own splits stay as written
+    split = root / "splits" / "ring" / "known-Scratch_k1_seed1.json"
+    split.parent.mkdir(parents=True, exist_ok=True)  # packaging may have written splits already
     split.write_text(json.dumps({"schema_version": 1, "seed": 1, "k": 1, "known_defects": ["Scratch"],
                                  "selected_relpaths": ["ring/test/ring_Scratch_003.pcd"]}))
-    try:
-        part = D.open_set_partition(D.load_dataset(tiny), "ring", None, 1, 1, root=tiny)
-        assert part.source.startswith("split file")
-        assert [s.relpath for s in part.train_anomalies] == ["ring/test/ring_Scratch_003.pcd"]
-        assert part.known == ("Scratch",) and part.unseen == ("Bump", "Dent")
-    finally:
-        split.unlink()
+    samples = D.load_dataset(root)
+    part = D.open_set_partition(samples, "ring", ("Scratch",), 1, 1, root=root)
+    assert part.source == "split file known-Scratch_k1_seed1.json"
+    assert [s.relpath for s in part.train_anomalies] == ["ring/test/ring_Scratch_003.pcd"]
+    assert part.known == ("Scratch",) and part.unseen == ("Bump", "Dent")
+    # asking for other known types than any file holds derives the partition instead
+    derived = D.open_set_partition(samples, "ring", ("Dent",), 1, 1, root=root)
+    assert derived.source.startswith("derived")
+
+
+def test_packaged_split_files_drive_the_open_set_protocol(tiny):
+    """The split files the packaging wrote are what the open-set protocol trains on; with no
+    known types given, the file of the default known types (the first half) is chosen."""
+    files = sorted((tiny / "splits" / "ring").glob("known-*_k*_seed*.json"))
+    assert files, "packaging wrote no split files"
+    meta = json.loads(files[0].read_text())
+    samples = D.load_dataset(tiny)
+    part = D.open_set_partition(samples, "ring", tuple(meta["known_defects"]), meta["k"], meta["seed"],
+                                root=tiny)
+    assert part.source == f"split file {files[0].name}"
+    assert sorted(s.relpath for s in part.train_anomalies) == sorted(meta["selected_relpaths"])
+    assert not {s.relpath for s in part.test} & set(meta["selected_relpaths"])
+    default = D.open_set_partition(samples, "ring", None, meta["k"], meta["seed"], root=tiny)
+    assert default.known == D.default_known(D.defect_types(samples, "ring"))
+    assert default.source.startswith("split file known-" + "+".join(default.known) + "_k")
+
+
+def test_split_file_without_its_fields_is_an_input_error(tiny, tmp_path):
+    root = tmp_path / "ds"
+    shutil.copytree(tiny, root)
+    (root / "splits" / "ring" / "known-Bump_k1_seed9.json").write_text(json.dumps({"schema_version": 1, "seed": 9, "k": 1}))
+    with pytest.raises(InputError, match="no 'known_defects'"):
+        D.open_set_partition(D.load_dataset(root), "ring", ("Bump",), 1, 9, root=root)
 
 
 def test_bad_requests_are_input_errors(tiny):

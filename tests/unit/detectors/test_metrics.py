@@ -67,3 +67,37 @@ def test_mean_std_is_population_std_and_formatting():
 def test_length_mismatch_is_an_error():
     with pytest.raises(ValueError, match="labels but"):
         object_metrics([0, 1, 1], [0.1, 0.2])
+
+
+def test_run_summary_is_the_mean_and_std_over_seeds_of_unweighted_class_means():
+    """evaluate's metrics.json / table.md from known per-seed values, computed by hand."""
+    from scan2ad.detectors.evaluate import EvalSettings, summarise, table_markdown
+
+    def ms(o, p):
+        return {"O-AUROC": o, "O-AUPR": o, "P-AUROC": p, "P-AUPR": p}
+
+    per_seed = {1: {"overall": {"a": ms(0.6, 0.9), "b": ms(1.0, 0.7)}},
+                2: {"overall": {"a": ms(0.8, 0.9), "b": ms(1.0, math.nan)}}}
+    speed = {"fps": [2.0, 4.0], "cpu_s": [0.5, 0.25], "fit_s": [1.0, 3.0], "parameters": 7,
+             "points_per_sample": [100.0, 100.0]}
+    out = summarise(EvalSettings(seeds=(1, 2)), per_seed, speed, ["a", "b"])
+    assert out["per_class"]["overall"]["a"]["O-AUROC"] == pytest.approx([0.7, 0.1])
+    # class means per seed: 0.8 and 0.9 -> 0.85 ± 0.05; P: 0.8 and 0.9 (NaN class skipped)
+    assert out["mean"]["overall"]["O-AUROC"] == pytest.approx([0.85, 0.05])
+    assert out["mean"]["overall"]["P-AUROC"] == pytest.approx([0.85, 0.05])
+    assert out["per_class"]["overall"]["b"]["P-AUROC"] == pytest.approx([0.7, 0.0])
+    assert out["fps"] == pytest.approx(3.0) and out["parameters"] == 7
+    table = table_markdown(out)
+    assert "| a | 70.00±10.00 |" in table and "| **Average** | 85.00±5.00 |" in table
+
+
+def test_peak_memory_is_measured_from_the_start_of_the_run():
+    from scan2ad.detectors.evaluate import peak_rss_mb, reset_peak_rss
+
+    big = np.ones(40_000_000)  # 320 MB resident
+    big[::512] = 2.0
+    before = peak_rss_mb()
+    del big
+    if not reset_peak_rss():
+        pytest.skip("this kernel cannot reset the peak-RSS mark")
+    assert peak_rss_mb() < before - 250
