@@ -1,0 +1,90 @@
+"""``scan2ad pretrain point-mae|point-bert``: self-supervised pretraining of a backbone."""
+
+from __future__ import annotations
+
+import click
+
+
+def _pairs(items: tuple[str, ...], what: str) -> dict:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=what)
+        out[key.strip()] = _value(value.strip())
+    return out
+
+
+def _value(text: str):
+    """A TOML literal (42, 0.5, true, "x") or, failing that, the text itself."""
+    import tomllib
+
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+@click.command("pretrain")
+@click.argument("kind", type=click.Choice(["point-mae", "point-bert"]))
+@click.option("--data", required=True,
+              help="'parts' or 'parts:NAME,...' (procedural part library), a dataset folder (its "
+                   "train clouds) or a folder of meshes/clouds.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--steps", type=int, default=None, help="Optimisation steps (per phase for Point-BERT).")
+@click.option("--epochs", type=float, default=None,
+              help="Instead of --steps: passes over the data's shapes (steps = epochs x shapes / batch).")
+@click.option("--batch", type=int, default=None, help="Clouds per step.")
+@click.option("--points", type=int, default=None, help="Points per cloud.")
+@click.option("--seed", type=int, default=None, help="Seed of the data draws and torch.")
+@click.option("--resume", is_flag=True, help="Continue the run saved in --out.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="TOML with [train] (PretrainConfig) and [model] (PointMAEConfig / PointBERTConfig) tables.")
+@click.option("--set", "train_set", multiple=True, metavar="KEY=VALUE", help="A PretrainConfig field.")
+@click.option("--model", "model_set", multiple=True, metavar="KEY=VALUE",
+              help="A model config field, e.g. --model trans_dim=192 --model depth=6.")
+def pretrain(kind, data, out, steps, epochs, batch, points, seed, resume, device, config_path, train_set,
+             model_set):
+    """Pretrain a Point-MAE (masked autoencoder) or Point-BERT (dVAE tokenizer, then masked point
+    modelling) backbone; writes point_mae.pt / point_bert.pt, resumable states, loss CSV + PNG
+    and pretrain.json to OUT."""
+    import math
+
+    from scan2ad.config import load_config, read_toml
+    from scan2ad.errors import InputError
+
+    from . import pretrain as pt
+
+    if steps is not None and epochs is not None:
+        raise click.UsageError("give --steps or --epochs, not both")
+    tables = read_toml(config_path) if config_path else {}
+    unknown = sorted(set(tables) - {"train", "model"})
+    if unknown:
+        raise InputError(f"unknown table(s) {', '.join(unknown)}; expected [train] and [model]", config_path)
+    train = dict(tables.get("train", {}))
+    train.update(_pairs(train_set, "--set"))
+    for key, value in (("steps", steps), ("batch", batch), ("points", points), ("seed", seed)):
+        if value is not None:
+            train[key] = value
+    model = dict(tables.get("model", {}))
+    model.update(_pairs(model_set, "--model"))
+    if kind == "point-mae":
+        from .point_mae import PointMAEConfig as ModelConfig
+    else:
+        from .point_bert import PointBERTConfig as ModelConfig
+    model_cfg = load_config(ModelConfig, model)
+    cfg = load_config(pt.PretrainConfig, train)
+    corpus = pt.Corpus(data, cfg.points, cfg.rotate, cfg.part_variants)
+    if epochs is not None:
+        if epochs <= 0:
+            raise click.BadParameter("must be positive", param_hint="--epochs")
+        cfg = load_config(pt.PretrainConfig, {**train, "steps": max(1, math.ceil(epochs * len(corpus.shapes)
+                                                                               / cfg.batch))})
+    run = pt.pretrain_point_mae if kind == "point-mae" else pt.pretrain_point_bert
+    summary = run(corpus, out, model_cfg, cfg, resume=resume, device=device)
+    for name, phase in summary["phases"].items():
+        click.echo(f"{kind} {name}: {phase['steps']} steps in {phase['seconds']:.1f} s, loss "
+                   f"{phase['first_loss']:.4g} -> {phase['final_loss']:.4g} (mean of the last 20)")
+    click.echo(f"{summary['parameters']:,} parameters on {summary['data']['shapes']} shapes; "
+               f"weights {out}/{summary['weights']}")
