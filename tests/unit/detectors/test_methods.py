@@ -101,6 +101,11 @@ def test_every_detector_beats_chance_and_round_trips(name, tiny, fitted, tmp_pat
 
 
 def test_open3d_ad_scores_unseen_types_better_than_normal_only_m6(subtle):
+    """Issue 7's check on one fixed seed (1). The gain is small, as in the paper's Table VIII (M6 ->
+    M9: +1.3 O-AUROC): both variants share the normal support (same seed), so the difference is
+    the anomalous support's alone. Measured on this data over seeds 1-3 the unseen P-AUPR changes
+    by +0.005, -0.010, +0.002 (s_A lies near 0.1-0.2 for normal and anomalous patches alike, so
+    (1 - 0.3 s_A) moves scores by a few percent): a pinned seed, not a robust margin."""
     train, test, clouds = subtle
     unseen = {"good", "Dent", "Scratch"}
     res = {}
