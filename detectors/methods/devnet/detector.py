@@ -185,7 +185,11 @@ class TokenHeadDetector(Detector):
                 loss = self._loss({k: v[idx] for k, v in tensors.items()}, gen)
                 opt.zero_grad()
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.module.parameters(), 1.0)
+                # clipped per head: the heads are independent networks on frozen tokens, and one
+                # head's large gradient must not shrink the others' steps (DRA clips jointly
+                # because its heads share a fine-tuned backbone)
+                for head in self.module.children():
+                    torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)
                 opt.step()
                 sched.step()
             self.last_loss = float(loss.detach())

@@ -25,16 +25,16 @@ NORMAL, SEEN, PSEUDO = 0, 1, 2
 
 
 def latent_residual(tokens: torch.Tensor, refs: list[torch.Tensor]) -> torch.Tensor:
-    """(G, C) residuals ``mean_r ref_r[nn(x)] - x``: for every query token, the mean over the
-    reference clouds of their token nearest in feature space, minus the token.
+    """(G, C) residuals ``ref(x) - x``: for every query token, the most similar token (nearest in
+    feature space) among all the reference clouds' tokens, minus the token.
 
-    DRA subtracts the reference feature map at the same pixel; point-cloud tokens have no common
-    grid, so each reference contributes its most similar token (the choice where DRA is silent
-    for unordered tokens)."""
-    acc = torch.zeros_like(tokens)
-    for r in refs:
-        acc += r[torch.cdist(tokens, r).argmin(dim=1)]
-    return acc / max(1, len(refs)) - tokens
+    DRA subtracts the mean reference feature map at the same pixel. Point-cloud tokens share no
+    grid, so the reference of a token is its nearest reference token; it is taken over the pooled
+    reference tokens rather than averaged per reference cloud, so that a training bag (whose own
+    cloud is left out of the references) and a test cloud see references of the same kind (the
+    choice where DRA is silent for unordered tokens)."""
+    pool = torch.cat(list(refs), dim=0)
+    return pool[torch.cdist(tokens, pool).argmin(dim=1)] - tokens
 
 
 class DRAHeads(nn.Module):
