@@ -22,7 +22,8 @@ pytest.importorskip("scan2ad.detectors.features.backbones.point_mae",
 # Small randomly initialised encoders without transformer blocks: a random transformer's tokens
 # are dominated by the position embedding of their centre (its weights mix every token), while
 # the mini-PointNet patch embedding alone describes local shape, which is what the methods need.
-# Transformer layers are exercised separately (test_tokens_...).
+# M3DM, whose point is the blocks' features, uses a two-block encoder (3 mm defects are easy
+# enough for it).
 TINY_PM = "random:trans_dim=96,depth=0,num_heads=3,encoder_dims=96,seed=0"
 TINY_PB = "random:kind=point-bert,trans_dim=96,depth=0,num_heads=3,encoder_dims=96,seed=0"
 TINY_DEEP = "random:trans_dim=96,depth=2,num_heads=3,encoder_dims=96,seed=0"
@@ -35,7 +36,8 @@ HEADS = {"views": 2, "steps": 300, "batch_size": 16, "topk_rate": 0.02, "lr": 1e
 
 
 def small(name: str) -> dict:
-    enc = TINY_PB if name.endswith("-pb") else TINY_PM
+    # M3DM runs on the two-block encoder so that its block features (0 and 1 of 2) are used
+    enc = TINY_PB if name.endswith("-pb") else TINY_DEEP if name == "m3dm" else TINY_PM
     extra = HEADS if name.startswith(("devnet", "dra")) else {}
     return {"encoder": enc, **TOKENS, **extra}
 
@@ -76,6 +78,8 @@ def test_token_method_beats_chance_and_round_trips(name, tiny, tmp_path):
     o, p = _auroc(test, clouds, scores)
     assert o >= 0.7 or p >= 0.75, f"{name}: O-AUROC {o:.3f}, P-AUROC {p:.3f}"
     assert det.parameter_count() > 0
+    if name == "m3dm":   # blocks 3/7/11 of 12 become blocks 0 and 1 of 2, normed and concatenated
+        assert det._layers() == (0, 1) and det.bank.shape[1] == 2 * 96
     run = det.save(tmp_path / name)
     state = torch.load(run / "model.pt", weights_only=True)
     assert state["encoder_fingerprint"]
