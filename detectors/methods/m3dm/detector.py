@@ -109,6 +109,9 @@ class M3DM(PatchCorePointMAE):
     Config = M3DMConfig
 
     def _layers(self) -> tuple[int, ...]:
-        from scan2ad.detectors.features.pointmae_extractor import encoder_depth, scaled_block_indices
+        from scan2ad.detectors.features.pointmae_extractor import (
+            encoder_depth,
+            scaled_block_indices,
+        )
 
         return scaled_block_indices(encoder_depth(self.config.encoder), tuple(self.config.layers))

@@ -74,7 +74,10 @@ class Reg3DAD(Detector):
         self.fingerprint: str | None = None
 
     def _layers(self):
-        from scan2ad.detectors.features.pointmae_extractor import encoder_depth, scaled_block_indices
+        from scan2ad.detectors.features.pointmae_extractor import (
+            encoder_depth,
+            scaled_block_indices,
+        )
 
         return scaled_block_indices(encoder_depth(self.config.encoder), tuple(self.config.layers))
 

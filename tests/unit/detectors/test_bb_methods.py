@@ -121,7 +121,7 @@ def test_tokens_are_in_the_input_frame_and_groups_hold_their_points(tiny):
     spread = np.linalg.norm(pts[tok.members] - tok.centres[:, None], axis=2).max()
     assert spread < 0.5 * np.ptp(pts, axis=0).max()
     # inverse-distance weights sum to 1 and reproduce a constant score field
-    idx, w = tok.nearest(pts, 3)
+    _, w = tok.nearest(pts, 3)
     assert np.allclose(w.sum(axis=1), 1.0)
     assert np.allclose(tok.to_points(np.full(64, 2.5), pts, 3), 2.5)
     labels = np.zeros(len(pts), np.uint8)
