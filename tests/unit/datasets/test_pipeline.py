@@ -168,3 +168,22 @@ def test_tiny_pipeline_same_bytes_on_one_and_two_workers(tmp_path):
     fa, fb = _files(a), _files(b)
     assert sorted(fa) == sorted(fb)
     assert [k for k in fa if fa[k] != fb[k]] == []
+
+
+def test_demo_step_builds_the_spec_the_environment_names(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from scan2ad.datasets import demo
+
+    spec = tmp_path / "env.toml"
+    spec.write_text('name = "envspec"\nsource = "synthetic"\nclasses = ["ring"]\nn_train = 2\n'
+                    'n_test_normal = 1\nn_per_defect = 2\ndefects = ["Bump"]\npoints = 500\n'
+                    'split_ks = [1]\nsplit_seeds = [1]\ngallery = false\n')
+    monkeypatch.setenv(demo.SPEC_ENV, str(spec))
+    ctx = SimpleNamespace(workdir=tmp_path / "w", workers=1, quick=False, artefacts={})
+    line = demo.run(ctx)
+    assert "envspec (synthetic source): 5 samples" in line
+    assert ctx.artefacts["dataset"] == tmp_path / "w" / "dataset-envspec"
+    monkeypatch.setenv(demo.SPEC_ENV, "no-such-spec")
+    with pytest.raises(InputError, match="shipped specs: .*demo-pipeline"):
+        demo.run(ctx)
