@@ -39,20 +39,20 @@ def _files(root: Path) -> dict[str, bytes]:
             if p.is_file() and ".build" not in p.relative_to(root).parts}
 
 
-def test_killed_builds_resume_to_identical_bytes(tmp_path):
-    spec = tmp_path / "resume.toml"
-    spec.write_text(SPEC)
+def _kill_and_resume(spec: Path, tmp_path: Path, kills_wanted: int = 4, timeout: int = 300):
+    """Build once uninterrupted, then kill a second build ``kills_wanted`` times at random
+    moments (1 or 2 workers) and finish it; return both folders' dataset files."""
     ref = tmp_path / "ref"
     t0 = time.perf_counter()
     p = _build(spec, ref)
-    out, _ = p.communicate(timeout=300)
+    out, _ = p.communicate(timeout=timeout)
     t_full = time.perf_counter() - t0  # start-up included
     assert p.returncode == 0, out.decode()
 
     rng = random.Random(6)
     resumed = tmp_path / "resumed"
     kills = 0
-    for _ in range(4):
+    for _ in range(kills_wanted):
         p = _build(spec, resumed, workers=rng.choice([1, 2]))
         # anywhere from start-up (imports) to the packaging at the end
         time.sleep(rng.uniform(0.2, 0.95) * t_full)
@@ -61,16 +61,37 @@ def test_killed_builds_resume_to_identical_bytes(tmp_path):
             kills += 1
         p.communicate(timeout=60)
     p = _build(spec, resumed)
-    out, _ = p.communicate(timeout=300)
+    out, _ = p.communicate(timeout=timeout)
     assert p.returncode == 0, out.decode()
     assert kills >= 1, "no run was interrupted: the test proved nothing"
     a, b = _files(ref), _files(resumed)
     assert sorted(a) == sorted(b)
-    assert {"manifest.json", "stats.csv", "README.md", "gallery/ring.png", "gallery/washer.png",
-            "splits/ring/known-Bump_k1_seed2.json"} <= set(a)
     differing = [k for k in a if a[k] != b[k]]
     assert not differing, differing
     assert not [k for k in b if "/." in "/" + k], "temp files left behind"
+    return a, b
+
+
+def test_killed_builds_resume_to_identical_bytes(tmp_path):
+    spec = tmp_path / "resume.toml"
+    spec.write_text(SPEC)
+    a, _ = _kill_and_resume(spec, tmp_path)
+    assert {"manifest.json", "stats.csv", "README.md", "gallery/ring.png", "gallery/washer.png",
+            "splits/ring/known-Bump_k1_seed2.json"} <= set(a)
+
+
+@pytest.mark.slow
+def test_killed_pipeline_builds_resume_to_identical_bytes(tmp_path):
+    """The same with the pipeline source (capture view, reconstruct scan and sample units):
+    kills land inside captures, reconstructions (after their decoded maps were pruned or
+    before) and carves."""
+    pytest.importorskip("bpy")
+    from scan2ad.datasets.spec import SPECS_DIR
+
+    a, _ = _kill_and_resume(SPECS_DIR / "tiny-pipeline.toml", tmp_path, kills_wanted=3,
+                            timeout=600)
+    assert {"manifest.json", "heavy_washer/gt/heavy_washer_Dent_002.txt",
+            "splits/heavy_washer/known-Bump_k1_seed2.json"} <= set(a)
 
 
 def test_failed_unit_is_named_and_others_go_on(tmp_path, monkeypatch):
