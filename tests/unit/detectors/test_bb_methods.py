@@ -230,3 +230,26 @@ def test_reg3d_ad_registration_undoes_a_rigid_motion(tmp_path):
             assert moved.object == pytest.approx(here.object, rel=0.02)
             objects[s.defect_type] = here.object
     assert objects["Bump"] > objects["good"]
+
+
+def test_checkpoint_path_encoders_and_changed_weights_are_refused(tiny, tmp_path):
+    """An encoder given as a checkpoint path is the file's weights; a saved detector refuses to
+    score once the file holds other weights (its fingerprint no longer matches)."""
+    from scan2ad.detectors.features import pointmae_extractor as pe
+    from scan2ad.detectors.features.backbones.checkpoints import save_backbone
+
+    train, _, clouds = tiny
+    path = save_backbone(tmp_path / "enc.pt", pe.load_token_encoder(TINY_PM), "point-mae")
+    assert pe.encoder_fingerprint(str(path)) == pe.encoder_fingerprint(TINY_PM)
+    det = create("patchcore-pointmae", **{**small("patchcore-pointmae"), "encoder": str(path)})
+    det.fit(train)
+    first = det.score(clouds[0].points)
+    run = det.save(tmp_path / "run")
+    save_backbone(path, pe.load_token_encoder(TINY_PM.replace("seed=0", "seed=5")), "point-mae")
+    pe._encoders.pop(str(path))
+    with pytest.raises(InputError, match="refit"):
+        Detector.load(run).score(clouds[0].points)
+    save_backbone(path, pe.load_token_encoder(TINY_PM), "point-mae")
+    pe._encoders.pop(str(path))
+    again = Detector.load(run).score(clouds[0].points)
+    assert np.array_equal(again.points, first.points)
