@@ -128,7 +128,17 @@ def write_readme(root: str | Path, records: list[dict], name: str, spec: dict | 
     made = {
         "synthetic": "procedural part geometry sampled on its surface with scanner noise, "
                      "analytic surface defects with exact per-point labels (geometry-only path)",
-        "pipeline": "virtual-rig structured-light capture, reconstruction and defect carving",
+        "carve": "procedural parts of the acquisition library carved in Blender by the "
+                 "annotation stage, sampled on the carved surface with scanner noise along the "
+                 "normal, labelled against the uncarved surface",
+        "pipeline": "procedural parts scanned on the virtual structured-light turntable rig "
+                    f"({(spec or {}).get('views', '?')} views, captured in memory), reconstructed "
+                    "(stereo triangulation, turntable prior + FRICP registration, denoising, "
+                    "octree resampling of the measured points, Poisson mesh); anomalous samples "
+                    "carve a defect into the scan's mesh in Blender and move the measured points "
+                    "with it, labelled against the uncarved surface; "
+                    f"{(spec or {}).get('samples_per_scan', '?')} samples per scan, train and "
+                    "test from different scans",
     }.get(source, "packaged from existing files")
     text = f"""# {name}
 
