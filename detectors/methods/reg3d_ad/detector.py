@@ -6,7 +6,9 @@ point-to-plane ICP - the authors use FPFH + RANSAC then ICP). Two memory banks a
 the registered normal clouds, each reduced by PatchCore's approximate greedy coreset:
 
 * the feature bank: Point-MAE tokens of the registered cloud (the authors' ``_embed_pointmae``:
-  1152-channel M3DM-style block features of FPS groups of 128 points);
+  1152-channel M3DM-style block features of FPS groups of 128 points; their script asks for
+  16384 groups, which on a CPU costs minutes per cloud - the default here is M3DM's 1024 and
+  ``groups`` sets it);
 * the coordinate bank: the registered coordinates themselves (``_embed_xyz``), capped at
   ``memory_size`` entries (the authors' ``--memory_size 10000``).
 
