@@ -4,7 +4,7 @@ its speed (test samples per second after loading, two cores), one row per method
     .venv/bin/python -P benchmarks/detectors.py [DATASET] [--methods a,b] [--seeds 1] [--classes 1]
                                                 [--protocol open-set -k 1] [--out DIR]
 
-DATASET defaults to ``demo_out/datasets/dataset`` when the demo has built it, else (or with
+DATASET defaults to ``demo_out/dataset`` when the demo has built it, else (or with
 ``--synthetic``) a synthetic Open-Industry-layout dataset at 90,000 points per sample is generated
 (``--points``; ``--classes N`` generates only the first N parts). The
 reference for the speed ratio is the target of issue 7 (1 sample/s for Open3D-AD and PatchCore),
@@ -51,7 +51,7 @@ def main() -> None:
     tmp = tempfile.TemporaryDirectory(prefix="scan2ad-bench-")
     dataset = args.dataset
     if dataset is None:
-        demo = REPO / "demo_out" / "datasets" / "dataset"
+        demo = REPO / "demo_out" / "dataset"
         if demo.is_dir() and not args.synthetic:
             dataset = demo
         else:
