@@ -2,7 +2,9 @@
 
 Shipped specs live in ``scan2ad/datasets/specs/*.toml``: ``open-industry-full`` (15 classes ×
 160 samples: 100 normal + 60 anomalous, 12 per defect type, as 000 §III-B describes), ``demo``
-(small, minutes on 2 cores) and ``tiny`` (for tests, seconds). ``load_spec("demo")`` reads a
+(small, minutes on 2 cores), ``tiny`` (for tests, seconds), and for the ``pipeline`` source
+(virtual-rig capture -> reconstruction -> carving, :mod:`scan2ad.datasets.pipeline`)
+``demo-pipeline`` (2 classes × 16 samples, minutes) and ``tiny-pipeline`` (for tests). ``load_spec("demo")`` reads a
 shipped one; ``load_spec(path)`` any file.
 
 Where 000 is silent: how the 100 normal samples divide into training references and normal test
