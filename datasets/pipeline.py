@@ -27,7 +27,8 @@ the instance's seed: each instance is a different procedural part of the categor
     resampled to the sample's point count by the reconstruction stage's
     :func:`~scan2ad.reconstruction.cleanup.octree_resample` in a grid turned by a random
     rotation of the sample's own (so samples of one scan are different subsets of its measured
-    points). Normal samples are those points as they are. An anomalous sample carves a defect
+    points; a scan that measured fewer points than asked, as thin parts' do, gives all of them:
+    no point is invented). Normal samples are those points as they are. An anomalous sample carves a defect
     into the scan's mesh with the annotation stage's Blender engine
     (:func:`scan2ad.annotation.carving.carve`; the defect spec from
     :func:`scan2ad.annotation.specs.make_spec`, centred on a measured point so it lands where the
