@@ -17,7 +17,8 @@ import click
 @click.option("--workers", type=int, default=None, help="Parallel workers (default: all cores).")
 @click.option("--address", type=str, default=None, help="Ray cluster HOST:PORT (--executor ray).")
 def build(spec: str, out: Path, executor: str, workers: int | None, address: str | None) -> None:
-    """Build a dataset from SPEC (a TOML file or a shipped spec: tiny, demo, open-industry-full).
+    """Build a dataset from SPEC (a TOML file or a shipped spec: tiny, demo,
+    open-industry-full, tiny-pipeline, demo-pipeline).
 
     Units are cached in OUT/.build: rerunning after a kill finishes the same dataset."""
     from scan2ad.datasets.builder import build as run_build

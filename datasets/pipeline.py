@@ -178,6 +178,7 @@ def reconstruct_scan(out: str, scan_id: str, cls: str, part_seed: int, views: in
     from scan2ad.reconstruction.pipeline import ReconstructConfig, reconstruct_views
 
     from scan2ad.io import atomic_path
+    from scan2ad.pointcloud import read_cloud
 
     root = Path(out)
     caps = sorted((r for r in (deps or {}).values() if isinstance(r, dict) and r.get("capture") == scan_id),
@@ -196,8 +197,6 @@ def reconstruct_scan(out: str, scan_id: str, cls: str, part_seed: int, views: in
     with _one_cv2_thread():
         summary = reconstruct_views([(f"view_{r['view']:03d}", r["angle_deg"], loader(r)) for r in caps],
                                     _calibration(rig), recon, cfg)
-    from scan2ad.pointcloud import read_cloud
-
     poisson, mrep = poisson_mesh_1thread(read_cloud(recon / "part.ply"), poisson_depth)
     with atomic_path(recon / "mesh.ply") as tmp:
         poisson.export(tmp, file_type="ply")
@@ -205,7 +204,7 @@ def reconstruct_scan(out: str, scan_id: str, cls: str, part_seed: int, views: in
     mesh, repair = prepare_mesh(poisson, recon / "mesh.ply")
     with atomic_path(recon / "carve_mesh.ply") as tmp:
         mesh.export(tmp, file_type="ply")
-    scanned = scanned_area_fraction(mesh, _read_points(recon / "clean.ply"))
+    scanned = scanned_area_fraction(mesh, read_cloud(recon / "clean.ply").points)
     write_json(recon / "carve_mesh.json", {"repair": dataclasses.asdict(repair),
                                            "scanned_area_fraction": scanned,
                                            "area_mm2": float(mesh.area)})
@@ -220,12 +219,6 @@ def reconstruct_scan(out: str, scan_id: str, cls: str, part_seed: int, views: in
             "recon": recon.relative_to(root).as_posix(), "files": files,
             "scanned_area_fraction": scanned, "repair": repair.method,
             "fused_points": summary["fused"], "clean_points": summary["clean"]}
-
-
-def _read_points(path: Path) -> np.ndarray:
-    from scan2ad.pointcloud import read_cloud
-
-    return read_cloud(path).points
 
 
 def scanned_area_fraction(mesh, points: np.ndarray) -> float:
