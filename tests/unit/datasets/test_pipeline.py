@@ -159,11 +159,14 @@ def test_resample_scan_is_seeded_and_bounded():
 
 
 @pytest.mark.slow
-def test_tiny_pipeline_same_bytes_on_one_and_two_workers(tmp_path):
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_tiny_pipeline_same_bytes_on_one_and_two_workers(tmp_path, executor):
+    if executor == "ray":
+        pytest.importorskip("ray")
     spec = load_spec("tiny-pipeline")
     a, b = tmp_path / "a", tmp_path / "b"
     build(spec, a, workers=1)
-    build(spec, b, workers=2)
+    build(spec, b, executor=executor, workers=2)
     assert validate_dataset(a) == []
     fa, fb = _files(a), _files(b)
     assert sorted(fa) == sorted(fb)
