@@ -6,10 +6,11 @@ fit: token bags of the normal clouds, the seen anomalies and Norm-AS simulated a
 per normal cloud and view; DRA makes its pseudo anomalies with CutMix on images - Norm-AS is
 the point-cloud counterpart the seed paper uses for Open3D-AD); ``n_ref`` normal clouds are the
 fixed reference set of the composite head (DRA draws nRef = 5 reference images). A bag's latent
-residual never uses its own source cloud as a reference. The four heads train jointly with the
+residual never uses its own source cloud as a reference, and every bag (test clouds too) is
+compared with the same number of reference clouds (:meth:`DRA._references`). The four heads train jointly with the
 deviation loss (:func:`.model.dra_loss`), batches half normal, half anomalous.
 score: the heads on one bag; object score = seen + pseudo + composite - normality; a point takes
-its nearest token's summed abnormality score minus the normality score.
+its nearest token's summed abnormality (seen + pseudo + composite) token score.
 """
 
 from __future__ import annotations
@@ -48,12 +49,24 @@ class DRA(TokenHeadDetector):
                  for i in sorted(set(source[label == NORMAL].tolist()))[:max(1, self.config.n_ref)]]
         self.refs = tokens[first].astype(np.float32)
         self.ref_source = source[first]
-        refs = torch.as_tensor(self.refs)
         residual = np.empty_like(tokens, dtype=np.float32)
         for m in range(len(tokens)):
-            use = [r for r, s in zip(refs, self.ref_source) if s != source[m]] or list(refs)
+            use = self._references(int(source[m]))
             residual[m] = latent_residual(torch.as_tensor(tokens[m], dtype=torch.float32), use).numpy()
         return {**bags, "residual": residual}
+
+    def _references(self, source: int = -1) -> list[torch.Tensor]:
+        """The reference clouds' tokens for a bag from normal cloud ``source`` (-1: any other
+        cloud): all references but one - the bag's own cloud, or else the last reference - so
+        that every bag, in training and at test, is compared with the same number of clouds
+        (with one cloud more for the seen anomalies than for the normal bags, a head learns
+        "closer to the references = anomalous" from the count alone)."""
+        refs = list(torch.as_tensor(self.refs))
+        if len(refs) < 2:
+            return refs
+        own = [i for i, s in enumerate(self.ref_source.tolist()) if s == source]
+        drop = own[0] if own else len(refs) - 1
+        return [r for i, r in enumerate(refs) if i != drop]
 
     def _loss(self, batch, gen):
         out = self.module(batch["tokens"], batch["residual"].float())
@@ -62,7 +75,7 @@ class DRA(TokenHeadDetector):
     def _heads(self, tokens: np.ndarray):
         x = torch.as_tensor(tokens, dtype=torch.float32)
         with torch.no_grad():
-            res = latent_residual(x, list(torch.as_tensor(self.refs)))
+            res = latent_residual(x, self._references())
             out = self.module(x[None], res[None])
         return DRAHeads.token_scores(out)[0].double().numpy(), float(DRAHeads.anomaly_score(out)[0])
 

@@ -65,9 +65,11 @@ class DRAHeads(nn.Module):
 
     @staticmethod
     def token_scores(out: dict[str, torch.Tensor]) -> torch.Tensor:
-        """(B, G): the abnormality heads' token scores minus the sample's normality score."""
-        return (out["seen_tokens"] + out["pseudo_tokens"] + out["composite_tokens"]
-                - out["normal"][:, None])
+        """(B, G): the three abnormality heads' token scores summed. The normality head scores
+        the whole sample and says nothing about where; subtracting it would shift every point of
+        a cloud alike and, pooled over clouds, rank points by their cloud instead of their place
+        (DRA gives no pixel maps; the point maps of the seed paper's baselines are token scores)."""
+        return out["seen_tokens"] + out["pseudo_tokens"] + out["composite_tokens"]
 
 
 def dra_loss(out: dict[str, torch.Tensor], label: torch.Tensor, margin: float,
