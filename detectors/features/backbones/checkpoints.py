@@ -127,6 +127,23 @@ def map_official_point_mae(state: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def map_official_point_bert(state: dict[str, Any]) -> dict[str, Any]:
+    """A whole official Point-BERT pretraining state dict as a :class:`.point_bert.PointBERT` one:
+    ``transformer_q`` -> ``transformer`` (plus its ``mask_token`` and ``lm_head``), ``dvae`` kept
+    (same sub-module names); the momentum encoder ``transformer_k``, the MoCo queue and the
+    classification head are not part of our model and are dropped."""
+    state = strip_wrappers(state)
+    out = {f"transformer.{k}": v for k, v in map_encoder_keys(state, "transformer_q.")[0].items()}
+    for key, value in state.items():
+        if key.startswith("dvae.") and not key.startswith("dvae.decoder.folding_seed"):
+            out[key] = value
+        elif key == "transformer_q.mask_token":
+            out["mask_token"] = value
+        elif key.startswith("transformer_q.lm_head."):
+            out["lm_head." + key[len("transformer_q.lm_head."):]] = value
+    return out
+
+
 def infer_encoder_fields(state: dict[str, Any], num_heads: int | None = None) -> dict[str, Any]:
     """Encoder configuration fields read off the shapes of a scan2ad-keyed encoder state dict."""
     try:
