@@ -152,7 +152,7 @@ def infer_encoder_fields(state: dict[str, Any], num_heads: int | None = None) ->
     except KeyError as exc:
         raise KeyError(f"no {exc.args[0]!r} weight") from None
     blocks = {int(m.group(1)) for k in state if (m := re.match(r"blocks\.(\d+)\.", k))}
-    heads = num_heads or next((h for h in (6, 8, 4, 3, 12, 2, 1) if trans_dim % h == 0))
+    heads = num_heads or next(h for h in (6, 8, 4, 3, 12, 2, 1) if trans_dim % h == 0)
     return {"trans_dim": trans_dim, "encoder_dims": encoder_dims, "depth": len(blocks),
             "num_heads": heads, "cls_token": "cls_token" in state}
 

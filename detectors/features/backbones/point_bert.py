@@ -102,7 +102,7 @@ class DGCNN(nn.Module):
     @staticmethod
     def edge_features(f: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """(B, C, G) features -> (B, 2C, G, k): neighbour minus centre, and centre."""
-        b, c, g = f.shape
+        b = f.shape[0]
         k = idx.shape[-1]
         ft = f.transpose(1, 2)                                          # (B, G, C)
         rows = torch.arange(b, device=f.device)[:, None, None]
@@ -216,7 +216,7 @@ def block_mask(centers: torch.Tensor, ratio_min: float, ratio_max: float) -> tor
     out = torch.zeros(b, g, dtype=torch.bool, device=centers.device)
     for i in range(b):
         r = ratio_min + (ratio_max - ratio_min) * torch.rand(()).item()
-        n = max(1, int(round(r * g)))
+        n = max(1, round(r * g))
         seed = int(torch.randint(g, ()).item())
         order = (centers[i] - centers[i, seed]).norm(dim=-1).argsort()
         out[i, order[:n]] = True

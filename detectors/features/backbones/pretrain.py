@@ -119,6 +119,7 @@ class Corpus:
     def _load_dataset(self, root: Path) -> bool:
         from scan2ad.datasets.readers import detect_format, read_dataset
         from scan2ad.datasets.samples import load_sample
+
         from scan2ad.errors import FormatError
 
         try:
@@ -195,7 +196,7 @@ class Corpus:
 # --------------------------------------------------------------------------- schedule and loop
 def learning_rate(step: int, total: int, peak: float, warmup: float, floor: float) -> float:
     """Linear warm-up over ``warmup * total`` steps, then cosine decay from ``peak`` to ``floor``."""
-    n_warm = int(round(warmup * total))
+    n_warm = round(warmup * total)
     if step < n_warm:
         return peak * (step + 1) / n_warm
     t = (step - n_warm) / max(1, total - n_warm)
@@ -233,8 +234,9 @@ def train_phase(name: str, model, step_fn: StepFn, corpus: Corpus, cfg: Pretrain
     """
     import torch
 
-    from .checkpoints import FORMAT_PRETRAIN, FORMAT_VERSION
     from scan2ad.io import atomic_path
+
+    from .checkpoints import FORMAT_PRETRAIN, FORMAT_VERSION
 
     state_path = out / f"state_{name}.pt"
     params = [p for p in model.parameters() if p.requires_grad]

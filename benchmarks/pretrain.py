@@ -1,0 +1,106 @@
+"""Backbone speed: patch grouping and pretraining steps, against references in the same process.
+
+1. Grouping (FPS + kNN) of one cloud: the torch implementation of the backbones
+   (``grouping.group_points``, runs on any device) against the numpy reference of the detectors
+   (Open3D ``farthest_point_down_sample`` + SciPy ``cKDTree``), at the Point-MAE pretraining size
+   (1024 points, 64 x 32) and the M3DM inference size (8192 points, 1024 x 128).
+2. One optimisation step (forward, backward, AdamW) per model size, batch ``--batch`` of 1024
+   points, as milliseconds per step and clouds per second; the ratio is against the shipped
+   ``point_mae_small`` configuration (trans_dim 192, depth 6) measured in the same run.
+
+    OMP_NUM_THREADS=2 .venv/bin/python -P benchmarks/pretrain.py [--batch 8] [--repeat 3] [--device cpu]
+
+Recorded 2026-11-24 on the shared 2-core machine (load average ~7 from other sessions, so
+absolute times are inflated; ratios are what to compare) with --batch 8 --repeat 2: see the
+table printed by the run quoted in the backbones report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+
+def _best(fn, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def bench_grouping(repeat: int, device: str) -> None:
+    from scan2ad.detectors.features.backbones.grouping import group_points
+    from scan2ad.detectors.features.geometry import farthest_point_sampling, knn
+
+    print("\ngrouping (FPS + kNN), one cloud, best of", repeat)
+    print(f"{'points':>7} {'groups x k':>11} {'torch ms':>9} {'open3d+scipy ms':>16} {'ratio':>6}")
+    rng = np.random.default_rng(0)
+    for n, g, k in ((1024, 64, 32), (8192, 1024, 128)):
+        pts = rng.random((n, 3))
+        xyz = torch.as_tensor(pts, dtype=torch.float32, device=device)[None]
+        t_ours = _best(lambda xyz=xyz, g=g, k=k: group_points(xyz, g, k), repeat)
+
+        def ref(pts=pts, g=g, k=k):
+            c = farthest_point_sampling(pts, g)
+            knn(pts[c], pts, k)
+
+        t_ref = _best(ref, repeat)
+        print(f"{n:>7} {f'{g} x {k}':>11} {1e3 * t_ours:>9.1f} {1e3 * t_ref:>16.1f} {t_ours / t_ref:>6.2f}")
+
+
+def bench_steps(batch: int, repeat: int, device: str) -> None:
+    from scan2ad.detectors.features.backbones.point_bert import PointBERT, PointBERTConfig
+    from scan2ad.detectors.features.backbones.point_mae import PointMAE, PointMAEConfig
+
+    sizes = [
+        ("point-mae small (shipped)", lambda: PointMAE(PointMAEConfig(trans_dim=192, depth=6, encoder_dims=192,
+                                                                      decoder_depth=2))),
+        ("point-mae tiny (tests)", lambda: PointMAE(PointMAEConfig(trans_dim=48, depth=2, num_heads=3,
+                                                                   encoder_dims=48, decoder_depth=1,
+                                                                   decoder_num_heads=3))),
+        ("point-mae paper (384 x 12)", lambda: PointMAE(PointMAEConfig())),
+        ("point-bert mpm small", lambda: PointBERT(PointBERTConfig(trans_dim=192, depth=6, encoder_dims=128,
+                                                                   num_tokens=512, tokens_dims=64,
+                                                                   decoder_dims=128))),
+    ]
+    xyz = torch.rand(batch, 1024, 3, device=device) * 2 - 1
+    print(f"\none training step, batch {batch} x 1024 points, best of {repeat}")
+    print(f"{'model':<28} {'params':>10} {'ms/step':>9} {'clouds/s':>9} {'x shipped':>10}")
+    ref = None
+    for name, make in sizes:
+        torch.manual_seed(0)
+        model = make().to(device).train()
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=1e-4)
+
+        def step(model=model, opt=opt):
+            out = model(xyz)
+            opt.zero_grad()
+            out.loss.backward()
+            opt.step()
+
+        step()   # warm-up
+        t = _best(step, repeat)
+        ref = ref or t
+        n = sum(p.numel() for p in model.parameters())
+        print(f"{name:<28} {n:>10,} {1e3 * t:>9.0f} {batch / t:>9.1f} {t / ref:>10.2f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
+    bench_grouping(args.repeat, args.device)
+    bench_steps(args.batch, args.repeat, args.device)
+
+
+if __name__ == "__main__":
+    main()
