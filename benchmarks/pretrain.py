@@ -10,9 +10,23 @@
 
     OMP_NUM_THREADS=2 .venv/bin/python -P benchmarks/pretrain.py [--batch 8] [--repeat 3] [--device cpu]
 
-Recorded 2026-11-24 on the shared 2-core machine (load average ~7 from other sessions, so
-absolute times are inflated; ratios are what to compare) with --batch 8 --repeat 2: see the
-table printed by the run quoted in the backbones report.
+Recorded 2026-11-24 on the shared 2-core machine (other sessions running; absolute times vary
+with their load, ratios less) with OMP_NUM_THREADS=2 --batch 8 --repeat 2:
+
+    points  groups x k  torch ms  open3d+scipy ms  ratio
+      1024     64 x 32       2.4              1.0   2.32
+      8192  1024 x 128     134.4             25.8   5.21
+
+    model                            params   ms/step  clouds/s  x shipped
+    point-mae small (shipped)     4,020,320       549      14.6       1.00
+    point-mae tiny (tests)          424,832       421      19.0       0.77
+    point-mae paper (384 x 12)   29,006,432       929       8.6       1.69
+    point-bert mpm small         10,426,715       491      16.3       0.89
+
+The torch grouping is 2-5x slower than Open3D + SciPy on the CPU (a Python loop over the FPS
+picks) but runs inside the model on any device; at the M3DM size it costs 0.13 s per cloud,
+small next to the encoder. The mini-PointNet over every patch point dominates a step, so the
+tiny test model is hardly faster than the shipped one.
 """
 
 from __future__ import annotations

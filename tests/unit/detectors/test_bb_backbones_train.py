@@ -252,3 +252,16 @@ def test_shipped_weights_load_and_give_tokens():
     assert tok.features.shape == (2, 64, c) and tok.centers.shape == (2, 64, 3) and tok.idx.shape == (2, 64, 32)
     assert sorted(tok.layer_features) == [1, 3, 5]
     assert torch.isfinite(tok.features).all() and tok.features.std() > 0.1
+
+
+def test_corpus_reads_a_dataset_folders_train_clouds(tmp_path):
+    from scan2ad.datasets.synthetic import SyntheticSpec, make_synthetic_dataset
+
+    root = make_synthetic_dataset(tmp_path / "ds", SyntheticSpec(classes=("ring",), n_train=3, n_test_normal=1,
+                                                                  n_per_defect=1, points=600))
+    corpus = pt.Corpus(root, points=256)
+    assert corpus.kind == "dataset (open-industry)" and len(corpus.shapes) == 3
+    a, b = corpus.batch(2, seed=5, step=7), corpus.batch(2, seed=5, step=7)
+    assert a.shape == (2, 256, 3) and np.array_equal(a, b)                       # (seed, step) fixes it
+    assert np.abs(np.linalg.norm(a, axis=2).max(axis=1) - 1).max() < 1e-5       # unit sphere
+    assert not np.array_equal(a, corpus.batch(2, seed=5, step=8))
