@@ -85,6 +85,6 @@ def pretrain(kind, data, out, steps, epochs, batch, points, seed, resume, device
     summary = run(corpus, out, model_cfg, cfg, resume=resume, device=device)
     for name, phase in summary["phases"].items():
         click.echo(f"{kind} {name}: {phase['steps']} steps in {phase['seconds']:.1f} s, loss "
-                   f"{phase['first_loss']:.4g} -> {phase['final_loss']:.4g} (mean of the last 20)")
+                   f"{phase['first_loss']:.4g} -> {phase['final_loss']:.4g} (mean of the last <= 20 steps)")
     click.echo(f"{summary['parameters']:,} parameters on {summary['data']['shapes']} shapes; "
                f"weights {out}/{summary['weights']}")
