@@ -27,9 +27,7 @@ Sources:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import sys
 import zlib
 from pathlib import Path
 
@@ -372,37 +370,6 @@ def _clean_leftovers(out: Path, cache: Path, units: list[Unit]) -> int:
     return removed
 
 
-@contextlib.contextmanager
-def _without_blender_paths():
-    """Hide the folders Blender put on ``sys.path`` while a spawn pool starts its workers.
-
-    Importing ``bpy`` inserts ``<bpy>/<version>/scripts/modules`` (and friends) at the front of
-    ``sys.path``; spawned workers inherit the parent's ``sys.path``, so their ``import bpy``
-    finds the stub package in ``scripts/modules`` (which needs Blender's built-in ``_bpy``) and
-    every carve unit fails. This happens when an earlier step of the same process (``scan2ad
-    demo``) imported bpy. The parent does not run units while the pool works, so the entries are
-    restored afterwards unchanged."""
-    bpy = sys.modules.get("bpy")
-    if bpy is None or getattr(bpy, "__file__", None) is None:
-        yield
-        return
-    # after Blender starts, sys.modules["bpy"] is the scripts/modules/bpy package itself:
-    # everything under its <version> folder (the parent of "scripts") is Blender's
-    here = Path(bpy.__file__).parent
-    while here.name != "scripts" and here != here.parent:
-        here = here.parent
-    version_dir = here.parent if here.name == "scripts" else Path(bpy.__file__).parent
-    roots = (str(version_dir), str(version_dir.resolve()))
-    saved = list(sys.path)
-    sys.path[:] = [p for p in sys.path
-                   if not (p.startswith(roots) or str(Path(p).resolve()).startswith(roots)
-                           or "/blender/" in p)]
-    try:
-        yield
-    finally:
-        sys.path[:] = saved
-
-
 @dataclasses.dataclass
 class BuildResult:
     out: Path
@@ -430,10 +397,8 @@ def build(spec: BuildSpec, out: str | Path, executor: str = "local", workers: in
         for u in units:
             if u.fn.__name__.startswith("package_"):
                 (cache / f"{u.key}.json").unlink(missing_ok=True)
-    with _without_blender_paths():
-        report: RunReport = run_units(units, executor=executor, workers=workers, address=address,
-                                      cache_dir=cache, desc=f"build {spec.name}",
-                                      raise_on_failure=False)
+    report: RunReport = run_units(units, executor=executor, workers=workers, address=address,
+                                  cache_dir=cache, desc=f"build {spec.name}", raise_on_failure=False)
     if report.failures:
         raise UnitFailedError(report.failures)
     return BuildResult(out, len(sample_units), len(report.ran), len(report.cached), report.seconds)

@@ -91,6 +91,37 @@ def _error_text(exc: BaseException) -> str:
     return "".join(tb).strip()
 
 
+def _blender_roots() -> tuple[str, ...]:
+    """The folders Blender put on this process's ``sys.path`` (none when bpy is not imported).
+
+    Importing ``bpy`` inserts ``<bpy>/<version>/scripts/modules`` (and friends) at the front of
+    ``sys.path``. Spawned workers inherit the parent's ``sys.path``, so their own ``import bpy``
+    would find the stub package in ``scripts/modules`` (which needs Blender's built-in ``_bpy``)
+    and every Blender unit would fail; this happens when an earlier step of the same process
+    (``scan2ad demo``) imported bpy. After Blender starts, ``sys.modules["bpy"]`` is that
+    ``scripts/modules/bpy`` package: everything under its ``<version>`` folder is Blender's."""
+    import sys
+
+    bpy = sys.modules.get("bpy")
+    if bpy is None or getattr(bpy, "__file__", None) is None:
+        return ()
+    here = Path(bpy.__file__).parent
+    while here.name != "scripts" and here != here.parent:
+        here = here.parent
+    version_dir = here.parent if here.name == "scripts" else Path(bpy.__file__).parent
+    return tuple({str(version_dir), str(version_dir.resolve())})
+
+
+def _forget_paths(roots: tuple[str, ...]) -> None:
+    """Pool initializer: drop the parent's Blender folders from a fresh worker's ``sys.path``
+    (see :func:`_blender_roots`); the worker's own ``import bpy`` then starts Blender properly."""
+    import sys
+
+    if roots:
+        sys.path[:] = [p for p in sys.path
+                       if not (p.startswith(roots) or str(Path(p).resolve()).startswith(roots))]
+
+
 class _LocalBackend:
     """A process pool; ``workers=1`` runs units inline in this process (debuggable, no pickling)."""
 
@@ -104,7 +135,8 @@ class _LocalBackend:
             from concurrent.futures import ProcessPoolExecutor
 
             # spawn: torch/open3d/bpy are not fork-safe once their thread pools have started
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
+                                            initializer=_forget_paths, initargs=(_blender_roots(),))
 
     def submit(self, unit: Unit, dep_results: dict):
         from concurrent.futures import Future

@@ -34,3 +34,9 @@ def pid_sleep(x: int) -> int:
 def touch(path: str) -> str:
     Path(path).write_text("done")
     return path
+
+
+def sys_path(x: int) -> list[str]:
+    import sys
+
+    return list(sys.path)

@@ -70,3 +70,23 @@ def test_ray_runs_the_same_graph(tmp_path, monkeypatch):
     local = run_units(leaves + [agg], workers=1)
     assert rep.results[agg.key] == local.results[agg.key] == 14
     assert len(rep.failures) == 1 and "broken on purpose" in rep.failures[0][2]
+
+
+def test_pool_workers_do_not_inherit_blenders_paths(tmp_path, monkeypatch):
+    """After ``import bpy`` the parent's sys.path starts with Blender's scripts folders; spawned
+    workers must not see them (their own ``import bpy`` would find Blender's stub package)."""
+    import sys
+    import types
+
+    modules = tmp_path / "4.2" / "scripts" / "modules"
+    (modules / "bpy").mkdir(parents=True)
+    (modules / "bpy" / "__init__.py").write_text("")
+    fake = types.ModuleType("bpy")
+    fake.__file__ = str(modules / "bpy" / "__init__.py")
+    monkeypatch.setitem(sys.modules, "bpy", fake)
+    monkeypatch.setattr(sys, "path", [str(modules), str(tmp_path / "4.2" / "scripts" / "addons"), *sys.path])
+    rep = run_units([Unit(U.sys_path, {"x": i}) for i in range(2)], workers=2)
+    for worker_path in rep.results.values():
+        assert not any(p.startswith(str(tmp_path)) for p in worker_path)
+        assert any(p.endswith("site-packages") for p in worker_path)
+    assert sys.path[0] == str(modules)  # the parent keeps its own path
