@@ -143,7 +143,12 @@ class Labeller:
 
     def __init__(self, points, labels=None, save_path: str | Path | None = None, brush_radius: float = 0.0,
                  off_screen: bool = False, window_size=(1200, 900), point_size: float = 5.0):
-        import pyvista as pv
+        if off_screen:  # screenshots/tests: no display, keep VTK's X-server warnings quiet
+            from scan2ad.render import offscreen_pyvista
+
+            pv = offscreen_pyvista()
+        else:
+            import pyvista as pv
 
         self.editor = LabelEditor(points, labels)
         self.save_path = Path(save_path) if save_path is not None else None

@@ -183,9 +183,8 @@ def render_gallery(root: str | Path, samples: list[Sample], cls: str, max_points
                    size: int = 360) -> Path | None:
     """``gallery/<cls>.png``: one normal test sample and the first sample of each defect type,
     anomalous points red, rendered off-screen with pyvista. Returns None for an empty class."""
-    import pyvista as pv
-
     from scan2ad.io import atomic_path
+    from scan2ad.render import offscreen_pyvista
 
     mine = sorted((s for s in samples if s.cls == cls), key=lambda s: s.relpath)
     picks = [s for s in mine if s.split == "test" and s.defect_type == NORMAL][:1]
@@ -194,6 +193,7 @@ def render_gallery(root: str | Path, samples: list[Sample], cls: str, max_points
         picks.append(next(s for s in mine if s.defect_type == t))
     if not picks:
         return None
+    pv = offscreen_pyvista()
     pl = pv.Plotter(off_screen=True, shape=(1, len(picks)), window_size=(size * len(picks), size),
                     border=False)
     for i, s in enumerate(picks):
