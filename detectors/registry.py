@@ -96,6 +96,10 @@ REGISTRY: dict[str, Entry] = {
     "dra-pb": Entry("scan2ad.detectors.methods.dra.detector:DRA", {"encoder": "point-bert:point_bert_small"},
                     "DRA_pb: seen, pseudo (Norm-AS), composite and normality heads on frozen Point-BERT tokens"),
 }
+# the paper's spellings (000_59f5340ba3ca2db6: DevNet_pm, DevNet_pb, DRA_pm, DRA_pb) as names a user can type
+REGISTRY.update({alias: Entry(REGISTRY[name].target, REGISTRY[name].overrides, f"= {name} (paper spelling)")
+                 for alias, name in (("DevNet_pm", "devnet-pm"), ("DevNet_pb", "devnet-pb"),
+                                     ("DRA_pm", "dra-pm"), ("DRA_pb", "dra-pb"))})
 
 
 def names() -> list[str]:
