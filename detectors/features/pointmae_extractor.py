@@ -185,13 +185,16 @@ class CloudTokens:
 
 def cloud_tokens(points: np.ndarray, encoder: str, groups: int, group_size: int,
                  feature_points: int = 0, layers: tuple[int, ...] = (), seed: int = 0,
-                 frame: tuple[np.ndarray, float] | None = None) -> CloudTokens:
+                 frame: tuple[np.ndarray, float] | None = None, torch_grouping: bool = False) -> CloudTokens:
     """Patch tokens of ``points`` (N, 3 mm) from the encoder named ``encoder``.
 
     ``feature_points`` > 0 keeps a seeded random subset first (the encoder's FPS and kNN are
     quadratic in memory); ``layers`` non-empty returns those blocks' outputs, each normed by the
     encoder's final LayerNorm and concatenated (M3DM); ``frame`` = (centre, scale) replaces the
     cloud's own unit-sphere normalisation (Reg3D-AD: every registered cloud in the template's).
+    The FPS + kNN grouping is Open3D + SciPy's (:func:`.backbones.grouping.cpu_grouping`, the
+    same centres and groups, ~5x faster than the torch loop); ``torch_grouping`` uses the
+    encoder's own (for comparison, and on a GPU).
     """
     import torch
     from scan2ad.detectors.features.backbones import normalise
@@ -209,9 +212,16 @@ def cloud_tokens(points: np.ndarray, encoder: str, groups: int, group_size: int,
     g, k = int(min(groups, len(sub))), int(min(group_size, len(sub)))
     if g < 1 or k < 1:
         raise InputError(f"groups ({groups}) and group_size ({group_size}) must be positive")
+    xyz = torch.as_tensor(np.asarray(unit), dtype=torch.float32)[None]
+    centre_idx = knn_idx = None
+    if not torch_grouping:
+        from scan2ad.detectors.features.backbones.grouping import cpu_grouping
+
+        c, i = cpu_grouping(unit, g, k)
+        centre_idx, knn_idx = torch.from_numpy(c)[None], torch.from_numpy(i)[None]
     with torch.no_grad():
-        tok = enc.tokens(torch.as_tensor(np.asarray(unit), dtype=torch.float32)[None], num_group=g,
-                         group_size=k, layers=tuple(layers))
+        tok = enc.tokens(xyz, num_group=g, group_size=k, layers=tuple(layers), centre_idx=centre_idx,
+                         knn_idx=knn_idx)
         if layers:
             norm = getattr(enc, "norm", None)
             parts = [tok.layer_features[i] for i in layers]

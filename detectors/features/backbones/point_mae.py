@@ -115,21 +115,25 @@ class PointMAEEncoder(nn.Module):
                 out[i] = x[:, lead:]
         return self.norm(x)[:, lead:], out
 
-    def group(self, xyz: torch.Tensor, num_group: int | None = None, group_size: int | None = None) -> Groups:
-        return group_points(xyz, int(num_group or self.cfg.num_group), int(group_size or self.cfg.group_size))
+    def group(self, xyz: torch.Tensor, num_group: int | None = None, group_size: int | None = None,
+              centre_idx: torch.Tensor | None = None, knn_idx: torch.Tensor | None = None) -> Groups:
+        return group_points(xyz, int(num_group or self.cfg.num_group), int(group_size or self.cfg.group_size),
+                            centre_idx, knn_idx)
 
     def tokens(self, xyz: torch.Tensor, num_group: int | None = None, group_size: int | None = None,
-               layers: tuple[int, ...] = ()) -> Tokens:
+               layers: tuple[int, ...] = (), centre_idx: torch.Tensor | None = None,
+               knn_idx: torch.Tensor | None = None) -> Tokens:
         """Patch tokens of clouds ``xyz`` (B, N, 3), normalised to the unit sphere (:func:`normalise`).
 
         ``num_group``/``group_size`` override the configuration (the official models allow any
         at inference: M3DM uses 1024 x 128); ``layers`` lists 0-based block indices whose outputs
-        are returned in ``Tokens.layer_features`` (M3DM: 3, 7, 11 of 12).
+        are returned in ``Tokens.layer_features`` (M3DM: 3, 7, 11 of 12); ``centre_idx`` and
+        ``knn_idx`` give the grouping precomputed (:func:`.grouping.cpu_grouping`).
         """
         bad = [i for i in layers if not 0 <= int(i) < len(self.blocks)]
         if bad:
             raise InputError(f"layers {bad} out of range: the encoder has {len(self.blocks)} blocks (0-based)")
-        groups = self.group(xyz, num_group, group_size)
+        groups = self.group(xyz, num_group, group_size, centre_idx, knn_idx)
         features, per_layer = self.encode(self.embed(groups.neighborhood), groups.centers,
                                           tuple(int(i) for i in layers))
         return Tokens(groups.centers, features, per_layer, groups.idx)

@@ -25,6 +25,31 @@ def test_fps_matches_open3d_from_the_same_start():
     np.testing.assert_array_equal(np.sort(ours), np.sort(farthest_point_sampling(pts, 40, start=0)))
 
 
+def test_cpu_grouping_gives_the_torch_groups_and_the_same_tokens():
+    """Open3D + SciPy grouping (the detectors' inference path): the torch FPS centres (in input
+    order) with the same kNN groups, so an encoder gives the same tokens, permuted."""
+    from scan2ad.detectors.features.backbones.grouping import cpu_grouping
+    from scan2ad.detectors.features.pointmae_extractor import cloud_tokens
+
+    pts = np.random.default_rng(1).random((1500, 3)) * 40.0
+    unit = normalise(pts)[0]
+    ref = group_points(torch.as_tensor(unit, dtype=torch.float32)[None], 48, 16)
+    centre_idx, knn_idx = cpu_grouping(unit, 48, 16)
+    order = ref.idx[0, :, 0].numpy().argsort()            # the torch groups in input order
+    np.testing.assert_array_equal(centre_idx, ref.idx[0, order, 0].numpy())
+    np.testing.assert_array_equal(knn_idx, ref.idx[0, order].numpy())
+    given = group_points(torch.as_tensor(unit, dtype=torch.float32)[None], 48, 16,
+                         torch.from_numpy(centre_idx)[None], torch.from_numpy(knn_idx)[None])
+    torch.testing.assert_close(given.neighborhood[0], ref.neighborhood[0, order])
+    spec = "random:trans_dim=48,depth=1,num_heads=3,encoder_dims=48,seed=0"
+    fast, slow = (cloud_tokens(pts, spec, 48, 16, torch_grouping=t) for t in (False, True))
+    o = slow.members[:, 0].argsort()
+    np.testing.assert_allclose(fast.centres, slow.centres[o], atol=1e-9)
+    np.testing.assert_allclose(fast.features, slow.features[o], atol=1e-4)
+    with pytest.raises(InputError, match="knn_idx must have shape"):
+        group_points(torch.rand(1, 100, 3), 10, 8, torch.arange(10)[None], torch.zeros(1, 10, 4, dtype=torch.long))
+
+
 def test_groups_are_the_nearest_points_of_each_centre():
     xyz = torch.rand(2, 300, 3)
     g = group_points(xyz, 16, 8)
