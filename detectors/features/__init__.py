@@ -123,9 +123,11 @@ _cache: OrderedDict | None = None
 
 @contextlib.contextmanager
 def feature_cache(size: int = 512):
-    """Within the block, identical extractions (same extractor, settings and point bytes) are
-    computed once. For ablation sweeps and tests that fit several variants on the same clouds;
-    never active while speed is measured (``evaluate`` does not use it)."""
+    """Within the block, identical extractions (same extractor, settings and point bytes; for an
+    extractor with a ``cache_identity()`` attribute, the same identity, e.g. the weights of the
+    ``"pointmae"`` extractor's encoder) are computed once. For ablation sweeps and tests that
+    fit several variants on the same clouds; never active while speed is measured (``evaluate``
+    does not use it)."""
     global _cache
     previous, _cache = _cache, OrderedDict()
     try:
@@ -148,7 +150,8 @@ def extract(name: str, points: np.ndarray, settings: FeatureSettings) -> PatchFe
     if _cache is None:
         return EXTRACTORS[name](points, settings)
     pts = np.ascontiguousarray(points)
-    key = (name, pts.shape, hashlib.sha1(pts.tobytes()).hexdigest(),
+    identity = getattr(EXTRACTORS[name], "cache_identity", None)   # e.g. the encoder of "pointmae"
+    key = (name, identity() if identity else None, pts.shape, hashlib.sha1(pts.tobytes()).hexdigest(),
            tuple(getattr(settings, f.name) for f in dataclasses.fields(FeatureSettings)))
     if key not in _cache:
         _cache[key] = EXTRACTORS[name](points, settings)

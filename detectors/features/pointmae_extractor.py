@@ -243,4 +243,11 @@ def pointmae_features(points: np.ndarray, s: FeatureSettings) -> PatchFeatures:
     return PatchFeatures(tok.centres, tok.features, owner[:, 0])
 
 
+def _current_encoder_identity() -> str:
+    """The ``"pointmae"`` extractor's encoder (spec and weights fingerprint), part of the
+    :func:`~scan2ad.detectors.features.feature_cache` key: :func:`using_encoder` changes it."""
+    return f"{_default_spec}#{encoder_fingerprint(_default_spec)}"
+
+
+pointmae_features.cache_identity = _current_encoder_identity
 register_extractor("pointmae", pointmae_features)

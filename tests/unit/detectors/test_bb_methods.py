@@ -108,6 +108,23 @@ def test_pointmae_extractor_serves_plain_patchcore(tiny):
     assert o >= 0.7 or p >= 0.75, f"PatchCore(features='pointmae'): O {o:.3f}, P {p:.3f}"
 
 
+def test_feature_cache_keys_the_pointmae_extractor_by_its_encoder(tiny):
+    """Inside ``feature_cache`` the same cloud extracted under two encoders gives two results
+    (the key holds the encoder's spec and weights fingerprint), and the same one again is reused."""
+    from scan2ad.detectors.features import FeatureSettings, extract, feature_cache
+    from scan2ad.detectors.features.pointmae_extractor import using_encoder
+
+    pts, s = tiny[2][0].points, FeatureSettings(**TOKENS)
+    other = TINY_PM.replace("seed=0", "seed=4")
+    with feature_cache():
+        with using_encoder(TINY_PM):
+            a = extract("pointmae", pts, s)
+            assert extract("pointmae", pts, s) is a
+        with using_encoder(other):
+            b = extract("pointmae", pts, s)
+    assert b is not a and not np.allclose(a.features, b.features)
+
+
 def test_tokens_are_in_the_input_frame_and_groups_hold_their_points(tiny):
     from scan2ad.detectors.features.pointmae_extractor import cloud_tokens
 
