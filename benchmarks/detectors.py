@@ -42,10 +42,13 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_METHODS = "btf-raw,btf-fpfh,patchcore-fpfh,patchcore-fpfh+raw,open3d-ad,open3d-ad-m6,hqc"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, default_methods: str = DEFAULT_METHODS,
+         overrides: dict[str, dict] | None = None, description: str | None = None) -> dict:
+    """Run the benchmark; ``default_methods`` and per-method setting ``overrides`` let other
+    benchmark scripts (benchmarks/detectors_iii.py) reuse it. Returns the results by method."""
+    ap = argparse.ArgumentParser(description=description or __doc__.splitlines()[0])
     ap.add_argument("dataset", nargs="?", type=Path)
-    ap.add_argument("--methods", default=DEFAULT_METHODS)
+    ap.add_argument("--methods", default=default_methods)
     ap.add_argument("--protocol", default="open-set", choices=["one-class", "open-set"])
     ap.add_argument("-k", type=int, default=1)
     ap.add_argument("--seeds", default="1")
@@ -54,7 +57,7 @@ def main() -> None:
     ap.add_argument("--synthetic", action="store_true",
                     help="generate the synthetic dataset even when the demo dataset exists")
     ap.add_argument("--out", type=Path)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     import torch
 
@@ -86,7 +89,7 @@ def main() -> None:
     settings = EvalSettings(protocol=args.protocol, k=args.k, seeds=seeds, classes=tuple(classes),
                             heatmaps=1, save_models=False)
     out = args.out or Path(tmp.name) / "runs"
-    results = benchmark(dataset, out, args.methods.split(","), dataclasses.replace(settings))
+    results = benchmark(dataset, out, args.methods.split(","), dataclasses.replace(settings), overrides)
     print(benchmark_markdown(results))
     ref = results.get("patchcore-fpfh", {}).get("fps")
     # wall-clock FPS falls when other work shares the cores; CPU seconds per sample do not, so
@@ -102,6 +105,7 @@ def main() -> None:
               f"| {rel} |")
     print(f"\nload average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"\ndataset: {dataset} ({len(classes)} classes); run folders: {out}")
+    return results
 
 
 if __name__ == "__main__":

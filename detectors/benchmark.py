@@ -14,11 +14,16 @@ from scan2ad.detectors.metrics import METRICS, fmt
 from scan2ad.io import atomic_open, write_json
 
 
-def benchmark(dataset: str | Path, out: str | Path, methods: list[str], settings: EvalSettings) -> dict:
+def benchmark(dataset: str | Path, out: str | Path, methods: list[str], settings: EvalSettings,
+              overrides: dict[str, dict] | None = None) -> dict:
+    """Evaluate every method of ``methods``; ``overrides`` maps a method to detector settings
+    added to ``settings.overrides`` for that method alone."""
     out = Path(out)
     results = {}
     for m in methods:
-        results[m] = evaluate(dataset, out / m.replace("+", "_"), dataclasses.replace(settings, method=m))
+        extra = {**settings.overrides, **(overrides or {}).get(m, {})}
+        results[m] = evaluate(dataset, out / m.replace("+", "_"),
+                              dataclasses.replace(settings, method=m, overrides=extra))
     write_json(out / "benchmark.json", {"dataset": str(Path(dataset).resolve()), "results": results})
     with atomic_open(out / "benchmark.md") as fh:
         fh.write(benchmark_markdown(results))
