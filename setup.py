@@ -21,6 +21,8 @@ setup(
     include_package_data=True,
     package_data={
         "scan2ad.calibration_data": ["rigs/*.toml", "boards/*.toml", "virtual/*.json", "virtual/*.png"],
+        # the shipped backbone weights sit in a data folder (no package), out of reach of the "" patterns
+        "scan2ad.detectors.features.backbones": ["weights/*.pt", "weights/*.md", "weights/*.png"],
         "": ["*.toml", "*.json", "*.pt", "*.md"],
     },
 )
