@@ -289,9 +289,13 @@ def load_encoder(name_or_path: str = "point_mae_small", kind: str = "point-mae",
         if kind == "point-bert":
             fields.pop("cls_token")
         cfg = cfg_cls(**fields)
-    encoder = enc_cls(cfg)
+    import torch
+
+    with torch.device("meta"):   # every weight comes from the file: skip the random initialisation
+        encoder = enc_cls(cfg)
     check_state_dict(encoder, state, path, f"{kind} encoder ({layout})")
-    encoder.load_state_dict(state, strict=True)
+    state = {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in state.items()}
+    encoder.load_state_dict(state, strict=True, assign=True)
     encoder.eval()
     for p in encoder.parameters():
         p.requires_grad_(False)

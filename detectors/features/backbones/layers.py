@@ -100,7 +100,7 @@ class Block(nn.Module):
 
 def make_blocks(dim: int, depth: int, num_heads: int, drop_path_rate: float) -> nn.ModuleList:
     """``depth`` blocks with stochastic depth rising linearly from 0 to ``drop_path_rate``."""
-    rates = torch.linspace(0, drop_path_rate, depth).tolist() if depth else []
+    rates = torch.linspace(0, drop_path_rate, depth, device="cpu").tolist() if depth else []
     return nn.ModuleList(Block(dim, num_heads, drop_path=r) for r in rates)
 
 
