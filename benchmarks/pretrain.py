@@ -67,6 +67,22 @@ def bench_grouping(repeat: int, device: str) -> None:
         print(f"{n:>7} {f'{g} x {k}':>11} {1e3 * t_ours:>9.1f} {1e3 * t_ref:>16.1f} {t_ours / t_ref:>6.2f}")
 
 
+def bench_tokens(repeat: int) -> None:
+    """Tokens of one 16384-point cloud at M3DM's size (1024 x 128, blocks 1/3/5 of the shipped
+    encoder): the detectors' Open3D + SciPy grouping against the encoder's torch grouping."""
+    from scan2ad.detectors.features.pointmae_extractor import cloud_tokens, load_token_encoder
+
+    pts = np.random.default_rng(0).random((16384, 3)) * 50.0
+    load_token_encoder("point_mae_small")
+    print("\ntokens of one 16384-point cloud, 1024 x 128, blocks (1, 3, 5) of point_mae_small, best of", repeat)
+    print(f"{'grouping':<16} {'s':>6} {'ratio':>6}")
+    times = {}
+    for name, torch_grouping in (("torch (encoder)", True), ("open3d + scipy", False)):
+        times[name] = _best(lambda t=torch_grouping: cloud_tokens(pts, "point_mae_small", 1024, 128, 16384,
+                                                                  (1, 3, 5), torch_grouping=t), repeat)
+        print(f"{name:<16} {times[name]:>6.2f} {times[name] / times['torch (encoder)']:>6.2f}")
+
+
 def bench_steps(batch: int, repeat: int, device: str) -> None:
     from scan2ad.detectors.features.backbones.point_bert import PointBERT, PointBERTConfig
     from scan2ad.detectors.features.backbones.point_mae import PointMAE, PointMAEConfig
@@ -113,6 +129,7 @@ def main() -> None:
     args = ap.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
     bench_grouping(args.repeat, args.device)
+    bench_tokens(args.repeat)
     bench_steps(args.batch, args.repeat, args.device)
 
 

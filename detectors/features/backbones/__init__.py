@@ -19,7 +19,9 @@ import numpy as np
 from scan2ad.errors import InputError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-SHIPPED = {"point_mae_small": WEIGHTS_DIR / "point_mae_small.pt"}
+# shipped weights (weights/README.md): Point-MAE (whole pretraining model), Point-BERT (encoder)
+SHIPPED = {"point_mae_small": WEIGHTS_DIR / "point_mae_small.pt",
+           "point_bert_small": WEIGHTS_DIR / "point_bert_small.pt"}
 
 
 def normalise(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:

@@ -238,19 +238,20 @@ def test_cli_pretrain_end_to_end(tmp_path):
     assert main(["pretrain", "point-mae", "--data", str(tmp_path / "none"), "--out", str(out)]) == 2
 
 
-@pytest.mark.skipif(not SHIPPED["point_mae_small"].is_file(), reason="shipped weights not installed")
-def test_shipped_weights_load_and_give_tokens():
-    raw = torch.load(SHIPPED["point_mae_small"], weights_only=True)
-    assert raw["format"] == ck.FORMAT_BACKBONE and raw["kind"] == "point-mae"
-    assert SHIPPED["point_mae_small"].stat().st_size <= 25 * 2**20
-    enc = load_encoder("point_mae_small")
-    assert isinstance(enc, PointMAEEncoder) and not enc.training
+@pytest.mark.parametrize("name, kind, cls, mb", [("point_mae_small", "point-mae", PointMAEEncoder, 25),
+                                                  ("point_bert_small", "point-bert", PointBERTEncoder, 10)])
+def test_shipped_weights_load_and_give_tokens(name, kind, cls, mb):
+    raw = torch.load(SHIPPED[name], weights_only=True)
+    assert raw["format"] == ck.FORMAT_BACKBONE and raw["kind"] == kind
+    assert SHIPPED[name].stat().st_size <= mb * 2**20
+    enc = load_encoder(name, kind=kind)
+    assert type(enc) is cls and not enc.training
     xyz = torch.rand(2, 1024, 3) * 2 - 1
     with torch.no_grad():
-        tok = enc.tokens(xyz, num_group=64, group_size=32, layers=(1, 3, 5))
+        tok = enc.tokens(xyz, num_group=64, group_size=32, layers=(1, 3))
     c = enc.cfg.trans_dim
     assert tok.features.shape == (2, 64, c) and tok.centers.shape == (2, 64, 3) and tok.idx.shape == (2, 64, 32)
-    assert sorted(tok.layer_features) == [1, 3, 5]
+    assert sorted(tok.layer_features) == [1, 3]
     assert torch.isfinite(tok.features).all() and tok.features.std() > 0.1
 
 
