@@ -94,17 +94,17 @@ def run_part(name, views, calib_mode, workdir):
     near, _ = cKDTree(part).query(vis)
     spacing = float(np.median(cKDTree(part).query(part[:5000], k=2)[0][:, 1]))
     cov = float((near < max(3 * spacing, 0.005 * diag)).mean())
-    return dict(
-        part=name,
-        points=len(part),
-        diag=diag,
-        mean=d.mean() / diag * 100,
-        p95=np.percentile(d, 95) / diag * 100,
-        coverage=cov * 100,
-        visible=len(vis) / n * 100,
-        t_cap=t_cap,
-        t_rec=t_rec,
-    )
+    return {
+        "part": name,
+        "points": len(part),
+        "diag": diag,
+        "mean": d.mean() / diag * 100,
+        "p95": np.percentile(d, 95) / diag * 100,
+        "coverage": cov * 100,
+        "visible": len(vis) / n * 100,
+        "t_cap": t_cap,
+        "t_rec": t_rec,
+    }
 
 
 def main() -> None:

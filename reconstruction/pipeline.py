@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from scan2ad.reconstruction.cleanup import CleanupConfig, denoise, octree_resample, poisson_mesh
+from scan2ad.reconstruction.registration.markers import session_view_markers
 from scan2ad.reconstruction.registration.multiview import (
     MultiviewConfig,
     register_views,
@@ -69,10 +70,16 @@ def _crop_table(
 
 
 def reconstruct_views(
-    views, calib, out: str | Path, config: ReconstructConfig = ReconstructConfig()
+    views,
+    calib,
+    out: str | Path,
+    config: ReconstructConfig = ReconstructConfig(),
+    markers: list | None = None,
 ) -> dict:
     """``views``: iterable of ``(name, angle_deg, maps)`` where maps is ``{"cam0": DecodedMap,
-    "cam1": DecodedMap}``. Writes the stage's artefacts under ``out``; returns a summary."""
+    "cam1": DecodedMap}``; ``markers``: per view the circular-marker centres (M, 3) in its cam0
+    frame, or None where none are seen. Writes the stage's artefacts under ``out``; returns a
+    summary."""
     out = Path(out)
     (out / "views").mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
@@ -94,13 +101,16 @@ def reconstruct_views(
         names.append(name)
         angles.append(float(angle))
         clouds.append(cloud)
-    reg = register_views(clouds, angles, calib.T_world_cam0, config.multiview, names)
+    if markers is not None and len(markers) != len(names):
+        raise InputError(f"{len(markers)} marker sets for {len(names)} views")
+    reg = register_views(clouds, angles, calib.T_world_cam0, config.multiview, names, markers)
+    n_markers = [0 if markers is None or m is None else len(m) for m in (markers or names)]
     write_json(
         out / "registration.json",
         {
             "views": {
-                n: {"angle_deg": a, "T_world_view": T.tolist(), "points": len(c)}
-                for n, a, T, c in zip(names, angles, reg["T_world_view"], clouds)
+                n: {"angle_deg": a, "T_world_view": T.tolist(), "points": len(c), "markers": k}
+                for n, a, T, c, k in zip(names, angles, reg["T_world_view"], clouds, n_markers)
             },
             "pairs": reg["pairs"],
             "method": reg["method"],
@@ -121,7 +131,9 @@ def reconstruct_views(
     clean, rep = denoise(fused, config.cleanup)
     write_cloud(out / "clean.ply", clean)
     write_json(out / "clean.json", rep)
-    part, rep2 = octree_resample(clean, config.cleanup.target_points)
+    part, rep2 = octree_resample(
+        clean, config.cleanup.target_points, pick=config.cleanup.octree_pick
+    )
     write_cloud(out / "part.ply", part)
     write_json(out / "part.json", {**rep2, "parameters": config_to_dict(config.cleanup)})
     summary = {"views": len(names), "fused": len(fused), "clean": len(clean), "part": len(part)}
@@ -206,4 +218,8 @@ def reconstruct_session(
     views = [
         (f"view_{i:03d}", session.angles_deg[i], (lambda i=i: session.decode(i))) for i in done
     ]
-    return reconstruct_views(views, calib, out, config)
+    markers = None
+    if config.multiview.markers.enabled:
+        markers = [session_view_markers(session, i, calib, config.multiview.markers) for i in done]
+        log.info("circular markers per view: %s", [0 if m is None else len(m) for m in markers])
+    return reconstruct_views(views, calib, out, config, markers)

@@ -60,6 +60,13 @@ class FricpConfig:
         1e-6,
     )
     max_distance_k: float = doc("fitness/RMSE inlier distance = this × target point spacing", 3.0)
+    coarse_nu_k: float = doc(
+        "levels with nu >= this × the final nu run on a subset of the source (0: never)", 8.0
+    )
+    coarse_points: int = doc("size of that subset", 3000)
+    search_k: float = doc(
+        "closest points are searched within this × nu (Welsch weight beyond: < exp(-k²/2))", 6.0
+    )
 
 
 class _Anderson:
@@ -170,11 +177,21 @@ def fricp(
     nu_end = config.nu_end_k * spacing
     nu = max(nu, nu_end)
 
+    src_all = src
+    coarse = np.random.default_rng(0).permutation(len(src_all))[: config.coarse_points]
+    coarse.sort()
+
     def energy_of(Tc: np.ndarray, nu_: float):
         moved = transform(Tc, src)
-        d, idx = tree.query(moved)
+        # closest points within search_k × nu only: beyond it a point's Welsch weight is below
+        # exp(-search_k²/2) and its energy term 1 to that precision; the bounded k-d tree search
+        # prunes most of the tree (5-15x faster than an unbounded one on misaligned clouds)
+        d, idx = tree.query(moved, distance_upper_bound=config.search_k * nu_)
+        far = ~np.isfinite(d)
+        idx[far] = 0
         if config.variant == "plane":
             r = np.einsum("ij,ij->i", moved - tgt[idx], normals[idx])
+            r[far] = np.inf
         else:
             r = d
         return float(np.sum(1.0 - np.exp(-(r**2) / (2 * nu_**2)))), moved, idx, r
@@ -184,6 +201,8 @@ def fricp(
     accepted_aa = rejected_aa = 0
     history = []
     while True:
+        # coarse levels on a fixed subset of the source (see the module docstring)
+        src = src_all[coarse] if nu >= config.coarse_nu_k * nu_end else src_all
         u = se3_log(T)
         aa.reset()
         E_prev = np.inf
@@ -210,7 +229,7 @@ def fricp(
             g_plain = g
             step = float(np.linalg.norm(g - u))
             u = aa.step(u, g) if config.anderson else g
-            if step < config.stop or total >= config.max_total_iterations:
+            if step < config.stop * (nu / nu_end) or total >= config.max_total_iterations:
                 u = g
                 break
         T = se3_exp(u)
@@ -221,7 +240,8 @@ def fricp(
 
     T_out = S_inv @ T @ T0 @ S
     max_distance = config.max_distance_k * spacing * scale
-    fitness, rmse = evaluate(source, cKDTree(target), T_out, max_distance)
+    fitness, rmse = evaluate(src_all, tree, T, max_distance / scale)
+    rmse *= scale
     return RegistrationResult(
         T_out,
         fitness,

@@ -5,7 +5,10 @@ of the views into one frame).
    by ``T_world_view_i = Rz(-θ_i) · T_world_cam0`` (the calibration's axis is world +z).
 2. Pairwise refinement: each view against the next (and the last against the first when the
    angles close the circle) with FRICP point-to-plane on voxel-down-sampled copies, starting
-   at a small Welsch scale (the prior's expected error). Where two views share mostly one flat
+   at a small Welsch scale (the prior's expected error). A correction smaller than the
+   refinement's own precision (``min_correction_deg`` / ``_mm``) is not applied: with an exact
+   prior FRICP still moves pairs by 0.01-0.09° (noise of the clouds), and the pose graph would
+   add those up into errors of ~0.05% of a part's diagonal. Where two views share mostly one flat
    face the robust energy itself prefers sliding the face to enlarge the overlap (seen on a
    box-shaped test part: a pair with an exact prior drifted by tens of degrees), so a pair
    whose correction exceeds ``max_correction_deg`` / ``max_correction_mm`` is rejected and the
@@ -13,8 +16,14 @@ of the views into one frame).
 3. Loop closure: the pairwise constraints go into an Open3D pose graph and its global
    optimisation (Levenberg-Marquardt, line process) distributes the loop residual.
 
-A pair below ``min_fitness`` stops the stage with an error naming the view. Circular-marker
-registration is not part of this module (see the stage report)."""
+Circular markers (seed paper §III-B): when both views of a pair carry marker centres
+(``markers``, e.g. from :func:`~scan2ad.reconstruction.registration.markers.session_view_markers`)
+and at least ``markers.min_matches`` of them match, the least-squares transform of the matched
+centres replaces the turntable prior as the pair's starting pose (and as its fallback when the
+FRICP correction is rejected); registration.json then names ``markers`` in the pair's method
+and records the matched count and RMS. Views without markers use the prior.
+
+A pair below ``min_fitness`` stops the stage with an error naming the view."""
 
 from __future__ import annotations
 
@@ -23,6 +32,7 @@ import time
 
 import numpy as np
 from scan2ad.reconstruction.registration.fricp import FricpConfig, fricp
+from scan2ad.reconstruction.registration.markers import MarkerUseConfig, marker_transform
 from scan2ad.reconstruction.registration.result import evaluate
 from scan2ad.reconstruction.registration.se3 import rotation_angle_deg
 from scipy.spatial import cKDTree
@@ -42,11 +52,21 @@ class MultiviewConfig:
         "a pair correcting the prior by more is rejected (prior kept)", 3.0
     )
     max_correction_mm: float = doc("... or moving the source centroid by more than this (mm)", 3.0)
+    min_correction_deg: float = doc(
+        "a pair correcting the start by less than this and less than min_correction_mm keeps "
+        "the start (the refinement's own precision: with an exact prior its corrections are "
+        "0.01-0.09°)",
+        0.1,
+    )
+    min_correction_mm: float = doc("see min_correction_deg (mm, at the source centroid)", 0.05)
     voxel_mm: float = doc("voxel size of the copies used for registration (mm)", 0.5)
     min_fitness: float = doc("a pair with FRICP fitness below this fails the stage", 0.3)
     refine: bool = doc("refine the turntable prior pairwise and close the loop", True)
     loop_closure_deg: float = doc(
         "add the last-to-first pair when the angles span 360° within this", 1.0
+    )
+    markers: MarkerUseConfig = doc(
+        "circular markers: least squares on matched centres", default_factory=MarkerUseConfig
     )
 
 
@@ -74,9 +94,11 @@ def register_views(
     T_world_cam0: np.ndarray,
     config: MultiviewConfig = MultiviewConfig(),
     names: list[str] | None = None,
+    markers: list | None = None,
 ) -> dict:
     """Poses ``T_world_view`` of every view and one record per pair (method, fitness, RMSE,
-    iterations, time)."""
+    iterations, time). ``markers``: per view the marker centres (M, 3) in its cam0 frame, or
+    None (no markers seen)."""
     import open3d as o3d
 
     n = len(clouds)
@@ -97,6 +119,13 @@ def register_views(
         (ps, _), (pt, nt) = down[i], down[j]
         init = np.linalg.inv(prior[j]) @ prior[i]  # T_j_i from the prior
         t0 = time.perf_counter()
+        start = "turntable prior"
+        mk = None
+        if markers is not None and config.markers.enabled:
+            mk = marker_transform(markers[i], markers[j], init, config.markers)
+            if mk is not None:
+                init = mk["T"]
+                start = f"turntable prior + markers (least squares, {mk['matched']} matched)"
         cfg = FricpConfig(variant=config.variant, nu_begin=config.nu_begin_mm)
         res = fricp(ps, pt, init=init, config=cfg, target_normals=nt)
         corr = np.linalg.inv(init) @ res.transformation  # in the source view's frame
@@ -104,27 +133,36 @@ def register_views(
         shift = float(np.linalg.norm(corr[:3, :3] @ centroid + corr[:3, 3] - centroid))
         corr_deg = rotation_angle_deg(corr)
         accepted = corr_deg <= config.max_correction_deg and shift <= config.max_correction_mm
+        significant = corr_deg >= config.min_correction_deg or shift >= config.min_correction_mm
         rec = {
             "source": names[i],
             "target": names[j],
-            "method": f"turntable prior + {res.method}",
+            "method": f"{start} + {res.method}",
             "fitness": res.fitness,
             "inlier_rmse": res.inlier_rmse,
             "iterations": res.iterations,
             "time_s": time.perf_counter() - t0,
             "correction_deg": corr_deg,
             "correction_mm": shift,
-            "accepted": bool(accepted),
+            "accepted": bool(accepted and significant),
         }
-        if not accepted:
+        if mk is not None:
+            rec["markers"] = {k: v for k, v in mk.items() if k != "T"}
+        if not (accepted and significant):
             prior_fit, prior_rmse = evaluate(ps, cKDTree(pt), init, res.max_distance)
+            why = (
+                "correction beyond the tolerance"
+                if not accepted
+                else "correction within the refinement's precision"
+            )
             rec.update(
-                method="turntable prior (refinement rejected: correction beyond the tolerance)",
+                method=f"{start} (refinement not applied: {why})",
                 fitness=prior_fit,
                 inlier_rmse=prior_rmse,
             )
+        if not accepted:
             log.warning(
-                "%s -> %s: FRICP correction %.2f deg / %.2f mm beyond the tolerance; prior kept",
+                "%s -> %s: FRICP correction %.2f deg / %.2f mm beyond the tolerance; start kept",
                 names[i],
                 names[j],
                 corr_deg,
@@ -136,7 +174,7 @@ def register_views(
                 f"{names[i]} does not register onto {names[j]}: fitness {rec['fitness']:.3f} "
                 f"< {config.min_fitness} (inlier RMSE {rec['inlier_rmse']:.3f} mm)"
             )
-        T_edge = res.transformation if accepted else init
+        T_edge = res.transformation if rec["accepted"] else init
         info = o3d.pipelines.registration.get_information_matrix_from_point_clouds(
             o3d.geometry.PointCloud(o3d.utility.Vector3dVector(ps)),
             o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pt)),
@@ -157,9 +195,13 @@ def register_views(
             reference_node=0,
         ),
     )
-    poses = [np.asarray(node.pose) for node in graph.nodes]
+    # Open3D's optimisation differs by ~1e-13 from run to run (its threads' summation order);
+    # rounding to 1e-7 (5 nm at 50 mm) gives the same poses, and so the same bytes downstream,
+    # on every run of the same input
+    poses = [np.round(np.asarray(node.pose), 7) + 0.0 for node in graph.nodes]  # no -0.0
     return {
         "T_world_view": poses,
         "pairs": pairs,
-        "method": f"turntable prior + fricp ({config.variant}) + pose graph",
+        "method": f"turntable prior{' + markers' if any('markers' in p for p in pairs) else ''}"
+        f" + fricp ({config.variant}) + pose graph",
     }

@@ -54,8 +54,17 @@ class S4pcsConfig:
     max_time_seconds: float = doc("time budget of the search", 10.0)
     n_verify: int = doc("source points used to score a candidate (LCP)", 400)
     max_angle_deg: float = doc("tolerance on the angle between the congruent diagonals", 8.0)
-    terminate_threshold: float = doc("stop when LCP >= this × overlap", 1.0)
-    max_candidates_per_base: int = doc("congruent sets verified per base (random subset)", 3000)
+    terminate_threshold: float = doc(
+        "stop when the LCP (share of the verification sample within delta) reaches this, as "
+        "OpenGR's terminate_threshold; <= 0: 0.9 × overlap",
+        0.0,
+    )
+    max_candidates_per_base: int = doc(
+        "congruent sets verified per base: those with the lowest rigid-fit residual", 500
+    )
+    refine: bool = doc(
+        "refine each new best candidate by closest-point least squares on its LCP inliers", True
+    )
     seed: int = doc("random seed (bases, samples)", 0)
 
 
@@ -114,23 +123,33 @@ def _select_base(P: np.ndarray, tree: cKDTree, rng, diameter: float, tries: int 
     return None
 
 
-def _pairs_at(Q: np.ndarray, tree: cKDTree, d: float, delta: float) -> np.ndarray:
-    """All ordered index pairs (i, j) of Q with | |q_i - q_j| - d | <= delta."""
-    outer = tree.query_pairs(d + delta, output_type="ndarray")
-    if len(outer) == 0:
-        return outer.reshape(0, 2)
-    length = np.linalg.norm(Q[outer[:, 0]] - Q[outer[:, 1]], axis=1)
-    shell = outer[length >= d - delta]
-    return np.vstack([shell, shell[:, ::-1]])
+class _PairIndex:
+    """All unordered pairs of the target sample sorted by length: the pairs of length
+    ``d ± delta`` are one contiguous slice (binary search), found in time proportional to
+    their number - what the paper's sphere rasterisation achieves, for a sample of a few
+    hundred points whose pairs fit in memory."""
+
+    def __init__(self, Q: np.ndarray):
+        i, j = np.triu_indices(len(Q), k=1)
+        length = np.linalg.norm(Q[i] - Q[j], axis=1)
+        order = np.argsort(length, kind="stable")
+        self.length = length[order]
+        self.pairs = np.stack([i[order], j[order]], axis=1)
+
+    def at(self, d: float, delta: float) -> np.ndarray:
+        """All ordered index pairs (i, j) with | |q_i - q_j| - d | <= delta."""
+        lo, hi = np.searchsorted(self.length, [d - delta, d + delta], side="left")
+        shell = self.pairs[lo:hi]
+        return np.vstack([shell, shell[:, ::-1]])
 
 
-def _congruent_sets(Q, tree, base_pts, r1, r2, delta, max_angle_deg):
+def _congruent_sets(Q, index, base_pts, r1, r2, delta, max_angle_deg):
     a, b, c, d = base_pts
     d1, d2 = np.linalg.norm(b - a), np.linalg.norm(d - c)
     u1, u2 = (b - a) / d1, (d - c) / d2
     cos_base = float(u1 @ u2)
-    P1 = _pairs_at(Q, tree, d1, delta)
-    P2 = _pairs_at(Q, tree, d2, delta)
+    P1 = index.at(d1, delta)
+    P2 = index.at(d2, delta)
     if len(P1) == 0 or len(P2) == 0:
         return np.zeros((0, 4), int)
     e1 = Q[P1[:, 0]] + r1 * (Q[P1[:, 1]] - Q[P1[:, 0]])
@@ -139,12 +158,10 @@ def _congruent_sets(Q, tree, base_pts, r1, r2, delta, max_angle_deg):
     dir1 /= np.linalg.norm(dir1, axis=1, keepdims=True)
     dir2 = Q[P2[:, 1]] - Q[P2[:, 0]]
     dir2 /= np.linalg.norm(dir2, axis=1, keepdims=True)
-    hits = cKDTree(e2).query_ball_point(e1, delta)
-    counts = np.fromiter((len(h) for h in hits), int, len(hits))
-    if counts.sum() == 0:
+    hits = cKDTree(e1).sparse_distance_matrix(cKDTree(e2), delta, output_type="ndarray")
+    if len(hits) == 0:
         return np.zeros((0, 4), int)
-    rows = np.repeat(np.arange(len(P1)), counts)
-    cols = np.concatenate([np.asarray(h, int) for h in hits if h])
+    rows, cols = hits["i"].astype(int), hits["j"].astype(int)
     cos = np.einsum("ij,ij->i", dir1[rows], dir2[cols])
     keep = np.abs(cos - cos_base) <= np.sin(np.radians(max_angle_deg)) + 1e-12
     rows, cols = rows[keep], cols[keep]
@@ -156,6 +173,37 @@ def _lcp(Ts: np.ndarray, pts: np.ndarray, tree: cKDTree, delta: float) -> np.nda
     moved = np.einsum("cij,nj->cni", Ts[:, :3, :3], pts) + Ts[:, None, :3, 3]
     d, _ = tree.query(moved.reshape(-1, 3), distance_upper_bound=delta)
     return np.isfinite(d).reshape(len(Ts), -1).mean(axis=1)
+
+
+def batch_kabsch(P: np.ndarray, Qs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares rigid transforms of one point set ``P`` (k, 3) onto each of ``Qs``
+    (C, k, 3) at once (batched SVD), and the RMS residual of each: (C, 4, 4), (C,)."""
+    cp, cq = P.mean(axis=0), Qs.mean(axis=1)
+    H = np.einsum("ki,ckj->cij", P - cp, Qs - cq[:, None])
+    U, _, Vt = np.linalg.svd(H)
+    sign = np.sign(np.linalg.det(np.einsum("cji,ckj->cik", Vt, U)))
+    sign[sign == 0] = 1.0
+    Vt[:, 2] *= sign[:, None]
+    R = np.einsum("cji,ckj->cik", Vt, U)  # V · U^T with the reflection fixed
+    Ts = np.tile(np.eye(4), (len(Qs), 1, 1))
+    Ts[:, :3, :3] = R
+    Ts[:, :3, 3] = cq - np.einsum("cij,j->ci", R, cp)
+    res = np.einsum("cij,kj->cki", R, P) + Ts[:, None, :3, 3] - Qs
+    return Ts, np.sqrt((res**2).sum(axis=2).mean(axis=1))
+
+
+def _refine(T: np.ndarray, pts: np.ndarray, tree: cKDTree, target: np.ndarray, delta: float):
+    """Closest-point least-squares steps on the LCP inliers (``pts`` within ``delta``)."""
+    for _ in range(20):
+        d, idx = tree.query(transform(T, pts), distance_upper_bound=delta)
+        ok = np.isfinite(d)
+        if ok.sum() < 6:
+            break
+        T_new = weighted_kabsch(pts[ok], target[idx[ok]])
+        if np.abs(T_new - T).max() < 1e-9:
+            break
+        T = T_new
+    return T
 
 
 def s4pcs(
@@ -180,11 +228,14 @@ def s4pcs(
     delta_search = max(delta, q_spacing)
     verify = source[rng.choice(len(source), min(config.n_verify, len(source)), replace=False)]
     full_tree = cKDTree(target)
-    P_tree, Q_tree = cKDTree(P), cKDTree(Q)
+    P_tree, Q_index = cKDTree(P), _PairIndex(Q)
     src_diam = float(np.linalg.norm(source.max(0) - source.min(0)))
     base_diameter = max(config.overlap, 0.3) * src_diam
     # 4PCS trial count: L = -log(1 - 0.995) / overlap^4, capped by the time budget
     n_trials = int(np.ceil(-np.log(0.005) / max(config.overlap, 0.05) ** 4))
+    stop_lcp = (
+        config.terminate_threshold if config.terminate_threshold > 0 else 0.9 * config.overlap
+    )
     best_T, best_lcp, trials, n_cand = np.eye(4), -1.0, 0, 0
     while trials < n_trials and time.perf_counter() - t0 < config.max_time_seconds:
         trials += 1
@@ -193,31 +244,33 @@ def s4pcs(
             continue
         idx, r1, r2 = sel
         base = P[list(idx)]
-        sets = _congruent_sets(Q, Q_tree, base, r1, r2, delta_search, config.max_angle_deg)
+        sets = _congruent_sets(Q, Q_index, base, r1, r2, delta_search, config.max_angle_deg)
         if len(sets) == 0:
             continue
-        if len(sets) > config.max_candidates_per_base:
-            sets = sets[rng.choice(len(sets), config.max_candidates_per_base, replace=False)]
+        if len(sets) > 20 * config.max_candidates_per_base:  # memory bound of the batch
+            sets = sets[rng.choice(len(sets), 20 * config.max_candidates_per_base, replace=False)]
         n_cand += len(sets)
-        Ts = [weighted_kabsch(base, Q[s]) for s in sets]
-        good = [
-            T
-            for T, s in zip(Ts, sets)
-            if np.sqrt(np.mean(np.sum((transform(T, base) - Q[s]) ** 2, 1))) < 2 * delta_search
-        ]
-        if not good:
+        Ts, rms = batch_kabsch(base, Q[sets])
+        # the most nearly congruent sets (lowest fitting residual) go to verification
+        order = np.argsort(rms, kind="stable")[: config.max_candidates_per_base]
+        Ts = Ts[order[rms[order] < 2 * delta_search]]
+        if not len(Ts):
             continue
-        Ts = np.stack(good)
-        # randomised verification (§5.2 of the paper): score all candidates on a few points,
-        # then only the most promising on all n_verify points
-        lcp = _lcp(Ts, verify[:48], full_tree, delta)
-        top = np.argsort(-lcp)[:32]
-        Ts = Ts[top]
-        lcp = _lcp(Ts, verify, full_tree, delta)
+        # randomised verification (§5.2 of the paper): score all candidates on 16 points, the
+        # best 256 on 64, the best 32 of those on all n_verify points
+        for n_pts, n_keep in ((8, 128), (48, 16), (len(verify), 16)):
+            lcp = _lcp(Ts, verify[:n_pts], full_tree, delta)
+            order = np.argsort(-lcp, kind="stable")[:n_keep]
+            Ts, lcp = Ts[order], lcp[order]
         k = int(np.argmax(lcp))
         if lcp[k] > best_lcp:
             best_lcp, best_T = float(lcp[k]), Ts[k]
-        if best_lcp >= config.terminate_threshold * config.overlap:
+            if config.refine:
+                T_ref = _refine(best_T, verify, full_tree, target, delta)
+                lcp_ref = float(_lcp(T_ref[None], verify, full_tree, delta)[0])
+                if lcp_ref >= best_lcp:
+                    best_lcp, best_T = lcp_ref, T_ref
+        if best_lcp >= stop_lcp:
             break
     fitness, rmse = evaluate(source, full_tree, best_T, delta)
     return RegistrationResult(

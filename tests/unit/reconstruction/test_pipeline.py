@@ -44,11 +44,11 @@ def recon(tmp_path_factory):
         views.append((f"view_{i:03d}", a + (ANGLE_ERROR if i == 2 else 0.0), maps))
     out = tmp_path_factory.mktemp("recon")
     summary = reconstruct_views(views, calib, out, ReconstructConfig())
-    return calib, mesh, out, summary
+    return calib, mesh, out, summary, views
 
 
 def test_accuracy_and_coverage(recon):
-    _, mesh, out, _ = recon
+    _, mesh, out, _, _ = recon
     part = read_cloud(out / "part.ply")
     diag = float(np.linalg.norm(mesh.extents))
     d = np.abs(trimesh.proximity.signed_distance(mesh, part.points[::5]))
@@ -63,7 +63,7 @@ def test_accuracy_and_coverage(recon):
 
 
 def test_registration_corrects_the_turntable_angle(recon):
-    calib, _, out, _ = recon
+    calib, _, out, _, _ = recon
     reg = read_json(out / "registration.json")
     true = [rot_z(-a) @ calib.T_world_cam0 for a in ANGLES]
     for i, name in enumerate(sorted(reg["views"])):
@@ -80,7 +80,7 @@ def test_registration_corrects_the_turntable_angle(recon):
 
 
 def test_artefacts_and_reports(recon):
-    calib, mesh, out, summary = recon
+    out = recon[2]
     for name in ("fused", "clean", "part", "mesh"):
         assert (out / f"{name}.ply").is_file() and (out / f"{name}.json").is_file()
     clean = read_json(out / "clean.json")
@@ -91,10 +91,31 @@ def test_artefacts_and_reports(recon):
     assert (out / "report.png").stat().st_size > 10_000
     mesh_out = trimesh.load(out / "mesh.ply")
     assert len(mesh_out.faces) > 1000
+    mrep = read_json(out / "mesh.json")
+    assert mrep["n_threads"] == 1 and mrep["scale"] == 1.5
+
+
+def _without_times(x):
+    if isinstance(x, dict):
+        return {k: _without_times(v) for k, v in x.items() if k not in ("time_s", "version")}
+    if isinstance(x, list):
+        return [_without_times(v) for v in x]
+    return x
+
+
+def test_same_input_gives_the_same_bytes(recon, tmp_path):
+    calib, _, out, _, views = recon
+    reconstruct_views(views, calib, tmp_path, ReconstructConfig())
+    names = ["fused.ply", "clean.ply", "part.ply", "mesh.ply", "views/view_002.ply"]
+    for name in names:
+        assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
+    for name in ("registration.json", "part.json", "mesh.json", "clean.json"):
+        a, b = read_json(tmp_path / name), read_json(out / name)
+        assert _without_times(a) == _without_times(b), name
 
 
 def test_a_view_that_does_not_register_is_named(recon):
-    calib, mesh, out, summary = recon
+    calib, _, out, _, _ = recon
     clouds = [read_cloud(out / "views" / f"view_{i:03d}.ply") for i in range(3)]
     clouds[2].points = clouds[2].points + np.array([25.0, 0.0, 0.0])  # 25 mm off
     with pytest.raises(Scan2adError, match="view_002"):
