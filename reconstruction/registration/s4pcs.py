@@ -11,20 +11,26 @@ The method (paper §3-§5), as implemented:
    (4PCS §4). Its affine invariants are ``r1 = |e-a|/|b-a|``, ``r2 = |e-c|/|d-c|`` at the
    diagonals' crossing ``e``, the lengths ``d1 = |ab|``, ``d2 = |cd|`` and the angle between them.
 3. Pair extraction (§4, "smart indexing"): all target pairs whose length is ``d1 ± delta`` or
-   ``d2 ± delta``. The paper rasterises spheres on a grid; here the target sample sits in a
-   k-d tree (scipy) and a ball query of radius ``d + delta`` minus the inner ball gives the shell
-   in time proportional to its size.
+   ``d2 ± delta``. The paper rasterises spheres on a grid; here all pairs of the target sample
+   (a few hundred points: tens of thousands of pairs) are sorted by length once, so each shell
+   is one contiguous slice found by binary search, in time proportional to its size.
 4. Congruent-set extraction (§5): every ordered pair gives an intermediate point
    ``e = q_i + r (q_j - q_i)``. Pairs of the two families whose intermediate points coincide
-   within ``delta`` are found with a k-d tree over the second family's points (the paper's grid),
-   and filtered by the angle between the pair directions, which must equal the base's angle
-   (the paper's angle index on the unit sphere; tolerance ``max_angle_deg``). This keeps only
-   the rigidly congruent sets instead of all affine ones.
-5. Each congruent set gives a rigid transform (Kabsch); candidates are verified by the Largest
-   Common Pointset: the share of ``n_verify`` source points with a target point within ``delta``.
-   The best transform is kept; the search stops at ``max_time_seconds``, after the number of
-   trials 4PCS derives from the overlap (eq. 1 of the 4PCS paper with success probability
-   0.995), or when the LCP reaches ``terminate_threshold`` × overlap.
+   within ``delta`` are found with k-d trees (scipy ``sparse_distance_matrix``, the paper's
+   grid), and filtered by the angle between the pair directions, which must equal the base's
+   angle (the paper's angle index on the unit sphere; tolerance ``max_angle_deg``). This keeps
+   only the rigidly congruent sets instead of all affine ones.
+5. Each congruent set gives a rigid transform (Kabsch, batched over all sets with one SVD call);
+   the ``max_candidates_per_base`` sets with the lowest fitting residual are verified by the
+   Largest Common Pointset: the share of ``n_verify`` source points with a target point within
+   ``delta``, in a cascade (paper §5.2's randomised verification: 8 points for every candidate,
+   48 for the best 128, all for the best 16). A new best candidate is refined by closest-point
+   least squares on its LCP inliers (a choice: on smooth, nearly spherical shapes the LCP hardly
+   distinguishes poses a few degrees apart, and the refined pose both scores higher and ends the
+   search sooner). The search stops at ``max_time_seconds``, after the number of trials 4PCS
+   derives from the overlap (eq. 1 of the 4PCS paper with success probability 0.995), or when
+   the LCP exceeds ``terminate_threshold`` (OpenGR's name and meaning; the default 0.9 ×
+   ``overlap`` is a choice: the LCP at the true pose is about the overlap, minus noise).
 
 Parameter names follow OpenGR: ``overlap`` (expected share of the source seen in the target),
 ``delta`` (registration accuracy, in cloud units), ``sample_size``, ``max_time_seconds``.
@@ -251,13 +257,13 @@ def s4pcs(
             sets = sets[rng.choice(len(sets), 20 * config.max_candidates_per_base, replace=False)]
         n_cand += len(sets)
         Ts, rms = batch_kabsch(base, Q[sets])
-        # the most nearly congruent sets (lowest fitting residual) go to verification
+        # the most nearly congruent sets (lowest rigid-fit residual) go to verification
         order = np.argsort(rms, kind="stable")[: config.max_candidates_per_base]
         Ts = Ts[order[rms[order] < 2 * delta_search]]
         if not len(Ts):
             continue
-        # randomised verification (§5.2 of the paper): score all candidates on 16 points, the
-        # best 256 on 64, the best 32 of those on all n_verify points
+        # randomised verification (§5.2 of the paper): all candidates on 8 points, the best 128
+        # on 48, the best 16 of those on all n_verify points
         for n_pts, n_keep in ((8, 128), (48, 16), (len(verify), 16)):
             lcp = _lcp(Ts, verify[:n_pts], full_tree, delta)
             order = np.argsort(-lcp, kind="stable")[:n_keep]

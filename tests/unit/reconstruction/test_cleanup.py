@@ -43,6 +43,17 @@ def test_octree_resample_keeps_measured_points_at_the_target_count():
 
     nn, _ = cKDTree(part.points).query(part.points, k=2)
     assert np.percentile(nn[:, 1], 99) < 3 * np.median(nn[:, 1])
+    # a noisy plane crossing the cells off their centres: the point nearest a cell's centre is
+    # pulled towards the centre (off the surface), the one nearest the cell's mean is not
+    rng = np.random.default_rng(1)
+    flat = np.c_[rng.uniform(0, 40, (60000, 2)), 0.3 + rng.normal(0, 0.05, 60000)]
+    flat = PointCloud(np.vstack([flat, [[0, 0, 0], [40, 40, 1]]]))  # cells span z 0..1
+    errs = {}
+    for pick in ("centre", "centroid"):
+        kept, _ = octree_resample(flat, 1600, pick=pick)
+        assert 0.99 * 1600 <= len(kept) <= 1600
+        errs[pick] = np.abs(kept.points[:-2, 2] - 0.3).mean()
+    assert errs["centroid"] < 0.7 * errs["centre"], errs
     small, rep2 = octree_resample(cloud, 10**6)
     assert len(small) == len(cloud) and rep2["points_out"] == len(cloud)
 
@@ -54,3 +65,15 @@ def test_poisson_mesh_is_watertight_and_close():
     r = np.linalg.norm(mesh.vertices, axis=1)
     assert np.abs(r - 20).mean() < 0.2
     assert isinstance(mesh, trimesh.Trimesh)
+
+
+def test_poisson_mesh_gives_the_same_bytes(tmp_path):
+    """One solver thread: the same cloud gives the same mesh file on every run."""
+    cloud, _ = _noisy_sphere(n=20000, outliers=0)
+    files = []
+    for k in range(2):
+        mesh, rep = poisson_mesh(cloud, CleanupConfig(poisson_depth=6))
+        mesh.export(tmp_path / f"m{k}.ply", file_type="ply")
+        files.append((tmp_path / f"m{k}.ply").read_bytes())
+    assert files[0] == files[1]
+    assert rep["n_threads"] == 1 and rep["scale"] == 1.5

@@ -103,6 +103,7 @@ def _without_times(x):
     return x
 
 
+@pytest.mark.slow
 def test_same_input_gives_the_same_bytes(recon, tmp_path):
     calib, _, out, _, views = recon
     reconstruct_views(views, calib, tmp_path, ReconstructConfig())
