@@ -41,7 +41,8 @@ class TriangulateConfig:
     max_incidence_deg: float = doc(
         "points seen by either camera at more than this angle from the surface normal are "
         "dropped (grazing measurements are the least accurate: on lock_nut, one view, points "
-        "at 70-90° have 2-10x the mean error of those below 60°; 90: keep all)",
+        "at 70-90° have 2-10x the mean error of those below 60°; 90: keep all); every kept "
+        "point records its angle in extra['incidence']",
         70.0,
     )
     smooth_sigma_px: float = doc(
@@ -249,15 +250,17 @@ def triangulate_view(
     flip = np.einsum("hwc,hwc->hw", n, P) > 0
     n[flip] *= -1
     n_ok = np.isfinite(n).all(-1)
-    if config.max_incidence_deg < 90:
-        # angle between the normal and the ray to each camera (cam1 sits on the rectified x axis)
-        c1 = np.array([-rect.P2[0, 3] / rect.P2[0, 0], 0.0, 0.0])
-        cos_min = np.cos(np.radians(config.max_incidence_deg))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            for centre in (np.zeros(3), c1):
-                ray = centre - P
-                cos = np.einsum("hwc,hwc->hw", n, ray) / np.linalg.norm(ray, axis=-1)
-                n_ok &= np.abs(cos) >= cos_min
+    # incidence: the larger angle between the normal and the rays to the two cameras (cam1 sits
+    # on the rectified x axis); grazing measurements are the least accurate (lock_nut, one view:
+    # points at 70-90° have 2-10x the mean error of those below 60°)
+    c1 = np.array([-rect.P2[0, 3] / rect.P2[0, 0], 0.0, 0.0])
+    cos_inc = np.ones(P.shape[:2])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for centre in (np.zeros(3), c1):
+            ray = centre - P
+            cos = np.abs(np.einsum("hwc,hwc->hw", n, ray)) / np.linalg.norm(ray, axis=-1)
+            cos_inc = np.fmin(cos_inc, cos)
+    n_ok &= cos_inc >= np.cos(np.radians(config.max_incidence_deg))
     keep = ok & n_ok
     R1T = rect.R1.T  # rectified -> cam0
     pts = P[keep] @ R1T.T
@@ -271,5 +274,8 @@ def triangulate_view(
     return PointCloud(
         pts.astype(np.float64),
         nrm.astype(np.float64),
-        extra={"confidence": conf.astype(np.float32)},
+        extra={
+            "confidence": conf.astype(np.float32),
+            "incidence": np.degrees(np.arccos(np.clip(cos_inc[keep], 0, 1))).astype(np.float32),
+        },
     )
