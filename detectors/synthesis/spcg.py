@@ -85,7 +85,16 @@ def _vertex_curvature(points: np.ndarray, normals: np.ndarray, depth: int = 7
 
 def analyse(points: np.ndarray, normals: np.ndarray, leaf_size: int | None = None,
             threshold: float = 0.2, ratio: float = 0.015) -> SPCGRegion:
-    """Algorithm 1, lines 2–14: the region where SPCG puts its defect."""
+    """Algorithm 1, lines 2–14: the region where SPCG puts its defect (the argmax cluster)."""
+    return candidate_regions(points, normals, 1, leaf_size, threshold, ratio)[0]
+
+
+def candidate_regions(points: np.ndarray, normals: np.ndarray, count: int,
+                      leaf_size: int | None = None, threshold: float = 0.2,
+                      ratio: float = 0.015) -> list[SPCGRegion]:
+    """The ``count`` best clusters of Algorithm 1's ranking (over-threshold clusters first, then by
+    score), best first, each as a defect region of M points; ``count = 0``: every cluster over the
+    curvature threshold (every cluster when none is)."""
     n = len(points)
     m = max(8, int(n * ratio))
     leaf_size = leaf_size or max(32, n // 64)
@@ -98,25 +107,29 @@ def analyse(points: np.ndarray, normals: np.ndarray, leaf_size: int | None = Non
     for j, idx in enumerate(leaves):
         cluster_of[idx] = j
     vcluster = cluster_of[owner]
-    best = None
+    ranked = []
     for j, idx in enumerate(leaves):
         if len(idx) < 16:
             continue
         sel = vcluster == j
         cur = float(vcur[sel].mean()) if sel.any() else 0.0
         score = float(np.linalg.norm(points[idx].mean(0) - centre)) / scale + cur
-        key = (cur > threshold, score)  # clusters over the threshold first (Alg. 1, line 10)
-        if best is None or key > best[0]:
-            best = (key, idx, cur, score)
-    _, idx, cur, score = best
+        # clusters over the threshold first (Alg. 1, line 10), then by score (line 14)
+        ranked.append(((cur > threshold, score), j, idx, cur, score))
+    ranked.sort(key=lambda r: (r[0], -r[1]), reverse=True)
     tree = cKDTree(points)
-    _, region = tree.query(points[idx].mean(0), k=min(m, n))
-    region = np.atleast_1d(region)
-    nrm = normals[region].mean(0)
-    nrm /= np.linalg.norm(nrm) or 1.0
-    radius = float(np.linalg.norm(points[region] - points[region[0]], axis=1).max()) or 1e-6
     spacing = float(np.median(tree.query(points, k=2)[0][:, 1]))
-    return SPCGRegion(region, nrm, radius, spacing, cur, score)
+    out = []
+    if count <= 0:
+        count = sum(1 for r in ranked if r[0][0]) or len(ranked)
+    for _, _, idx, cur, score in ranked[:count]:
+        _, region = tree.query(points[idx].mean(0), k=min(m, n))
+        region = np.atleast_1d(region)
+        nrm = normals[region].mean(0)
+        nrm /= np.linalg.norm(nrm) or 1.0
+        radius = float(np.linalg.norm(points[region] - points[region[0]], axis=1).max()) or 1e-6
+        out.append(SPCGRegion(region, nrm, radius, spacing, cur, score))
+    return out
 
 
 def generate(points: np.ndarray, region: SPCGRegion, add: bool, strength: float,
@@ -134,7 +147,7 @@ def generate(points: np.ndarray, region: SPCGRegion, add: bool, strength: float,
         out = np.concatenate([points, new])
         mask = np.concatenate([np.zeros(len(points), bool), np.ones(len(new), bool)])
         return out, mask
-    k = max(1, int(round(strength * len(idx))))
+    k = max(1, round(strength * len(idx)))
     removed = idx[:k]
     keep = np.ones(len(points), bool)
     keep[removed] = False

@@ -7,14 +7,33 @@ on it, and minimises the SDO loss (Eq. 4) between their per-point features, usin
 to split normal and synthetic-anomalous points. Score (Eq. 5): the per-point distance between
 expert and apprentice features; object score = max (the paper gives only point scores).
 
+Paper values: α = 0.01 (§V-D), M = int(0.015 N) (Alg. 1), curvature threshold 0.2, the argmax
+region (``regions = 1``), Eq. 4 as written (``balance = False``), squared distances in training
+(§IV-C speaks of "point-level mean square errors"; the score, Eq. 5, is the distance itself).
 Choices where the paper is silent, written down: the expert is a seeded, randomly initialised
-and frozen PointNet++ unless ``expert_weights`` names a state dict (no ShapeNet-pretrained
-PointNet++ can be downloaded here; a frozen random teacher still gives features the apprentice
-can only copy where it was trained to); the apprentice starts from its own random initialisation (at the
-expert's weights every d is 0, where the norm has no gradient); α = 2
-(focal loss's default γ); Adam, lr 1e-3, ``steps`` iterations of one cloud each.
+and frozen PointNet++ (with normals, PointNet++'s part-segmentation input) unless
+``expert_weights`` names a state dict (no ShapeNet-pretrained PointNet++ can be downloaded
+here); the apprentice starts from its own random initialisation; Adam, lr 1e-3, ``steps``
+iterations of one cloud each, seen through a fresh random subset of ``points`` points (the same
+count at test, since PointNet++'s ball queries depend on density).
 Ablations: ``synthesis="norm-as"`` (w/o SPCG: the paper swaps in other generators) and
 ``use_sdo=False`` (w/o SDO: only d_n is minimised).
+
+Status, measured on the ``tiny`` dataset (ring and washer, 300 steps, 2026-11-29): GMANet does
+NOT beat chance here in any configuration tried (point AUROC 0.41-0.65, object AUROC
+0.08-0.75 on 8 test clouds per class). What was found and what each knob records:
+
+* the literal Eq. 4 gives the 1.5 % synthetic points 1.5 % of the gradient: after 300 steps d_s
+  ≈ d_n on the training synthetics (0.104 vs 0.099); ``balance=True`` separates them (0.85 vs
+  0.39) but the objective then rewards scaling every d up, and d on normal test points drifts
+  to 0.6-1.2;
+* with the argmax region (or the best 8) every synthetic defect lies on the same part of a part
+  (on the ring: its outer equator), and the apprentice learns that place: the top 1 % scores of
+  normal test rings lay at radius 0.95 against 0.78 on average. ``regions=0`` draws among all
+  clusters over the curvature threshold, which moves the bias, not removes it;
+* the earlier encoder had LayerNorm after every linear layer, which makes PointNet++'s first
+  layer blind to neighbour distances (LN(W·c·v) = LN(W·v)), and a ReLU on the output, which
+  gives all-zero features whose normalised distance is noise: both removed.
 """
 
 from __future__ import annotations
@@ -23,9 +42,9 @@ import dataclasses
 from typing import Any
 
 import numpy as np
+from scan2ad.detectors.base import BaseConfig, Detector, Scores, TrainSet
 
 from scan2ad.config import doc
-from scan2ad.detectors.base import BaseConfig, Detector, Scores, TrainSet
 from scan2ad.errors import InputError
 from scan2ad.log import progress
 
@@ -34,13 +53,25 @@ from scan2ad.log import progress
 class GMANetConfig(BaseConfig):
     feat_dim: int = doc("per-point feature channels of the encoders", 64)
     width: int = doc("channel multiplier of PointNet++", 1)
-    alpha: float = doc("α of the focal-style SDO weights (Eq. 3)", 2.0)
+    normals: bool = doc("PointNet++ with normals (its part-segmentation input: xyz + normal)", True)
+    alpha: float = doc("α of the focal-style SDO weights (Eq. 3; §V-D: 0.01)", 0.01)
+    squared: bool = doc("train on squared distances (§IV-C: 'point-level mean square errors')", True)
+    balance: bool = doc("Eq. 4 with both groups weighted equally (see model.sdo_loss)", False)
     use_sdo: bool = doc("spatial discrepancy optimisation (False: minimise d_n only)", True)
     synthesis: str = doc("spcg | norm-as (the w/o-SPCG ablation)", "spcg")
     strength_min: float = doc("lower bound of the perturbation strength ε_p", 0.3)
+    apprentice_init: float = doc("apprentice starts at the expert's weights + this relative noise "
+                                 "(0 = its own random initialisation)", 0.0)
+    point_ratio: float = doc("M / N of SPCG (Alg. 1 line 3 writes 0.015, Table VIII's chosen 0.15)", 0.015)
+    regions: int = doc("SPCG regions per training cloud: the best clusters of Alg. 1's ranking, "
+                       "one drawn per step (1 = the paper's argmax; 0 = every cluster over the "
+                       "curvature threshold)", 1)
     steps: int = doc("training iterations (one synthetic cloud each)", 600)
     lr: float = doc("Adam learning rate", 1e-3)
-    max_points: int = doc("points per cloud fed to the encoders (random subset; 0 = all)", 4096)
+    max_points: int = doc("points per training cloud kept for the SPCG analysis (random subset; 0 = all)", 4096)
+    points: int = doc("points the encoders see per cloud, in training steps and scoring alike (a fresh "
+                      "random subset each step; at test the other points take their nearest scored "
+                      "point's score; 0 = all)", 1024)
     expert_weights: str = doc("optional state dict for the frozen expert", "")
 
 
@@ -62,15 +93,19 @@ class GMANet(Detector):
 
     def _encoders(self):
         import torch
-
         from scan2ad.detectors.methods.gmanet.model import PointNet2Encoder
 
         torch.manual_seed(self.config.seed)
-        expert = PointNet2Encoder(self.config.feat_dim, self.config.width)
+        expert = PointNet2Encoder(self.config.feat_dim, self.config.width, self.config.normals)
         if self.config.expert_weights:
             expert.load_state_dict(torch.load(self.config.expert_weights, weights_only=True))
-        torch.manual_seed(self.config.seed + 1)  # its own initialisation: d = 0 has no gradient
-        apprentice = PointNet2Encoder(self.config.feat_dim, self.config.width)
+        torch.manual_seed(self.config.seed + 1)
+        apprentice = PointNet2Encoder(self.config.feat_dim, self.config.width, self.config.normals)
+        if self.config.apprentice_init > 0:
+            # the expert's weights plus relative noise: d starts small but not 0 (no gradient there)
+            with torch.no_grad():
+                for pa, pe in zip(apprentice.parameters(), expert.parameters()):
+                    pa.copy_(pe + self.config.apprentice_init * pe.std().nan_to_num(0.0) * torch.randn_like(pe))
         expert.eval()
         for p in expert.parameters():
             p.requires_grad_(False)
@@ -80,6 +115,7 @@ class GMANet(Detector):
         from scan2ad.detectors.synthesis import spcg
 
         if self.config.synthesis == "spcg":
+            region = region[int(rng.integers(len(region)))]
             return spcg.generate(pts, region, bool(rng.random() < 0.5),
                                  float(rng.uniform(self.config.strength_min, 1.0)), rng)
         from scan2ad.detectors.synthesis.norm_as import norm_as
@@ -87,9 +123,19 @@ class GMANet(Detector):
         cloud = norm_as(pts, rng, normals=nrm)
         return cloud.points, cloud.labels.astype(bool)
 
+    def _inputs(self, pts: np.ndarray):
+        """Encoder inputs of a unit-sphere cloud: points and (with ``normals``) their normals,
+        estimated on the cloud as it is (a synthetic defect changes them)."""
+        import torch
+        from scan2ad.detectors.features.geometry import estimate_normals
+
+        x = torch.as_tensor(pts, dtype=torch.float32)
+        if not self.config.normals:
+            return x, None
+        return x, torch.as_tensor(estimate_normals(pts, 16), dtype=torch.float32)
+
     def fit(self, train: TrainSet) -> None:
         import torch
-
         from scan2ad.detectors.features.geometry import estimate_normals
         from scan2ad.detectors.methods.gmanet.model import point_discrepancy, sdo_loss
         from scan2ad.detectors.synthesis import spcg
@@ -103,7 +149,7 @@ class GMANet(Detector):
                 pts = pts[rng.choice(len(pts), c.max_points, replace=False)]
             pts = _normalise(pts)
             nrm = estimate_normals(pts, 30)
-            region = spcg.analyse(pts, nrm) if c.synthesis == "spcg" else None
+            region = spcg.candidate_regions(pts, nrm, c.regions, ratio=c.point_ratio) if c.synthesis == "spcg" else None
             prepared.append((pts, nrm, region))
         self.expert, self.apprentice = self._encoders()
         opt = torch.optim.Adam(self.apprentice.parameters(), lr=c.lr)
@@ -112,11 +158,14 @@ class GMANet(Detector):
         for _ in progress(range(c.steps), desc="gmanet training", total=c.steps):
             pts, nrm, region = prepared[int(rng.integers(len(prepared)))]
             syn, mask = self._synthetic(pts, nrm, region, rng)
-            x = torch.as_tensor(syn, dtype=torch.float32)
+            if c.points and len(syn) > c.points:
+                pick = rng.choice(len(syn), c.points, replace=False)
+                syn, mask = syn[pick], mask[pick]
+            x, n = self._inputs(syn)
             with torch.no_grad():
-                fe = self.expert(x)
-            d = point_discrepancy(self.apprentice(x), fe)
-            loss = sdo_loss(d, torch.as_tensor(mask), c.alpha, c.use_sdo)
+                fe = self.expert(x, n)
+            d = point_discrepancy(self.apprentice(x, n), fe) ** (2 if c.squared else 1)
+            loss = sdo_loss(d, torch.as_tensor(mask), c.alpha, c.use_sdo, c.balance)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -124,17 +173,37 @@ class GMANet(Detector):
         self.train_losses = losses
         self.apprentice.eval()
 
+
     def score(self, points: np.ndarray) -> Scores:
-        import torch
-
-        from scan2ad.detectors.methods.gmanet.model import point_discrepancy
-
         if self.apprentice is None:
             raise InputError("gmanet is not trained: call fit() first")
-        x = torch.as_tensor(_normalise(np.asarray(points, np.float64)), dtype=torch.float32)
-        with torch.no_grad():
-            s = point_discrepancy(self.apprentice(x), self.expert(x)).numpy().astype(np.float64)
+        from scipy.spatial import cKDTree
+
+        pts = _normalise(np.asarray(points, np.float64))
+        sub, d = self._discrepancy(pts)
+        # the points left out of the encoders' subset take their nearest scored point's d
+        s = d[cKDTree(sub).query(pts)[1]]
         return Scores(s, self.object_score(s))
+
+    def _discrepancy(self, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(scored subset of a unit-sphere cloud, Eq. 5's d on it)."""
+        import torch
+        from scan2ad.detectors.methods.gmanet.model import point_discrepancy
+
+        c = self.config
+        sub = pts
+        if c.points and len(pts) > c.points:
+            sub = pts[np.random.default_rng(c.seed).choice(len(pts), c.points, replace=False)]
+        x, n = self._inputs(sub)
+        with torch.no_grad():
+            d = point_discrepancy(self.apprentice(x, n), self.expert(x, n)).numpy().astype(np.float64)
+        return sub, d
+
+    def parameter_count(self) -> int:
+        """Both encoders' weights: the frozen expert is part of the model that scores."""
+        if self.apprentice is None:
+            raise InputError("gmanet is not trained: no parameters yet")
+        return sum(p.numel() for m in (self.expert, self.apprentice) for p in m.parameters())
 
     def state_dict(self) -> dict[str, Any]:
         if self.apprentice is None:
@@ -146,3 +215,4 @@ class GMANet(Detector):
         self.expert.load_state_dict(state["expert"])
         self.apprentice.load_state_dict(state["apprentice"])
         self.apprentice.eval()
+

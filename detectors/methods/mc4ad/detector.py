@@ -27,9 +27,9 @@ import math
 from typing import Any
 
 import numpy as np
+from scan2ad.detectors.base import BaseConfig, Detector, Scores, TrainSet
 
 from scan2ad.config import doc
-from scan2ad.detectors.base import BaseConfig, Detector, Scores, TrainSet
 from scan2ad.errors import InputError
 from scan2ad.log import get_logger, progress
 
@@ -127,9 +127,8 @@ class OffsetDetector(Detector):
 
     def fit(self, train: TrainSet) -> None:
         import torch
-        from scipy.spatial import cKDTree
-
         from scan2ad.detectors.methods.mc4ad.model import combined_loss
+        from scipy.spatial import cKDTree
 
         c = self.config
         rng = np.random.default_rng(c.seed)
@@ -178,7 +177,6 @@ class OffsetDetector(Detector):
     def point_forces(self, points: np.ndarray) -> np.ndarray:
         """F_C per point, in unit-sphere units of the normalised cloud."""
         import torch
-
         from scan2ad.detectors.methods.mc4ad.model import resultant_force
 
         if self.net is None:
@@ -194,6 +192,12 @@ class OffsetDetector(Detector):
         f = self.point_forces(points)
         s = np.abs(f).sum(1) if self.config.score_norm == "l1" else np.linalg.norm(f, axis=1)
         return Scores(s, self.object_score(s))
+
+    def parameter_count(self) -> int:
+        """CFP-Net's learned weights (the state dict also holds BatchNorm's running statistics)."""
+        if self.net is None:
+            raise InputError("the detector is not trained: no parameters yet")
+        return sum(p.numel() for p in self.net.parameters())
 
     def state_dict(self) -> dict[str, Any]:
         if self.net is None:

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-
 from scan2ad.detectors.methods.gmanet.model import PointNet2Encoder, point_discrepancy, sdo_loss
 from scan2ad.detectors.synthesis import spcg
 
@@ -50,17 +49,26 @@ def test_sdo_loss_weights_and_ablation():
     # by hand: ω_n = (d_n / mean d_n)^2 = (0.5, 1.5)^2, ω_s = (d_s / mean d_s)^-2 = (0.8, 1.2)^-2
     wn, ws = np.array([0.25, 2.25]), np.array([0.8, 1.2]) ** -2.0
     expect = ((wn * [0.1, 0.3]).sum() - (ws * [0.8, 1.2]).sum()) / (wn.sum() + ws.sum())
-    assert float(sdo_loss(d, anomalous, alpha=2.0)) == pytest.approx(expect, rel=1e-5)
+    assert float(sdo_loss(d, anomalous, alpha=2.0, balance=False)) == pytest.approx(expect, rel=1e-5)
     only_normal = float(sdo_loss(d, anomalous, alpha=2.0, use_sdo=False))
     assert only_normal == pytest.approx((wn * [0.1, 0.3]).sum() / wn.sum(), rel=1e-5)
+    # balanced: each group's weights divided by its count (3 normal points, 1 synthetic)
+    d3 = torch.tensor([0.1, 0.3, 0.2, 0.8])
+    a3 = torch.tensor([False, False, False, True])
+    wn3 = (np.array([0.1, 0.3, 0.2]) / 0.2) ** 2 / 3
+    expect3 = ((wn3 * [0.1, 0.3, 0.2]).sum() - 0.8) / (wn3.sum() + 1.0)
+    assert float(sdo_loss(d3, a3, alpha=2.0, balance=True)) == pytest.approx(expect3, rel=1e-5)
 
 
 def test_pointnet2_per_point_features_and_discrepancy_bounds():
-    p, _ = _cloud(1500)
+    p, nrm = _cloud(1500)
     enc_a, enc_b = PointNet2Encoder(32), PointNet2Encoder(32)
-    x = torch.tensor(p, dtype=torch.float32)
+    x, n = torch.tensor(p, dtype=torch.float32), torch.tensor(nrm, dtype=torch.float32)
     with torch.no_grad():
-        fa, fb = enc_a(x), enc_b(x)
+        fa, fb = enc_a(x, n), enc_b(x, n)
+    assert (fa < 0).any()                       # a linear last layer: no all-zero ReLU features
+    with pytest.raises(ValueError, match="normals"):
+        enc_a(x)
     assert fa.shape == (1500, 32)
     d = point_discrepancy(fa, fb)
     assert (d >= 0).all() and (d <= 2 + 1e-6).all()
