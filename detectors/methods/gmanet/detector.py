@@ -19,9 +19,10 @@ count at test, since PointNet++'s ball queries depend on density).
 Ablations: ``synthesis="norm-as"`` (w/o SPCG: the paper swaps in other generators) and
 ``use_sdo=False`` (w/o SDO: only d_n is minimised).
 
-Status, measured on the ``tiny`` dataset (ring and washer, 300 steps, 2026-11-29): GMANet does
-NOT beat chance here in any configuration tried (point AUROC 0.41-0.65, object AUROC
-0.08-0.75 on 8 test clouds per class). What was found and what each knob records:
+Status, measured on the ``tiny`` dataset (its ring, some runs also its washer; 150-300 steps;
+2026-11-29): GMANet does NOT beat chance here in any configuration tried (19 runs: point AUROC
+0.28-0.68, object AUROC 0.08-0.83 on 8 test clouds per class; the code before these changes
+gave point AUROC 0.28 / 0.39, i.e. inverted). What was found and what each knob records:
 
 * the literal Eq. 4 gives the 1.5 % synthetic points 1.5 % of the gradient: after 300 steps d_s
   ≈ d_n on the training synthetics (0.104 vs 0.099); ``balance=True`` separates them (0.85 vs
