@@ -11,6 +11,38 @@ the stage crops.
 
     OMP_NUM_THREADS=1 .venv/bin/python -P benchmarks/reconstruction.py [--parts a b ...]
         [--views 12] [--calibration true|rig]
+
+Measured 2026-11-29 17:30-17:59 UTC (commit after 4017804: grazing-angle limit 70°, dead band
+on pair corrections, centroid octree pick), three runs of five parts each
+(``--parts`` as listed, 12 views, rig calibration), OMP_NUM_THREADS=1, load average 6.6-9.0
+on 2 cores (times are wall seconds under that load):
+
+    part                          points diag mm  mean %   p95 %  cover % capture s  recon s
+    square_taper_washer            89267    36.8  0.0257  0.0650    100.0      72.7     47.3
+    split_pin                      82746    30.0  0.0743  0.2067     98.6      60.5     31.0
+    lock_nut                       89220    27.6  0.0401  0.1140     99.7      66.4     38.9
+    threaded_nail                  89671    50.5  0.0332  0.0951     87.8      67.8     40.4
+    l_shaped_screw                 89603    62.9  0.0390  0.1583     92.8      64.2     41.7
+    circlip                        89315    33.3  0.0403  0.1218    100.0      67.6     38.9
+    internal_tooth_lock_washer     89628    25.4  0.0666  0.2035     99.1      63.2     36.2
+    double_lug_washer              89178    42.0  0.0244  0.0717    100.0      69.5     45.5
+    square_plug                    89604    26.4  0.1102  0.3635     98.9      69.0     45.3
+    s_hook                         89225    57.0  0.0154  0.0385     94.3      63.9     44.9
+    external_tooth_lock_washer     89453    25.5  0.0545  0.1691     98.7      72.9     33.5
+    hex_head_plug                  89147    38.9  0.0426  0.1756     99.6      69.7     58.5
+    eyelet_self_tapping_screw      89453    50.4  0.0254  0.0847     88.0      68.0     46.9
+    heavy_washer                   89896    42.3  0.0229  0.0602    100.0      69.2     56.8
+    locking_tab_washer             89322    50.5  0.0217  0.0759    100.0      68.3     30.2
+
+7/15 parts meet all three targets. Not met: mean/p95 on split_pin, internal_tooth_lock_washer,
+square_plug, external_tooth_lock_washer (mean only); coverage on threaded_nail,
+l_shaped_screw, eyelet_self_tapping_screw, s_hook (threaded and long parts: without any
+grazing-angle limit threaded_nail still covers only 92.7%, so most of the gap is surface the
+visibility model counts as seen but the decoder does not resolve, e.g. thread flanks). What
+the fixes of this round did on lock_nut (cached capture, rig calibration): mean 0.061% ->
+0.041%, p95 0.219% -> 0.114% (the FRICP pair corrections of 0.01-0.09° on an exact prior
+were noise that the pose graph accumulated; grazing points; octree pick). Before this round
+only the mean and p95 of lock_nut had been recorded (0.0612% / 0.219%).
 """
 
 from __future__ import annotations

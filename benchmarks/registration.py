@@ -14,6 +14,50 @@ made in the same process.
      step) and median time. Target: success >= RANSAC's, median time <= RANSAC's.
 
     OMP_NUM_THREADS=1 .venv/bin/python -P benchmarks/registration.py [--trials 50] [--data DIR]
+
+``fricp-cpp`` 1.0.0 installs from PyPI (cp311 manylinux wheel): ``.venv/bin/pip install
+fricp-cpp`` before the run (it is not a project dependency; uninstalled afterwards).
+
+Measured 2026-11-29, OMP_NUM_THREADS=1, 2 cores shared with other jobs (load average 6.3-9.0:
+absolute times are 3-5x those of an idle machine, the ratios compare runs in one process).
+
+A + B: ``benchmarks/registration.py --trials 50 --cases 5`` (17:30 UTC):
+
+    case                               method            rot °     trans    time
+    demo pair (truth: authors' RICP)   fricp            0.0025   0.00003   34.32
+    demo pair (truth: authors' RICP)   fricp-plane     55.1612   0.54095  131.24
+    demo pair (truth: authors' RICP)   open3d-p2plane  55.8989   0.56353    2.51
+    partial+noise+outliers #0          fricp            0.0095   0.00003    6.32
+    partial+noise+outliers #0          fricp-plane      0.0090   0.00008    6.56
+    partial+noise+outliers #0          open3d-p2plane   0.1073   0.00044    1.13
+    partial+noise+outliers #1          fricp            0.0088   0.00002   10.90
+    partial+noise+outliers #1          fricp-plane      0.0050   0.00005    5.96
+    partial+noise+outliers #1          open3d-p2plane   0.0825   0.00023    1.18
+    partial+noise+outliers #2          fricp            0.0048   0.00003    6.36
+    partial+noise+outliers #2          fricp-plane      0.0073   0.00009   14.39
+    partial+noise+outliers #2          open3d-p2plane   0.1649   0.00094    0.71
+    partial+noise+outliers #3          fricp            0.0086   0.00006    1.58
+    partial+noise+outliers #3          fricp-plane      0.0035   0.00006    3.10
+    partial+noise+outliers #3          open3d-p2plane   0.0756   0.00019    0.33
+    partial+noise+outliers #4          fricp            0.0088   0.00004    1.15
+    partial+noise+outliers #4          fricp-plane      0.0179   0.00006    1.41
+    partial+noise+outliers #4          open3d-p2plane   0.0646   0.00054    0.31
+
+    method         median rot ° median trans median time time / Open3D
+    fricp                0.0087      0.00003        6.34          6.92
+    fricp-plane          0.0081      0.00007        6.26          6.83
+    open3d-p2plane       0.0949      0.00049        0.92          1.00
+
+    B. fricp-cpp (method 3, Robust ICP) on the demo pair: max |ΔT| 6.11e-05 (rotation 0.00395°,
+       translation 2.90e-05); C++ vs m3trans.txt 3.36e-05; time ours 29.63 s, C++ 14.68 s: 2.0x
+
+Error target met (10x lower median rotation error than Open3D; Open3D and the point-to-plane
+variant both slide away on the demo pair's 42° start, FRICP point-to-point does not); the
+time target (<= 5x Open3D) is NOT met: 6.9x. FRICP anneals nu over 8-9 levels (the paper's
+schedule) and so needs 35-200 closest-point queries where Open3D's ICP needs 20-30; this round
+cut the queries by 35-40% (per-level tolerance growing with nu, bounded k-d search, coarse
+levels on a 3000-point subset: 15-23x -> 6-7x) and the per-iteration cost is one scipy k-d
+tree query. The C++ comparison meets its target (6.1e-05 <= 1e-4).
 """
 
 from __future__ import annotations
@@ -48,6 +92,22 @@ def _o3d_p2plane(src, tgt, init, dist):
         reg.ICPConvergenceCriteria(max_iteration=200),
     )
     return np.asarray(res.transformation), time.perf_counter() - t0
+
+
+def _o3d_p2point(src, tgt, init, dist):
+    """The judge of a global result: Open3D point-to-point ICP from it (not timed)."""
+    import open3d as o3d
+
+    reg = o3d.pipelines.registration
+    res = reg.registration_icp(
+        o3d.geometry.PointCloud(o3d.utility.Vector3dVector(src)),
+        o3d.geometry.PointCloud(o3d.utility.Vector3dVector(tgt)),
+        dist,
+        init,
+        reg.TransformationEstimationPointToPoint(),
+        reg.ICPConvergenceCriteria(max_iteration=100),
+    )
+    return np.asarray(res.transformation)
 
 
 def _cases(data: Path, n: int, seed: int = 0):
@@ -157,7 +217,6 @@ def lumpy_views(seed: int = 1):
 
 
 def bench_global(trials: int, budget: float) -> None:
-    from scan2ad.reconstruction.registration.fricp import fricp
     from scan2ad.reconstruction.registration.pairwise import fpfh_ransac
     from scan2ad.reconstruction.registration.s4pcs import S4pcsConfig, s4pcs
     from scan2ad.reconstruction.registration.se3 import transform
@@ -166,7 +225,8 @@ def bench_global(trials: int, budget: float) -> None:
     a, b, diag = lumpy_views()
     print(
         f"\nC. Global registration from {trials} random rotations (partial views, {len(a)} / {len(b)} "
-        "points); success: the global pose refined by FRICP (untimed, the same for both) ends "
+        "points); success: the global pose refined by Open3D point-to-point ICP (untimed, the "
+        "same for both) ends "
         "within 1° and 0.5% of the diagonal of the truth"
     )
     res = {"s4pcs": [], "fpfh-ransac": []}
@@ -185,7 +245,7 @@ def bench_global(trials: int, budget: float) -> None:
                 out = fpfh_ransac(src, b, voxel=diag / 60, seed=k)
             dt = time.perf_counter() - t0
             r, tr = _errors(out.transformation, truth)
-            r2, tr2 = _errors(fricp(src, b, out.transformation).transformation, truth)
+            r2, tr2 = _errors(_o3d_p2point(src, b, out.transformation, 0.05 * diag), truth)
             out_m.append((r2 < 1.0 and tr2 < 0.005 * diag, dt, r, r < 5.0 and tr < 0.02 * diag))
     print(
         f"{'method':12s} {'success':>8s} {'median time s':>13s} {'median coarse rot err °':>23s} "

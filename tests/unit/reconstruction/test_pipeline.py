@@ -1,6 +1,7 @@
 """The reconstruction stage end to end on exact decoded maps of a part on the turntable:
 accuracy and coverage against the mesh, registration correcting a wrong turntable angle,
-artefacts and reports, a view that does not register, and ``scan2ad reconstruct`` bad input."""
+artefacts and reports, a view that does not register, ``scan2ad reconstruct`` bad input, and
+(slow) the same bytes from a second run on the same input."""
 
 from __future__ import annotations
 
