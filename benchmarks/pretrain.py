@@ -4,7 +4,9 @@
    (``grouping.group_points``, runs on any device) against the numpy reference of the detectors
    (Open3D ``farthest_point_down_sample`` + SciPy ``cKDTree``), at the Point-MAE pretraining size
    (1024 points, 64 x 32) and the M3DM inference size (8192 points, 1024 x 128).
-2. One optimisation step (forward, backward, AdamW) per model size, batch ``--batch`` of 1024
+2. Tokens of one 16384-point cloud at M3DM's size (1024 x 128, three blocks of the shipped
+   encoder) with the detectors' Open3D + SciPy grouping against the encoder's torch grouping.
+3. One optimisation step (forward, backward, AdamW) per model size, batch ``--batch`` of 1024
    points, as milliseconds per step and clouds per second; the ratio is against the shipped
    ``point_mae_small`` configuration (trans_dim 192, depth 6) measured in the same run.
 
@@ -22,6 +24,18 @@ with their load, ratios less) with OMP_NUM_THREADS=2 --batch 8 --repeat 2:
     point-mae tiny (tests)          424,832       421      19.0       0.77
     point-mae paper (384 x 12)   29,006,432       929       8.6       1.69
     point-bert mpm small         10,426,715       491      16.3       0.89
+
+Recorded 2026-11-29 (load average 4.3-4.5, OMP_NUM_THREADS=2), ``bench_tokens(3)``:
+
+    grouping              s  ratio
+    torch (encoder)    3.58   1.00
+    open3d + scipy     3.60   1.01
+
+and the grouping alone of that cloud (1024 x 128): torch 0.87 s (16.9 s on the first call of the
+process), Open3D + SciPy 0.08 s. The detectors now group with Open3D + SciPy
+(``pointmae_extractor.cloud_tokens``); in this run the saving (~0.8 s, and the slow first call)
+was lost in the noise of the shared machine next to the mini-PointNet and transformer, which
+dominate a 16K cloud's 3.6 s. The "4.6 of 7.5 s in FPS" seen before was not reproduced.
 
 The torch grouping is 2-5x slower than Open3D + SciPy on the CPU (a Python loop over the FPS
 picks) but runs inside the model on any device; at the M3DM size it costs 0.13 s per cloud,
