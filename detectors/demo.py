@@ -13,7 +13,9 @@ type, the one-class protocol otherwise. Two detectors run under the same protoco
   training cloud (the demo parts lie in arbitrary poses and the tokens are not rotation
   invariant). Measured on the demo dataset's lock_nut (2026-11-29, load ~8 on 2 cores, open-set
   k = 1): registered O/P-AUROC 0.66/0.55 in 78 s, unregistered 0.39/0.57; 256 x 32 of 8192
-  registered 0.30/0.54 in 145 s. Close to chance: this small CPU-pretrained encoder is far from
+  registered 0.30/0.54 in 145 s. The chosen setting on all three demo classes: O/P-AUROC
+  0.62/0.54, 104 CPU s (311 s wall at load 5-8; about a minute on two idle cores), on top of
+  the Open3D-AD run. Close to chance: this small CPU-pretrained encoder is far from
   the hand-crafted features here (PatchCore(PointMAE) is a weak baseline on Real3D-AD too:
   mean O-AUROC 0.594 in 002_28a1af360a0c09b5's table), and the step shows it rather than hides it.
 """
