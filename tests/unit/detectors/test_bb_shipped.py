@@ -84,7 +84,7 @@ def test_full_demo_step_runs_patchcore_pointmae_on_the_shipped_weights(tmp_path)
     from scan2ad.demo import DemoContext
 
     root = make_synthetic_dataset(tmp_path / "ds", SyntheticSpec(
-        classes=("ring",), n_train=3, n_test_normal=2, n_per_defect=2, points=4096, defect_depth_mm=3.0))
+        classes=("ring",), n_train=4, n_test_normal=3, n_per_defect=2, points=8192))
     ctx = DemoContext(workdir=tmp_path / "demo", workers=1, quick=False, artefacts={"dataset": root})
     summary = run(ctx)
     assert "open3d-ad O-AUROC" in summary and "patchcore-pointmae (shipped point_mae_small) O-AUROC" in summary
