@@ -8,7 +8,29 @@ same table; only the default methods differ).
 Every entry runs its paper configuration: 1024 groups of 128 points of 16384 kept points, the
 shipped ``point_mae_small`` (``-pm`` and the memory banks) or ``point_bert_small`` (``-pb``).
 
-Measured: see the table below (filled in from the run it names).
+Measured 2026-11-29 from 17:01 on the shared 2-core machine (load average 6.3 at the start,
+4-9 during the run: other sessions' work, so wall FPS is far below what the methods sustain
+alone; "CPU s" per test sample is the steadier figure), open-set, k = 1, seed 1, first class only
+(heavy_washer, 36 samples of ~20K points; all three classes would take ~4 h at this load):
+
+    .venv/bin/scan2ad build demo --out /tmp/d_demo
+    OMP_NUM_THREADS=2 .venv/bin/python -P benchmarks/detectors_ii.py /tmp/d_demo --classes 1
+
+    method               O-AUROC O-AUPR  P-AUROC P-AUPR  FPS   CPU s/sample  fit s/class
+    patchcore-fpfh       100.00  100.00  98.09   75.16   0.80  0.49            25.0  (reference)
+    patchcore-pointmae    78.07   90.87  78.39    9.92   0.12  3.79           110.1
+    m3dm                  71.93   89.50  83.65   19.85   0.16  3.72            85.8
+    reg3d-ad             100.00  100.00  83.73   44.53   0.13  3.93           273.5
+    devnet-pm             68.42   90.57  57.44    1.47   0.15  3.56           374.7
+    devnet-pb             67.54   89.83  52.23    1.33   0.15  3.19           346.5
+    dra-pm                71.93   91.88  55.24    1.47   0.12  4.04           984.9
+    dra-pb               (still running at the session deadline; not recorded)
+
+The token methods spend ~3.6 CPU s per 20K-point sample on the shipped encoders at the paper's
+1024 x 128 tokens (7-8x PatchCore-FPFH); Reg3D-AD is the best of them here, its coordinate bank
+doing most of the work. DevNet/DRA's point maps are near chance with one seen anomaly (their
+object scores are not), and the ``-pb`` variants trail ``-pm``: the shipped Point-BERT's tokenizer
+collapsed (weights/README.md).
 """
 
 from __future__ import annotations
