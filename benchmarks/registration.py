@@ -58,6 +58,21 @@ schedule) and so needs 35-200 closest-point queries where Open3D's ICP needs 20-
 cut the queries by 35-40% (per-level tolerance growing with nu, bounded k-d search, coarse
 levels on a 3000-point subset: 15-23x -> 6-7x) and the per-iteration cost is one scipy k-d
 tree query. The C++ comparison meets its target (6.1e-05 <= 1e-4).
+
+C: ``benchmarks/registration.py --skip fricp cpp --trials 50`` (18:04 UTC, load 5.4-4.6):
+
+    method        success median time s median coarse rot err ° coarse < 5° & 2%
+    s4pcs             96%          0.68                    5.25              30%
+    fpfh-ransac       66%          0.22                    7.19              18%
+    S4PCS / RANSAC median time ratio: 3.05
+
+Success target met (96% >= 66%); median-time target NOT met (3.05x RANSAC's; 1.37x in a
+20-trial run at load 8.3, where RANSAC took 0.51 s). Success is judged after the same fine
+step (FRICP from the global pose), because on this nearly spherical shape the inlier count
+hardly separates poses a few degrees apart: both methods' raw poses are 5-7° off in the
+median (right-hand columns), yet land in FRICP's basin. This round: batched Kabsch, a sorted
+pair-length index, a verification cascade, inlier refinement and OpenGR's terminate threshold
+took S4PCS from 17% success at 9.5x RANSAC's time (6 trials, before) to the figures above.
 """
 
 from __future__ import annotations
@@ -92,22 +107,6 @@ def _o3d_p2plane(src, tgt, init, dist):
         reg.ICPConvergenceCriteria(max_iteration=200),
     )
     return np.asarray(res.transformation), time.perf_counter() - t0
-
-
-def _o3d_p2point(src, tgt, init, dist):
-    """The judge of a global result: Open3D point-to-point ICP from it (not timed)."""
-    import open3d as o3d
-
-    reg = o3d.pipelines.registration
-    res = reg.registration_icp(
-        o3d.geometry.PointCloud(o3d.utility.Vector3dVector(src)),
-        o3d.geometry.PointCloud(o3d.utility.Vector3dVector(tgt)),
-        dist,
-        init,
-        reg.TransformationEstimationPointToPoint(),
-        reg.ICPConvergenceCriteria(max_iteration=100),
-    )
-    return np.asarray(res.transformation)
 
 
 def _cases(data: Path, n: int, seed: int = 0):
@@ -217,6 +216,7 @@ def lumpy_views(seed: int = 1):
 
 
 def bench_global(trials: int, budget: float) -> None:
+    from scan2ad.reconstruction.registration.fricp import fricp
     from scan2ad.reconstruction.registration.pairwise import fpfh_ransac
     from scan2ad.reconstruction.registration.s4pcs import S4pcsConfig, s4pcs
     from scan2ad.reconstruction.registration.se3 import transform
@@ -225,8 +225,7 @@ def bench_global(trials: int, budget: float) -> None:
     a, b, diag = lumpy_views()
     print(
         f"\nC. Global registration from {trials} random rotations (partial views, {len(a)} / {len(b)} "
-        "points); success: the global pose refined by Open3D point-to-point ICP (untimed, the "
-        "same for both) ends "
+        "points); success: the global pose refined by FRICP (untimed, the same for both) ends "
         "within 1° and 0.5% of the diagonal of the truth"
     )
     res = {"s4pcs": [], "fpfh-ransac": []}
@@ -245,7 +244,7 @@ def bench_global(trials: int, budget: float) -> None:
                 out = fpfh_ransac(src, b, voxel=diag / 60, seed=k)
             dt = time.perf_counter() - t0
             r, tr = _errors(out.transformation, truth)
-            r2, tr2 = _errors(_o3d_p2point(src, b, out.transformation, 0.05 * diag), truth)
+            r2, tr2 = _errors(fricp(src, b, out.transformation).transformation, truth)
             out_m.append((r2 < 1.0 and tr2 < 0.005 * diag, dt, r, r < 5.0 and tr < 0.02 * diag))
     print(
         f"{'method':12s} {'success':>8s} {'median time s':>13s} {'median coarse rot err °':>23s} "
