@@ -8,8 +8,8 @@ same table; only the default methods differ).
 Every entry runs its paper configuration: 1024 groups of 128 points of 16384 kept points, the
 shipped ``point_mae_small`` (``-pm`` and the memory banks) or ``point_bert_small`` (``-pb``).
 
-Measured 2026-11-29 from 17:01 on the shared 2-core machine (load average 6.3 at the start,
-4-9 during the run: other sessions' work, so wall FPS is far below what the methods sustain
+Measured 2026-11-29 17:01-18:12 on the shared 2-core machine (load average 6.3 at the start,
+2.7 at the end, up to 9 between: other sessions' work, so wall FPS is far below what the methods sustain
 alone; "CPU s" per test sample is the steadier figure), open-set, k = 1, seed 1, first class only
 (heavy_washer, 36 samples of ~20K points; all three classes would take ~4 h at this load):
 
@@ -24,7 +24,7 @@ alone; "CPU s" per test sample is the steadier figure), open-set, k = 1, seed 1,
     devnet-pm             68.42   90.57  57.44    1.47   0.15  3.56           374.7
     devnet-pb             67.54   89.83  52.23    1.33   0.15  3.19           346.5
     dra-pm                71.93   91.88  55.24    1.47   0.12  4.04           984.9
-    dra-pb               (still running at the session deadline; not recorded)
+    dra-pb                62.28   88.46  59.25    1.61   0.51  3.09           494.8
 
 The token methods spend ~3.6 CPU s per 20K-point sample on the shipped encoders at the paper's
 1024 x 128 tokens (7-8x PatchCore-FPFH); Reg3D-AD is the best of them here, its coordinate bank
