@@ -74,3 +74,19 @@ def test_config_from_toml_and_rejects_unknown(tmp_path):
         load_config(Outer, {})
     with pytest.raises(InputError, match="expected a number"):
         load_config(Outer, {"name": "x", "inner": {"sigma": "big"}})
+
+
+def test_atomic_writes_get_the_mode_a_plain_open_gives(tmp_path):
+    import os
+
+    from scan2ad.io import atomic_path
+
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "weights.pt") as tmp:
+            tmp.write_bytes(b"x")
+        write_json(tmp_path / "m.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "weights.pt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "m.json").stat().st_mode & 0o777 == 0o644
