@@ -69,8 +69,8 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-from scan2ad.acquisition.patterns import PatternSet
 
+from scan2ad.acquisition.patterns import PatternSet
 from scan2ad.config import doc
 from scan2ad.errors import FormatError, InputError
 

@@ -34,8 +34,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from scan2ad.acquisition.patterns import PatternSet
 
+from scan2ad.acquisition.patterns import PatternSet
 from scan2ad.errors import FormatError, InputError
 from scan2ad.io import atomic_path, read_json, sha256_file, write_json
 from scan2ad.log import get_logger, progress

@@ -69,6 +69,7 @@ def main() -> None:
     args = ap.parse_args()
     import cv2
     import trimesh
+
     from scan2ad.acquisition.decode import DecodeConfig, decode_frames
     from scan2ad.acquisition.devices.virtual import VirtualScene
     from scan2ad.acquisition.patterns import PatternSet

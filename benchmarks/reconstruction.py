@@ -57,6 +57,7 @@ import numpy as np
 def visible_samples(mesh_world0, rig, calib, angles, n=6000, margin=0.5, seed=0):
     import open3d as o3d
     import trimesh
+
     from scan2ad.reconstruction.registration.multiview import rot_z
 
     pts, _ = trimesh.sample.sample_surface_even(mesh_world0, n, seed=seed)
@@ -90,14 +91,14 @@ def visible_samples(mesh_world0, rig, calib, angles, n=6000, margin=0.5, seed=0)
 
 def run_part(name, views, calib_mode, workdir):
     import trimesh
+    from scipy.spatial import cKDTree
+
     from scan2ad.acquisition.calibration.model import load_calibration, true_calibration
     from scan2ad.acquisition.parts import make_part
     from scan2ad.acquisition.rig import load_rig
     from scan2ad.acquisition.session import capture_in_memory
-    from scan2ad.reconstruction.pipeline import ReconstructConfig, reconstruct_views
-    from scipy.spatial import cKDTree
-
     from scan2ad.pointcloud import read_cloud
+    from scan2ad.reconstruction.pipeline import ReconstructConfig, reconstruct_views
 
     rig = load_rig("virtual")
     calib = (

@@ -111,9 +111,8 @@ def _o3d_p2plane(src, tgt, init, dist):
 
 
 def _cases(data: Path, n: int, seed: int = 0):
-    from scan2ad.reconstruction.registration.se3 import se3_exp, transform
-
     from scan2ad.pointcloud import read_cloud
+    from scan2ad.reconstruction.registration.se3 import se3_exp, transform
 
     src = read_cloud(data / "source.ply").points
     tgt = read_cloud(data / "target.ply").points
@@ -173,9 +172,8 @@ def bench_cpp(data: Path) -> None:
     except ImportError:
         print("   fricp-cpp is not importable here (pip install fricp-cpp): skipped")
         return
-    from scan2ad.reconstruction.registration.fricp import fricp
-
     from scan2ad.pointcloud import read_cloud
+    from scan2ad.reconstruction.registration.fricp import fricp
 
     s = read_cloud(data / "source.ply").points
     t = read_cloud(data / "target.ply").points
@@ -217,11 +215,12 @@ def lumpy_views(seed: int = 1):
 
 
 def bench_global(trials: int, budget: float) -> None:
+    from scipy.spatial.transform import Rotation
+
     from scan2ad.reconstruction.registration.fricp import fricp
     from scan2ad.reconstruction.registration.pairwise import fpfh_ransac
     from scan2ad.reconstruction.registration.s4pcs import S4pcsConfig, s4pcs
     from scan2ad.reconstruction.registration.se3 import transform
-    from scipy.spatial.transform import Rotation
 
     a, b, diag = lumpy_views()
     print(

@@ -26,6 +26,7 @@ def main() -> None:
     ap.add_argument("--reference-frames", type=int, default=3, help="frames rendered the naive way")
     args = ap.parse_args()
     import trimesh
+
     from scan2ad.acquisition.decode import decode_frames
     from scan2ad.acquisition.devices.virtual import VirtualScene
     from scan2ad.acquisition.patterns import PatternSet

@@ -32,9 +32,9 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+
 from scan2ad.datasets.samples import NORMAL, Sample
 from scan2ad.datasets.spec import OPEN_INDUSTRY_DEFECTS, BuildSpec, spec_to_dict
-
 from scan2ad.errors import InputError, UnitFailedError
 from scan2ad.executors import RunReport, Unit, run_units
 from scan2ad.io import read_json, sha256_file
@@ -81,6 +81,7 @@ def make_labelled_cloud(cls: str, defect: str | None, seed: list[int], params: d
                         part_source: str = "scan2ad.acquisition.parts"):
     """One sample of the geometry-only path: (points (N,3) float32-exact, labels, defect specs)."""
     import trimesh
+
     from scan2ad.datasets.defects import apply_defect
     from scan2ad.datasets.spec import DefectRange
 
@@ -138,6 +139,7 @@ def make_carved_cloud(cls: str, defect: str | None, seed: list[int], params: dic
     when every draw misses (thin parts, where any visible defect covers much of the surface) the
     first one is kept with the check off and ``ratio_check_relaxed`` recorded in provenance."""
     import trimesh
+
     from scan2ad.acquisition.parts import make_part
     from scan2ad.annotation.labels import LabelConfig, LabelRatioError
     from scan2ad.annotation.sample import carve_sample

@@ -24,7 +24,6 @@ def build(spec: str, out: Path, executor: str, workers: int | None, address: str
     from scan2ad.datasets.builder import build as run_build
     from scan2ad.datasets.spec import load_spec
     from scan2ad.datasets.validate import validate_dataset
-
     from scan2ad.errors import Scan2adError
 
     s = load_spec(spec)
@@ -46,7 +45,6 @@ def dataset() -> None:
 def validate(root: Path) -> None:
     """Check layout, names, gt files, manifest and splits; list every problem (exit 2)."""
     from scan2ad.datasets.validate import validate_dataset
-
     from scan2ad.errors import ValidationError
 
     problems = validate_dataset(root)
@@ -64,7 +62,6 @@ def stats(root: Path, fmt: str | None) -> None:
     """Print Table-II-style statistics of any supported dataset."""
     from scan2ad.datasets.package import _md_table, sample_record, stats_rows
     from scan2ad.datasets.readers import read_dataset
-
     from scan2ad.log import progress
 
     samples = read_dataset(root, fmt)

@@ -19,6 +19,7 @@ Profiles (choices where 000 is silent):
 from __future__ import annotations
 
 import numpy as np
+
 from scan2ad.datasets.spec import DefectRange
 
 

@@ -18,7 +18,6 @@ def run(ctx) -> str:
     from scan2ad.datasets.builder import build
     from scan2ad.datasets.spec import load_spec
     from scan2ad.datasets.validate import validate_dataset
-
     from scan2ad.errors import Scan2adError
 
     spec = load_spec("tiny" if ctx.quick else os.environ.get(SPEC_ENV) or DEFAULT_SPEC)

@@ -19,8 +19,8 @@ import io
 from pathlib import Path
 
 import numpy as np
-from scan2ad.datasets.samples import NORMAL, Sample, load_sample
 
+from scan2ad.datasets.samples import NORMAL, Sample, load_sample
 from scan2ad.io import sha256_file, write_json, write_text
 
 MANIFEST = "manifest.json"

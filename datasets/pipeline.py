@@ -175,10 +175,9 @@ def reconstruct_scan(out: str, scan_id: str, cls: str, part_seed: int, views: in
     from scan2ad.acquisition.decode import DecodedMap
     from scan2ad.acquisition.rig import load_rig
     from scan2ad.annotation.meshprep import prepare_mesh
-    from scan2ad.reconstruction.pipeline import ReconstructConfig, reconstruct_views
-
     from scan2ad.io import atomic_path
     from scan2ad.pointcloud import read_cloud
+    from scan2ad.reconstruction.pipeline import ReconstructConfig, reconstruct_views
 
     root = Path(out)
     caps = sorted((r for r in (deps or {}).values() if isinstance(r, dict) and r.get("capture") == scan_id),
@@ -241,9 +240,9 @@ def resample_scan(points: np.ndarray, n: int, rng: np.random.Generator) -> np.nd
     """Indices of ``n`` (or fewer) measured points: the octree resampling of the reconstruction
     stage in a grid turned by a random rotation, so different samples keep different points."""
     from scipy.spatial.transform import Rotation
-    from scan2ad.reconstruction.cleanup import octree_resample
 
     from scan2ad.pointcloud import PointCloud
+    from scan2ad.reconstruction.cleanup import octree_resample
 
     R = Rotation.random(random_state=int(rng.integers(2**31))).as_matrix()
     cloud = PointCloud(points @ R.T, extra={"index": np.arange(len(points))})
@@ -257,6 +256,7 @@ def carve_points(mesh, points: np.ndarray, normals: np.ndarray, defect: str, see
     ``points`` with it; return (moved points, labels (uint8), spec, LabelledCloud)."""
     import open3d as o3d
     import trimesh
+
     from scan2ad.annotation.carving import carve
     from scan2ad.annotation.labels import LabelConfig, check_ratio, label_points
     from scan2ad.annotation.specs import make_spec
@@ -296,10 +296,8 @@ def make_pipeline_cloud(out: str, scan: dict, defect: str | None, seed: list[int
     """One sample drawn from a reconstructed scan: (points, labels, defect specs)."""
     from scan2ad.annotation.labels import LabelRatioError
     from scan2ad.annotation.meshprep import load_mesh
-
-    from scan2ad.pointcloud import read_cloud
-
     from scan2ad.datasets.builder import _jsonable, _random_rotation
+    from scan2ad.pointcloud import read_cloud
 
     root = Path(out)
     recon = root / scan["recon"]

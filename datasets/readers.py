@@ -19,7 +19,6 @@ from scan2ad.datasets.formats.iec3d_ad import read_iec3d_ad
 from scan2ad.datasets.formats.open_industry import read_open_industry
 from scan2ad.datasets.formats.real3d_ad import read_real3d_ad
 from scan2ad.datasets.samples import Sample
-
 from scan2ad.errors import FormatError, InputError
 
 READERS: dict[str, Callable[..., list[Sample]]] = {

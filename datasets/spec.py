@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Literal
 
 from scan2ad.acquisition.parts import PART_NAMES as OPEN_INDUSTRY_CLASSES
-
 from scan2ad.config import config_to_dict, doc, load_config
 from scan2ad.errors import InputError
 
@@ -46,11 +45,11 @@ _DEFORMATION = DefectRange((3.0, 5.0), (0.4, 0.8))
 class DefectParams:
     """Ranges per Open-Industry defect type (000 §III: convex, concave, scratch, scar, deformation)."""
 
-    Bump: DefectRange = doc("convex defect", _BUMP)  # noqa: RUF009 (a frozen, immutable default)
-    Dent: DefectRange = doc("concave defect", _DENT)  # noqa: RUF009 (a frozen, immutable default)
-    Scratch: DefectRange = doc("narrow groove: radius is the half-width", _SCRATCH)  # noqa: RUF009 (a frozen, immutable default)
-    Scar: DefectRange = doc("irregular pitted patch", _SCAR)  # noqa: RUF009 (a frozen, immutable default)
-    Deformation: DefectRange = doc("broad bend of the part: wide and shallow", _DEFORMATION)  # noqa: RUF009 (a frozen, immutable default)
+    Bump: DefectRange = doc("convex defect", _BUMP)
+    Dent: DefectRange = doc("concave defect", _DENT)
+    Scratch: DefectRange = doc("narrow groove: radius is the half-width", _SCRATCH)
+    Scar: DefectRange = doc("irregular pitted patch", _SCAR)
+    Deformation: DefectRange = doc("broad bend of the part: wide and shallow", _DEFORMATION)
 
 
 _DEFECT_PARAMS = DefectParams()
@@ -74,7 +73,7 @@ class BuildSpec:
     n_test_normal: int = doc("normal test samples per class", 40)
     n_per_defect: int = doc("anomalous test samples per class and defect type", 12)
     defects: tuple[str, ...] = doc("defect vocabulary (DESIGN §4)", OPEN_INDUSTRY_DEFECTS)
-    defect_params: DefectParams = doc("parameter ranges per defect type", _DEFECT_PARAMS)  # noqa: RUF009 (a frozen, immutable default)
+    defect_params: DefectParams = doc("parameter ranges per defect type", _DEFECT_PARAMS)
     max_radius_frac: float = doc(
         "defect radii (and scratch lengths) are scaled down so the largest stays below this "
         "fraction of the part's bounding-box diagonal", 0.06)

@@ -21,8 +21,8 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-from scan2ad.datasets.samples import NORMAL, Sample
 
+from scan2ad.datasets.samples import NORMAL, Sample
 from scan2ad.errors import InputError
 from scan2ad.io import read_json, write_json
 

@@ -15,8 +15,8 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from scan2ad.datasets.samples import NORMAL, Sample
 
+from scan2ad.datasets.samples import NORMAL, Sample
 from scan2ad.errors import InputError, Scan2adError
 from scan2ad.io import read_json, sha256_file
 

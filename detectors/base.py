@@ -128,7 +128,7 @@ class Detector(abc.ABC):
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "Detector":
+    def load(cls, path: str | Path) -> Detector:
         """Load any saved detector (``Detector.load``) or a specific class's."""
         import torch
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from scan2ad.detectors.evaluate import EvalSettings, evaluate
 from scan2ad.detectors.metrics import METRICS, fmt
-
 from scan2ad.io import atomic_open, write_json
 
 

@@ -32,7 +32,6 @@ POINTMAE_DEMO = {"groups": 128, "group_size": 64, "feature_points": 2048, "regis
 def _evaluate(dataset: Path, out: Path, settings):
     """Run ``evaluate``; one-class when the open-set protocol has too few anomalies per type."""
     from scan2ad.detectors.evaluate import evaluate
-
     from scan2ad.errors import InputError
 
     try:

@@ -32,12 +32,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from scan2ad.config import config_to_dict, doc
 from scan2ad.datasets.samples import load_sample
 from scan2ad.detectors import data as D
 from scan2ad.detectors.base import TrainSet
 from scan2ad.detectors.metrics import METRICS, class_mean, class_metrics, fmt, mean_std
-
-from scan2ad.config import config_to_dict, doc
 from scan2ad.errors import InputError
 from scan2ad.io import atomic_open, write_json
 from scan2ad.log import get_logger, progress
@@ -55,7 +55,7 @@ class EvalSettings:
     k: int = doc("open-set: seen anomalies per known type in training (5 or 10 in the paper)", 5)
     seeds: tuple[int, ...] = doc("seeds; results are mean ± std over them (paper: 1-5)", (1,))
     classes: tuple[str, ...] = doc("classes to run (empty = all)", ())
-    overrides: dict[str, Any] = doc("detector settings on top of the registry entry", {})  # noqa: RUF009 (doc() turns a dict into a default_factory)
+    overrides: dict[str, Any] = doc("detector settings on top of the registry entry", {})
     heatmaps: int = doc("point-score heat maps per class (first seed; most anomalous samples + "
                         "the most normal-looking normal sample)", 2)
     plots: bool = doc("write ROC / PR curves and heat maps", True)

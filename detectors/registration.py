@@ -62,8 +62,9 @@ class Template:
     """A template cloud prepared once (subset, normals, k-d tree, scale) for many registrations."""
 
     def __init__(self, points: np.ndarray, settings: RegistrationSettings = RegistrationSettings()):
-        from scan2ad.detectors.features.geometry import estimate_normals
         from scipy.spatial import cKDTree
+
+        from scan2ad.detectors.features.geometry import estimate_normals
 
         self.settings = settings
         self.points = np.asarray(points, dtype=np.float64)

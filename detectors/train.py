@@ -10,10 +10,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from scan2ad.config import config_to_dict
 from scan2ad.detectors import data as D
 from scan2ad.detectors.evaluate import EvalSettings, _train_set, partition
-
-from scan2ad.config import config_to_dict
 from scan2ad.errors import InputError
 from scan2ad.io import write_json
 from scan2ad.log import progress

@@ -50,11 +50,11 @@ def register(source, target, init, refine, overlap, time_budget, seed, out):
     """Register SOURCE onto TARGET (any .ply/.pcd/.xyz/.txt/.npz clouds); prints fitness,
     inlier RMSE and the 4x4 transform mapping SOURCE into TARGET."""
     import numpy as np
-    from scan2ad.reconstruction.registration.pairwise import register_pair
-    from scan2ad.reconstruction.registration.result import evaluate, point_spacing
 
     from scan2ad.io import write_json
     from scan2ad.pointcloud import read_cloud
+    from scan2ad.reconstruction.registration.pairwise import register_pair
+    from scan2ad.reconstruction.registration.result import evaluate, point_spacing
 
     src, tgt = read_cloud(source), read_cloud(target)
     coarse, fine, T = register_pair(
@@ -120,9 +120,8 @@ def reconstruct(session, out, calibration, config_path, target_points, no_mesh):
     clean and resampled clouds, Poisson mesh and report.png under --out."""
     import dataclasses
 
-    from scan2ad.reconstruction.pipeline import ReconstructConfig, reconstruct_session
-
     from scan2ad.config import load_config
+    from scan2ad.reconstruction.pipeline import ReconstructConfig, reconstruct_session
 
     cfg = load_config(ReconstructConfig, config_path) if config_path else ReconstructConfig()
     if target_points is not None:

@@ -16,6 +16,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from scan2ad.config import config_to_dict, doc
+from scan2ad.errors import InputError, Scan2adError
+from scan2ad.io import atomic_path, write_json
+from scan2ad.log import get_logger, progress
+from scan2ad.pointcloud import PointCloud, write_cloud
 from scan2ad.reconstruction.cleanup import CleanupConfig, denoise, octree_resample, poisson_mesh
 from scan2ad.reconstruction.registration.markers import session_view_markers
 from scan2ad.reconstruction.registration.multiview import (
@@ -24,12 +30,6 @@ from scan2ad.reconstruction.registration.multiview import (
     turntable_prior,
 )
 from scan2ad.reconstruction.triangulate import TriangulateConfig, rectification, triangulate_view
-
-from scan2ad.config import config_to_dict, doc
-from scan2ad.errors import InputError, Scan2adError
-from scan2ad.io import atomic_path, write_json
-from scan2ad.log import get_logger, progress
-from scan2ad.pointcloud import PointCloud, write_cloud
 
 log = get_logger(__name__)
 

@@ -10,6 +10,7 @@ projection into the projector gives the pixel's projector column and row."""
 from __future__ import annotations
 
 import numpy as np
+
 from scan2ad.acquisition.decode import DecodedMap
 
 

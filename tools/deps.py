@@ -24,7 +24,7 @@ def requirements() -> list[str]:
     reqs = list(project["dependencies"])
     for extra in EXTRAS:
         reqs += project.get("optional-dependencies", {}).get(extra, [])
-    return sorted(set(r.split("#")[0].strip() for r in reqs))
+    return sorted({r.split("#")[0].strip() for r in reqs})
 
 
 def deps_hash() -> str:

@@ -118,6 +118,7 @@ def _run(
     report,
 ) -> None:
     import numpy as np
+
     from scan2ad.acquisition.calibration.boards import load_board
     from scan2ad.acquisition.calibration.model import load_calibration, save_calibration
     from scan2ad.acquisition.calibration.pipeline import calibrate_images
@@ -255,7 +256,6 @@ def virtual_images(
     from scan2ad.acquisition.calibration.boards import load_board
     from scan2ad.acquisition.calibration.virtual_boards import PoseConfig, render_calibration_images
     from scan2ad.acquisition.rig import load_rig
-
     from scan2ad.errors import InputError
 
     r = load_rig(rig)

@@ -157,8 +157,9 @@ def triangulate_markers(
     calib, det0: MarkerDetections, det1: MarkerDetections, cfg: MarkerConfig = MarkerConfig()
 ) -> StereoMarkers:
     """Pair cam0 and cam1 markers along epipolar lines and triangulate them (cam0 frame, mm)."""
-    from scan2ad.acquisition.calibration.solve import triangulate, undistort_pixels
     from scipy.optimize import linear_sum_assignment
+
+    from scan2ad.acquisition.calibration.solve import triangulate, undistort_pixels
 
     empty = StereoMarkers(
         np.zeros((0, 3)), np.zeros(0, int), np.zeros(0, int), np.zeros(0), np.zeros(0)

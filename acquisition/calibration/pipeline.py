@@ -23,6 +23,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+
 from scan2ad.acquisition.calibration.boards import BoardSpec, Detection, detect_board
 from scan2ad.acquisition.calibration.model import Calibration
 from scan2ad.acquisition.calibration.solve import (
@@ -32,7 +33,6 @@ from scan2ad.acquisition.calibration.solve import (
     epipolar_distances,
     fit_turntable_axis,
 )
-
 from scan2ad.errors import FormatError, InputError
 from scan2ad.log import get_logger, progress
 

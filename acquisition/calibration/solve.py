@@ -18,13 +18,13 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+
 from scan2ad.acquisition.calibration.boards import Detection
 from scan2ad.acquisition.calibration.model import (
     CameraCalibration,
     StereoCalibration,
     TurntableCalibration,
 )
-
 from scan2ad.config import doc
 from scan2ad.errors import InputError
 from scan2ad.log import get_logger

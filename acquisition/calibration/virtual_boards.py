@@ -39,8 +39,8 @@ import functools
 from pathlib import Path
 
 import numpy as np
-from scan2ad.acquisition.calibration.boards import BoardSpec, board_reflectance
 
+from scan2ad.acquisition.calibration.boards import BoardSpec, board_reflectance
 from scan2ad.config import config_to_dict, doc
 from scan2ad.log import get_logger
 
@@ -361,7 +361,6 @@ def render_calibration_images(
     doc). Each image has its own noise seed, so ``workers`` (a local process pool through
     :func:`scan2ad.executors.run_units`) changes nothing in the pictures."""
     from scan2ad.acquisition.calibration.model import true_calibration
-
     from scan2ad.executors import Unit, run_units
     from scan2ad.io import write_json
 

@@ -29,8 +29,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scan2ad.acquisition.devices.base import Camera, DeviceError, Projector
 
+from scan2ad.acquisition.devices.base import Camera, DeviceError, Projector
 from scan2ad.errors import InputError
 from scan2ad.log import get_logger
 

@@ -32,7 +32,6 @@ import dataclasses
 import time
 
 from scan2ad.acquisition.devices.base import DeviceError, Turntable
-
 from scan2ad.errors import InputError
 from scan2ad.log import get_logger
 

@@ -39,8 +39,8 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from scan2ad.acquisition.devices.base import Camera, Projector, Rig, Turntable
 
+from scan2ad.acquisition.devices.base import Camera, Projector, Rig, Turntable
 from scan2ad.errors import InputError
 from scan2ad.log import get_logger
 

@@ -44,7 +44,6 @@ def list_parts() -> None:
 def export_part(name: str, seed: int, out: Path) -> None:
     """Write one part NAME (see `scan2ad parts list`) as a watertight mesh file."""
     from scan2ad.acquisition.parts import make_part
-
     from scan2ad.errors import InputError
     from scan2ad.io import atomic_path
 

@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 
 from scan2ad.datasets.samples import NORMAL, Sample
-
 from scan2ad.errors import FormatError
 
 CLOUD_EXTS = (".pcd", ".ply", ".txt", ".xyz", ".npz")

@@ -53,9 +53,10 @@ Extractor = Callable[[np.ndarray, FeatureSettings], PatchFeatures]
 
 def _layout(points: np.ndarray, s: FeatureSettings):
     """Kept subset, its normals, the centres among it and the point -> centre map."""
+    from scipy.spatial import cKDTree
+
     from scan2ad.detectors.features.geometry import check_points, estimate_normals, random_subsample
     from scan2ad.detectors.features.multi_fpfh import fps_centres
-    from scipy.spatial import cKDTree
 
     pts = check_points(points)
     keep = random_subsample(len(pts), s.feature_points if s.feature_points > 0 else len(pts), s.seed)

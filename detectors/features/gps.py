@@ -14,7 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from scan2ad.detectors.features.geometry import check_points, estimate_normals, farthest_point_sampling, knn
+from scan2ad.detectors.features.geometry import (
+    check_points,
+    estimate_normals,
+    farthest_point_sampling,
+    knn,
+)
 
 
 def salience(points: np.ndarray, k: int = 16) -> np.ndarray:
@@ -40,7 +45,7 @@ def gps_sample(points: np.ndarray, n: int, tau: float = 0.3, density: float = 2.
     sal = salience(pts, k) > tau
     n_sal = int(sal.sum())
     share = density * n_sal / max(density * n_sal + (len(pts) - n_sal), 1)
-    n_s = min(n_sal, int(round(n * share)))
+    n_s = min(n_sal, round(n * share))
     parts = []
     for mask, m in ((sal, n_s), (~sal, n - n_s)):
         where = np.flatnonzero(mask)
@@ -55,8 +60,8 @@ def gps_sample(points: np.ndarray, n: int, tau: float = 0.3, density: float = 2.
 
 def sample(points: np.ndarray, n: int, how: str = "gps", seed: int = 0) -> np.ndarray:
     """The IMRNet sampler ablation: ``gps`` | ``fps`` | ``random`` | ``voxel``."""
-    from scan2ad.errors import InputError
     from scan2ad.detectors.features.geometry import random_subsample
+    from scan2ad.errors import InputError
 
     pts = check_points(points)
     if how == "gps":

@@ -15,6 +15,7 @@ subset keeps a sample near one second), and the pooling is an unweighted mean.
 from __future__ import annotations
 
 import numpy as np
+
 from scan2ad.detectors.features.geometry import farthest_point_sampling, knn
 
 

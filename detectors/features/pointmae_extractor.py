@@ -34,8 +34,8 @@ import hashlib
 from typing import Any
 
 import numpy as np
-from scan2ad.detectors.features import FeatureSettings, PatchFeatures, register_extractor
 
+from scan2ad.detectors.features import FeatureSettings, PatchFeatures, register_extractor
 from scan2ad.errors import InputError
 
 DEFAULT_ENCODER = "point_mae_small"
@@ -70,6 +70,7 @@ def _parse_random(spec: str) -> tuple[str, int, dict[str, Any]]:
 
 def _random_encoder(spec: str):
     import torch
+
     from scan2ad.detectors.features.backbones import point_bert, point_mae
 
     kind, seed, fields = _parse_random(spec)
@@ -197,6 +198,7 @@ def cloud_tokens(points: np.ndarray, encoder: str, groups: int, group_size: int,
     encoder's own (for comparison, and on a GPU).
     """
     import torch
+
     from scan2ad.detectors.features.backbones import normalise
     from scan2ad.detectors.features.geometry import check_points, random_subsample
 

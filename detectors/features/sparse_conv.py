@@ -46,7 +46,7 @@ class VoxelSet:
     order: torch.Tensor   # sorted position -> row
 
     @classmethod
-    def build(cls, coords: torch.Tensor) -> "VoxelSet":
+    def build(cls, coords: torch.Tensor) -> VoxelSet:
         keys = pack_keys(coords)
         sorted_keys, order = torch.sort(keys)
         return cls(coords, sorted_keys, order)

@@ -35,8 +35,9 @@ class NormASSettings:
 def norm_as(points: np.ndarray, rng: np.random.Generator,
             settings: NormASSettings = NormASSettings(), normals: np.ndarray | None = None) -> PointCloud:
     """A synthetic anomaly made from ``points``: same point count and order, labels set."""
-    from scan2ad.detectors.features.geometry import check_points, estimate_normals
     from scipy.spatial import cKDTree
+
+    from scan2ad.detectors.features.geometry import check_points, estimate_normals
 
     pts = check_points(points)
     nrm = estimate_normals(pts, settings.normal_k) if normals is None else np.asarray(normals, np.float64)

@@ -37,12 +37,12 @@ import dataclasses
 import time
 
 import numpy as np
-from scan2ad.reconstruction.registration.result import RegistrationResult, evaluate, point_spacing
-from scan2ad.reconstruction.registration.se3 import se3_exp, se3_log, transform, weighted_kabsch
 from scipy.spatial import cKDTree
 
 from scan2ad.config import doc
 from scan2ad.errors import InputError
+from scan2ad.reconstruction.registration.result import RegistrationResult, evaluate, point_spacing
+from scan2ad.reconstruction.registration.se3 import se3_exp, se3_log, transform, weighted_kabsch
 
 
 @dataclasses.dataclass(frozen=True)

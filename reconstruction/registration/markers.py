@@ -23,10 +23,10 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-from scan2ad.reconstruction.registration.se3 import rotation_angle_deg
 
 from scan2ad.config import doc
 from scan2ad.errors import InputError
+from scan2ad.reconstruction.registration.se3 import rotation_angle_deg
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,15 +31,15 @@ import dataclasses
 import time
 
 import numpy as np
-from scan2ad.reconstruction.registration.fricp import FricpConfig, fricp
-from scan2ad.reconstruction.registration.markers import MarkerUseConfig, marker_transform
-from scan2ad.reconstruction.registration.result import evaluate
-from scan2ad.reconstruction.registration.se3 import rotation_angle_deg
 from scipy.spatial import cKDTree
 
 from scan2ad.config import doc
 from scan2ad.errors import Scan2adError
 from scan2ad.log import get_logger, progress
+from scan2ad.reconstruction.registration.fricp import FricpConfig, fricp
+from scan2ad.reconstruction.registration.markers import MarkerUseConfig, marker_transform
+from scan2ad.reconstruction.registration.result import evaluate
+from scan2ad.reconstruction.registration.se3 import rotation_angle_deg
 
 log = get_logger(__name__)
 

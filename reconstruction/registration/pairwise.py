@@ -8,12 +8,12 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from scan2ad.reconstruction.registration.fricp import FricpConfig, fricp
-from scan2ad.reconstruction.registration.result import RegistrationResult, evaluate, point_spacing
-from scan2ad.reconstruction.registration.s4pcs import S4pcsConfig, s4pcs
 from scipy.spatial import cKDTree
 
 from scan2ad.errors import InputError
+from scan2ad.reconstruction.registration.fricp import FricpConfig, fricp
+from scan2ad.reconstruction.registration.result import RegistrationResult, evaluate, point_spacing
+from scan2ad.reconstruction.registration.s4pcs import S4pcsConfig, s4pcs
 
 INIT_METHODS = ("s4pcs", "fpfh", "none")
 REFINE_METHODS = ("fricp", "fricp-plane", "none")

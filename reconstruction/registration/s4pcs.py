@@ -42,12 +42,12 @@ import dataclasses
 import time
 
 import numpy as np
-from scan2ad.reconstruction.registration.result import RegistrationResult, evaluate
-from scan2ad.reconstruction.registration.se3 import transform, weighted_kabsch
 from scipy.spatial import cKDTree
 
 from scan2ad.config import doc
 from scan2ad.errors import InputError
+from scan2ad.reconstruction.registration.result import RegistrationResult, evaluate
+from scan2ad.reconstruction.registration.se3 import transform, weighted_kabsch
 
 
 @dataclasses.dataclass(frozen=True)

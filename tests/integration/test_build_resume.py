@@ -97,7 +97,6 @@ def test_killed_pipeline_builds_resume_to_identical_bytes(tmp_path):
 def test_failed_unit_is_named_and_others_go_on(tmp_path, monkeypatch):
     from scan2ad.datasets import builder
     from scan2ad.datasets.spec import load_spec
-
     from scan2ad.errors import UnitFailedError
 
     spec = load_spec("tiny")

@@ -119,7 +119,6 @@ class Corpus:
     def _load_dataset(self, root: Path) -> bool:
         from scan2ad.datasets.readers import detect_format, read_dataset
         from scan2ad.datasets.samples import load_sample
-
         from scan2ad.errors import FormatError
 
         try:

@@ -9,6 +9,7 @@ BTF's density-free nearest-neighbour rule unbiased).
 from __future__ import annotations
 
 import numpy as np
+
 from scan2ad.detectors.methods.patchcore.model import nearest, random_coreset
 
 

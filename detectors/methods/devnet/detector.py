@@ -28,10 +28,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from scan2ad.detectors.base import BaseConfig, Detector, Scores, TrainSet
-from scan2ad.detectors.methods.devnet.model import DevNetHead, deviation_loss
 
 from scan2ad.config import doc
+from scan2ad.detectors.base import BaseConfig, Detector, Scores, TrainSet
+from scan2ad.detectors.methods.devnet.model import DevNetHead, deviation_loss
 from scan2ad.errors import InputError
 from scan2ad.log import progress
 

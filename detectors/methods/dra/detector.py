@@ -19,10 +19,10 @@ import dataclasses
 
 import numpy as np
 import torch
-from scan2ad.detectors.methods.devnet.detector import NORMAL, TokenHeadConfig, TokenHeadDetector
-from scan2ad.detectors.methods.dra.model import DRAHeads, dra_loss, latent_residual
 
 from scan2ad.config import doc
+from scan2ad.detectors.methods.devnet.detector import NORMAL, TokenHeadConfig, TokenHeadDetector
+from scan2ad.detectors.methods.dra.model import DRAHeads, dra_loss, latent_residual
 
 
 @dataclasses.dataclass(frozen=True)

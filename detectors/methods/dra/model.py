@@ -18,8 +18,9 @@ head negated).
 from __future__ import annotations
 
 import torch
-from scan2ad.detectors.methods.devnet.model import TokenScorer, deviation_loss, topk_mil
 from torch import nn
+
+from scan2ad.detectors.methods.devnet.model import TokenScorer, deviation_loss, topk_mil
 
 NORMAL, SEEN, PSEUDO = 0, 1, 2
 

@@ -43,9 +43,9 @@ import dataclasses
 from typing import Any
 
 import numpy as np
-from scan2ad.detectors.base import BaseConfig, Detector, Scores, TrainSet
 
 from scan2ad.config import doc
+from scan2ad.detectors.base import BaseConfig, Detector, Scores, TrainSet
 from scan2ad.errors import InputError
 from scan2ad.log import progress
 
@@ -94,6 +94,7 @@ class GMANet(Detector):
 
     def _encoders(self):
         import torch
+
         from scan2ad.detectors.methods.gmanet.model import PointNet2Encoder
 
         torch.manual_seed(self.config.seed)
@@ -128,6 +129,7 @@ class GMANet(Detector):
         """Encoder inputs of a unit-sphere cloud: points and (with ``normals``) their normals,
         estimated on the cloud as it is (a synthetic defect changes them)."""
         import torch
+
         from scan2ad.detectors.features.geometry import estimate_normals
 
         x = torch.as_tensor(pts, dtype=torch.float32)
@@ -137,6 +139,7 @@ class GMANet(Detector):
 
     def fit(self, train: TrainSet) -> None:
         import torch
+
         from scan2ad.detectors.features.geometry import estimate_normals
         from scan2ad.detectors.methods.gmanet.model import point_discrepancy, sdo_loss
         from scan2ad.detectors.synthesis import spcg
@@ -189,6 +192,7 @@ class GMANet(Detector):
     def _discrepancy(self, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(scored subset of a unit-sphere cloud, Eq. 5's d on it)."""
         import torch
+
         from scan2ad.detectors.methods.gmanet.model import point_discrepancy
 
         c = self.config

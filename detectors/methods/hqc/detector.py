@@ -13,19 +13,19 @@ import dataclasses
 from typing import Any
 
 import numpy as np
-from scan2ad.detectors.base import BaseConfig, Detector, Scores, TrainSet
-from scan2ad.detectors.methods.hqc.model import passed_mask, place_below
 
 from scan2ad.config import doc
+from scan2ad.detectors.base import BaseConfig, Detector, Scores, TrainSet
+from scan2ad.detectors.methods.hqc.model import passed_mask, place_below
 
 
 @dataclasses.dataclass(frozen=True)
 class HQCConfig(BaseConfig):
     fast: str = doc("registry name of the fast screening model V_P", "patchcore-fpfh")
     full: str = doc("registry name of the full model V_O", "open3d-ad")
-    fast_overrides: dict[str, Any] = doc(  # noqa: RUF009 (doc() turns a dict into a default_factory)
+    fast_overrides: dict[str, Any] = doc(
         "settings of the fast model on top of its registry entry", {})
-    full_overrides: dict[str, Any] = doc("settings of the full model on top of its registry entry", {})  # noqa: RUF009 (doc() turns a dict into a default_factory)
+    full_overrides: dict[str, Any] = doc("settings of the full model on top of its registry entry", {})
     b: float = doc("fraction of each batch passed as normal by the fast model", 0.25)
     margin: float = doc("gap between passed samples and the lowest full-model score", 1e-6)
 

@@ -88,7 +88,7 @@ class IMRNet(Detector):
 
     def _mask(self, g: int, rng) -> np.ndarray:
         m = np.zeros(g, bool)
-        m[rng.choice(g, max(1, int(round(self.config.mask_ratio * g))), replace=False)] = True
+        m[rng.choice(g, max(1, round(self.config.mask_ratio * g)), replace=False)] = True
         return m
 
     def _build(self):
@@ -157,7 +157,7 @@ class IMRNet(Detector):
         ce = torch.as_tensor(centres, dtype=torch.float32)[None]
         g = len(centres)
         order = rng.permutation(g)
-        size = max(1, int(round(self.config.mask_ratio * g)))
+        size = max(1, round(self.config.mask_ratio * g))
         with torch.no_grad():
             for it in range(self.config.iterations):
                 m = np.zeros(g, bool)  # consecutive blocks of one permutation: 3 x 40 % covers every patch

@@ -39,7 +39,7 @@ class MaskReconstructor(nn.Module):
         self.embed = PatchEmbed(dim)
         self.pos = nn.Sequential(nn.Linear(3, 128), nn.GELU(), nn.Linear(128, dim))
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
-        layer = lambda: nn.TransformerEncoderLayer(dim, heads, 2 * dim, 0.0, batch_first=True, norm_first=True)  # noqa: E731
+        layer = lambda: nn.TransformerEncoderLayer(dim, heads, 2 * dim, 0.0, batch_first=True, norm_first=True)
         self.encoder = nn.ModuleList(layer() for _ in range(depth))
         self.decoder = nn.ModuleList(layer() for _ in range(decoder_depth))
         self.head = nn.Linear(dim, 3 * group_size)

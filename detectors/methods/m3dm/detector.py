@@ -26,10 +26,10 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from scan2ad.detectors.features import PatchFeatures
-from scan2ad.detectors.methods.patchcore.detector import PatchCore, PatchCoreConfig
 
 from scan2ad.config import doc
+from scan2ad.detectors.features import PatchFeatures
+from scan2ad.detectors.methods.patchcore.detector import PatchCore, PatchCoreConfig
 
 
 @dataclasses.dataclass

@@ -27,9 +27,9 @@ import math
 from typing import Any
 
 import numpy as np
-from scan2ad.detectors.base import BaseConfig, Detector, Scores, TrainSet
 
 from scan2ad.config import doc
+from scan2ad.detectors.base import BaseConfig, Detector, Scores, TrainSet
 from scan2ad.errors import InputError
 from scan2ad.log import get_logger, progress
 
@@ -127,8 +127,9 @@ class OffsetDetector(Detector):
 
     def fit(self, train: TrainSet) -> None:
         import torch
-        from scan2ad.detectors.methods.mc4ad.model import combined_loss
         from scipy.spatial import cKDTree
+
+        from scan2ad.detectors.methods.mc4ad.model import combined_loss
 
         c = self.config
         rng = np.random.default_rng(c.seed)
@@ -177,6 +178,7 @@ class OffsetDetector(Detector):
     def point_forces(self, points: np.ndarray) -> np.ndarray:
         """F_C per point, in unit-sphere units of the normalised cloud."""
         import torch
+
         from scan2ad.detectors.methods.mc4ad.model import resultant_force
 
         if self.net is None:

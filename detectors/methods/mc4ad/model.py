@@ -23,6 +23,8 @@ and two decoder levels. The paper's BatchNorm after every conv is kept (MinkUNet
 from __future__ import annotations
 
 import torch
+from torch import nn
+
 from scan2ad.detectors.features.sparse_conv import (
     SparseConv3d,
     SparseInverseConv3d,
@@ -31,7 +33,6 @@ from scan2ad.detectors.features.sparse_conv import (
     scatter_mean,
     voxelize,
 )
-from torch import nn
 
 
 class _Block(nn.Module):

@@ -25,13 +25,13 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+
+from scan2ad.config import doc
 from scan2ad.detectors.base import BaseConfig, Detector, Scores, TrainSet
 from scan2ad.detectors.features import FeatureSettings, extract
 from scan2ad.detectors.methods.open3d_ad.model import DualMemoryBank, correspondence_subsampling
 from scan2ad.detectors.methods.patchcore.model import subsample
 from scan2ad.detectors.synthesis.norm_as import NormASSettings, norm_as
-
-from scan2ad.config import doc
 from scan2ad.errors import InputError
 from scan2ad.log import progress
 
@@ -57,7 +57,7 @@ class Open3DADConfig(FeatureSettings, BaseConfig):
     anomalous_patch_fraction: float = doc("a patch of an anomalous cloud joins F_A when at least this "
                                           "fraction of its points is labelled anomalous", 0.5)
     simulated_per_sample: int = doc("Norm-AS anomalies made from each normal training cloud", 1)
-    norm_as: NormASSettings = doc("Norm-AS settings", default_factory=NormASSettings)  # noqa: RUF009
+    norm_as: NormASSettings = doc("Norm-AS settings", default_factory=NormASSettings)
 
 
 class Open3DAD(Detector):

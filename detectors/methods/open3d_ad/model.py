@@ -15,6 +15,7 @@ closest to their normal-support query first.
 from __future__ import annotations
 
 import numpy as np
+
 from scan2ad.detectors.methods.patchcore.model import (
     bank_neighbours,
     nearest,

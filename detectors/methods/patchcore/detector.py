@@ -11,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+
+from scan2ad.config import doc
 from scan2ad.detectors.base import BaseConfig, Detector, Scores, TrainSet
 from scan2ad.detectors.features import FeatureSettings, extract
 from scan2ad.detectors.methods.patchcore import model as mb
 from scan2ad.detectors.registration import Template
-
-from scan2ad.config import doc
 from scan2ad.log import progress
 
 

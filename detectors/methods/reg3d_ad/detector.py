@@ -32,11 +32,11 @@ import dataclasses
 
 import numpy as np
 import torch
+
+from scan2ad.config import doc
 from scan2ad.detectors.base import BaseConfig, Detector, Scores, TrainSet
 from scan2ad.detectors.methods.patchcore import model as mb
 from scan2ad.detectors.registration import Template
-
-from scan2ad.config import doc
 from scan2ad.log import progress
 
 

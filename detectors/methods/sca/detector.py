@@ -48,9 +48,9 @@ import math
 from typing import Any, ClassVar
 
 import numpy as np
-from scan2ad.detectors.base import BaseConfig, Detector, Scores, TrainSet
 
 from scan2ad.config import doc
+from scan2ad.detectors.base import BaseConfig, Detector, Scores, TrainSet
 from scan2ad.errors import InputError
 from scan2ad.log import progress
 
@@ -161,6 +161,7 @@ class SCA(Detector):
     def _aggregate(self, z: np.ndarray, centres: np.ndarray, g: np.ndarray):
         """Standardised tokens, refined by SCA unless ablated: a float32 torch tensor (n, C)."""
         import torch
+
         from scan2ad.detectors.methods.sca.model import spatial_context_aggregation
 
         zt = torch.as_tensor((np.asarray(z, np.float32) - self.mean) / self.std)
@@ -186,6 +187,7 @@ class SCA(Detector):
     # -- training
     def fit(self, train: TrainSet) -> None:
         import torch
+
         from scan2ad.detectors.features.pointmae_extractor import encoder_fingerprint
 
         c = self.config
@@ -232,6 +234,7 @@ class SCA(Detector):
     def patch_scores(self, points: np.ndarray):
         """(per-patch logits (n,), members (n, k)) of one cloud."""
         import torch
+
         from scan2ad.detectors.features.pointmae_extractor import check_fingerprint
 
         if self.net is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from scan2ad.acquisition.decode import DecodeConfig, decode_frames
 from scan2ad.acquisition.patterns import PatternSet
 

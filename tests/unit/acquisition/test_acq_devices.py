@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+
 from scan2ad.acquisition.devices.base import Rig, open_rig
 from scan2ad.acquisition.devices.serial_turntable import (
     SerialProtocol,
@@ -18,7 +19,6 @@ from scan2ad.acquisition.devices.serial_turntable import (
     TurntableTimeout,
 )
 from scan2ad.acquisition.rig import CameraSpec, ProjectorSpec, TurntableSpec, load_rig
-
 from scan2ad.errors import InputError
 
 
@@ -182,6 +182,7 @@ def test_real_rig_session_end_to_end_with_fake_camera_and_pty_turntable(
     projector window a camera that sees the projector image at half resolution. Decoding the
     written session recovers each camera pixel's projector column and row."""
     import cv2
+
     from scan2ad.acquisition.devices import base, real
     from scan2ad.acquisition.session import capture_session
 

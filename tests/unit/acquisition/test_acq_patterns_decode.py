@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from scan2ad.acquisition.decode import DecodeConfig, DecodedMap, decode_frames
 from scan2ad.acquisition.patterns import PatternSet, gray_decode, gray_encode
-
 from scan2ad.errors import InputError
 
 

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import trimesh
+
 from scan2ad.acquisition.calibration.model import load_calibration, true_calibration
 from scan2ad.acquisition.rig import RIGS_DIR, load_rig
 from scan2ad.acquisition.session import (
@@ -15,7 +16,6 @@ from scan2ad.acquisition.session import (
     open_session,
     resolve_part,
 )
-
 from scan2ad.errors import InputError
 
 

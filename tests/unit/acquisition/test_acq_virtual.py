@@ -8,11 +8,11 @@ import dataclasses
 import numpy as np
 import pytest
 import trimesh
+
 from scan2ad.acquisition.decode import decode_frames
 from scan2ad.acquisition.devices.virtual import VirtualScene, distort_project, rest_on_table
 from scan2ad.acquisition.patterns import PatternSet
 from scan2ad.acquisition.rig import load_rig
-
 from scan2ad.errors import InputError
 
 

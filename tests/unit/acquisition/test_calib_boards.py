@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from scan2ad.acquisition.calibration.boards import BoardSpec, detect_board, load_board
 from scan2ad.acquisition.calibration.virtual_boards import (
     BoardRenderConfig,
@@ -15,7 +16,6 @@ from scan2ad.acquisition.calibration.virtual_boards import (
     render_board,
 )
 from scan2ad.acquisition.rig import load_rig
-
 from scan2ad.errors import InputError
 
 BOARDS = [

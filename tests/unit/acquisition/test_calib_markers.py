@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
+
 from scan2ad.acquisition.calibration.markers import (
     MarkerConfig,
     detect_markers,
@@ -19,7 +21,6 @@ from scan2ad.acquisition.calibration.virtual_boards import (
     render_markers,
 )
 from scan2ad.acquisition.rig import load_rig
-from scipy.spatial.transform import Rotation
 
 DIAMETER = 3.0
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from scan2ad.acquisition.calibration.boards import load_board
 from scan2ad.acquisition.calibration.model import load_calibration
 from scan2ad.acquisition.calibration.pipeline import calibrate_images
 from scan2ad.acquisition.calibration.solve import SolveConfig, triangulate
-
 from scan2ad.cli import main
 
 GLOBS = {"cam0": "left*.jpg", "cam1": "right*.jpg"}

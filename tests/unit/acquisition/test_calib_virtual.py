@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from scan2ad.acquisition.calibration.boards import load_board
 from scan2ad.acquisition.calibration.model import load_calibration, true_calibration
 from scan2ad.acquisition.rig import load_rig
-
 from scan2ad.cli import main
 
 BOARD = "chessboard_11x8_6mm.toml"
@@ -72,9 +72,9 @@ def calibrated(virtual_images, tmp_path_factory):
 
 def test_rendered_corners_sit_where_the_true_geometry_projects_them(virtual_images):
     import cv2
+
     from scan2ad.acquisition.calibration.boards import detect_board
     from scan2ad.acquisition.calibration.virtual_boards import project
-
     from scan2ad.io import read_json
 
     rig, board = load_rig("virtual"), load_board(BOARD)

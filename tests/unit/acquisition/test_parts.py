@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import trimesh
 from click.testing import CliRunner
+
 from scan2ad.acquisition.parts import PART_INFO, PART_NAMES, make_part
 from scan2ad.acquisition.parts.geometry import (
     _rotation_between,
@@ -16,7 +17,6 @@ from scan2ad.acquisition.parts.geometry import (
     rest_pose,
     to_trimesh,
 )
-
 from scan2ad.errors import InputError
 
 SEEDS = (0, 1, 2)
@@ -222,6 +222,7 @@ def test_cli_list_export_and_errors(tmp_path):
 
 def test_contact_sheet_png(tmp_path):
     import matplotlib.image as mpimg
+
     from scan2ad.acquisition.parts.render import render_contact_sheet
 
     out = render_contact_sheet(
@@ -238,6 +239,7 @@ def test_contact_sheet_png(tmp_path):
 
 def test_cli_render_all_fifteen(tmp_path):
     import matplotlib.image as mpimg
+
     from scan2ad.acquisition.parts.cli import parts
 
     out = tmp_path / "contact_sheet.png"

@@ -1,4 +1,5 @@
 import numpy as np
+
 from scan2ad.acquisition.calibration.model import (
     load_calibration,
     save_calibration,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from scan2ad.annotation.carving import carve
 from scan2ad.annotation.labels import LabelConfig, distance_to_surface, label_carve
 from scan2ad.annotation.specs import engine_type, make_spec

@@ -64,7 +64,6 @@ def test_carve_bad_input_exit_codes(box_file, tmp_path, capsys):
 
 def test_demo_step_quick(tmp_path):
     from scan2ad.annotation.demo import run
-
     from scan2ad.demo import DemoContext
 
     t0 = time.perf_counter()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scan2ad.annotation.labeller import LabelEditor
 
+from scan2ad.annotation.labeller import LabelEditor
 from scan2ad.errors import InputError
 
 
@@ -71,6 +71,7 @@ def test_save_and_bad_input(grid, tmp_path):
 def test_window_renders_off_screen_and_lasso_uses_the_camera(grid, tmp_path):
     pytest.importorskip("pyvista")
     from PIL import Image
+
     from scan2ad.annotation.labeller import Labeller
 
     labels = np.zeros(100, np.uint8)

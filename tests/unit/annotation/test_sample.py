@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from scan2ad.annotation.labels import LabelConfig, LabelRatioError
 from scan2ad.annotation.meshprep import MeshRepairError, load_mesh, prepare_mesh
 from scan2ad.annotation.sample import carve_sample, recarve
-
 from scan2ad.errors import FormatError, InputError
 from scan2ad.io import read_json, sha256_file
 

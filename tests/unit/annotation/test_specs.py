@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from scan2ad.annotation.specs import (
     ALL_TYPE_NAMES,
     DefectSpec,
@@ -14,7 +15,6 @@ from scan2ad.annotation.specs import (
     read_defects,
     write_defects,
 )
-
 from scan2ad.errors import FormatError, InputError
 
 

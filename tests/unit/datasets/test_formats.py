@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+
 from scan2ad.datasets.readers import detect_format, read_dataset
 from scan2ad.datasets.samples import NORMAL, load_sample
-
 from scan2ad.errors import FormatError, InputError
 from scan2ad.pointcloud import PointCloud, write_cloud
 

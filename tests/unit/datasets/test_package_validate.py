@@ -4,14 +4,14 @@ import json
 import shutil
 
 import pytest
+
+from scan2ad.cli import main
 from scan2ad.datasets.builder import build
 from scan2ad.datasets.formats.open_industry import read_open_industry
 from scan2ad.datasets.samples import NORMAL, load_sample
 from scan2ad.datasets.spec import load_spec
 from scan2ad.datasets.splits import load_split
 from scan2ad.datasets.validate import validate_dataset
-
-from scan2ad.cli import main
 from scan2ad.errors import InputError
 
 

@@ -3,16 +3,15 @@ labels, as cached units (DESIGN §7). The default tests build a one-view micro d
 (~20 s on one core); the tiny-pipeline builds on 1 and 2 workers are slow-marked."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
+
 from scan2ad.datasets.builder import BUILD_DIR, build, plan_samples, plan_units
 from scan2ad.datasets.pipeline import carve_points, plan_scans, resample_scan
 from scan2ad.datasets.samples import NORMAL, load_sample
 from scan2ad.datasets.spec import load_spec
 from scan2ad.datasets.validate import validate_dataset
-
 from scan2ad.errors import InputError
 
 MICRO = {
@@ -127,6 +126,7 @@ def test_pipeline_spec_is_checked():
 
 def test_carve_points_moves_only_the_defect_and_labels_it():
     import trimesh
+
     from scan2ad.acquisition.parts import make_part
 
     mesh = make_part("heavy_washer", 0)

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
+
 from scan2ad.datasets.formats.open_industry import read_open_industry
 from scan2ad.datasets.samples import NORMAL, load_sample, select
 from scan2ad.datasets.synthetic import SyntheticSpec, make_synthetic_dataset
-
 from scan2ad.errors import FormatError
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from scan2ad.detectors.features.backbones import normalise
 from scan2ad.detectors.features.backbones.chamfer import chamfer_l1, chamfer_l2
 from scan2ad.detectors.features.backbones.grouping import farthest_point_sample, group_points
 from scan2ad.detectors.features.backbones.point_mae import PointMAE, PointMAEConfig, PointMAEEncoder
-
 from scan2ad.errors import InputError
 
 SMALL = {"trans_dim": 96, "depth": 2, "num_heads": 3, "encoder_dims": 96}

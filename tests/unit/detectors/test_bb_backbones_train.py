@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pytest
 import torch
+
 from scan2ad.detectors.features.backbones import SHIPPED, load_encoder
 from scan2ad.detectors.features.backbones import checkpoints as ck
 from scan2ad.detectors.features.backbones import pretrain as pt
@@ -17,7 +18,6 @@ from scan2ad.detectors.features.backbones.point_bert import (
     PointBERTEncoder,
 )
 from scan2ad.detectors.features.backbones.point_mae import PointMAE, PointMAEConfig, PointMAEEncoder
-
 from scan2ad.errors import InputError
 
 MAE = PointMAEConfig(trans_dim=48, depth=2, num_heads=3, encoder_dims=48, num_group=16, group_size=16,

@@ -7,13 +7,13 @@ Point-BERT) built from a seeded spec, so the tests do not depend on shipped weig
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
+
 from scan2ad.datasets.formats.open_industry import read_open_industry
 from scan2ad.datasets.samples import load_sample
 from scan2ad.datasets.synthetic import SyntheticSpec, make_synthetic_dataset
 from scan2ad.detectors.base import Detector, TrainSet
 from scan2ad.detectors.registry import REGISTRY, create
-from sklearn.metrics import roc_auc_score
-
 from scan2ad.errors import InputError
 
 pytest.importorskip("scan2ad.detectors.features.backbones.point_mae",

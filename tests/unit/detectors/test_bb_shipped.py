@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from scan2ad.datasets.formats.open_industry import read_open_industry
 from scan2ad.datasets.samples import load_sample
 from scan2ad.datasets.synthetic import SyntheticSpec, make_synthetic_dataset
@@ -79,9 +80,8 @@ def test_shipped_weights_are_package_data():
 def test_full_demo_step_runs_patchcore_pointmae_on_the_shipped_weights(tmp_path):
     """The full (not --quick) demo step runs PatchCore(PointMAE) with the shipped point_mae_small
     beside Open3D-AD, under the same protocol, and reports both."""
-    from scan2ad.detectors.demo import run
-
     from scan2ad.demo import DemoContext
+    from scan2ad.detectors.demo import run
 
     root = make_synthetic_dataset(tmp_path / "ds", SyntheticSpec(
         classes=("ring",), n_train=4, n_test_normal=3, n_per_defect=2, points=8192))

@@ -5,9 +5,9 @@ import csv
 import json
 
 import pytest
-from scan2ad.datasets.synthetic import SyntheticSpec, make_synthetic_dataset
 
 from scan2ad.cli import main
+from scan2ad.datasets.synthetic import SyntheticSpec, make_synthetic_dataset
 
 FAST = ["--set", "groups=128", "--set", "group_size=16"]
 

@@ -5,9 +5,9 @@ import json
 import shutil
 
 import pytest
+
 from scan2ad.datasets.synthetic import SyntheticSpec, make_synthetic_dataset
 from scan2ad.detectors import data as D
-
 from scan2ad.errors import InputError
 
 

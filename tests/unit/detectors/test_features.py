@@ -3,6 +3,7 @@ computation or a known answer."""
 
 import numpy as np
 import pytest
+
 from scan2ad.datasets.synthetic import SyntheticSpec, make_sample
 from scan2ad.detectors.features import EXTRACTORS, FeatureSettings, extract, register_extractor
 from scan2ad.detectors.features.fpfh import fpfh, multi_scale_fpfh
@@ -10,7 +11,6 @@ from scan2ad.detectors.features.geometry import estimate_normals, farthest_point
 from scan2ad.detectors.features.multi_fpfh import pool_at_centres
 from scan2ad.detectors.methods.open3d_ad.model import DualMemoryBank, correspondence_subsampling
 from scan2ad.detectors.methods.patchcore import model as mb
-
 from scan2ad.errors import InputError
 
 
@@ -140,8 +140,9 @@ def test_norm_as_moves_and_labels_a_patch(ring):
 
 
 def test_registration_recovers_a_known_pose():
-    from scan2ad.detectors.registration import Template
     from scipy.spatial.transform import Rotation
+
+    from scan2ad.detectors.registration import Template
 
     bracket = make_sample("bracket", None, SyntheticSpec(points=2048), np.random.default_rng(0)).points
     R = Rotation.from_euler("xyz", [4, -3, 8], degrees=True).as_matrix()
@@ -152,8 +153,9 @@ def test_registration_recovers_a_known_pose():
 
 
 def test_registration_falls_back_to_principal_axes_for_large_rotations():
-    from scan2ad.detectors.registration import Template
     from scipy.spatial.transform import Rotation
+
+    from scan2ad.detectors.registration import Template
 
     bracket = make_sample("bracket", None, SyntheticSpec(points=2048), np.random.default_rng(0)).points
     R = Rotation.from_euler("z", 150, degrees=True).as_matrix()

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from scan2ad.detectors.methods.gmanet.model import PointNet2Encoder, point_discrepancy, sdo_loss
 from scan2ad.detectors.synthesis import spcg
 

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 import torch
+from scipy.spatial import cKDTree
+
 from scan2ad.detectors.methods.mc4ad.model import CFPNet, combined_loss, resultant_force
 from scan2ad.detectors.synthesis.da_gen import DAGenConfig, da_gen
-from scipy.spatial import cKDTree
 
 
 def _sphere(n=3000, seed=0):
@@ -94,12 +95,13 @@ def test_mc4ad_beats_chance_on_unseen_synthetic_defects(tmp_path):
     the network needs the papers' GPU-scale schedule to leave the all-zero solution.
     Measured 2026-11-24: O-AUROC 0.87, P-AUROC 0.65.
     """
+    from sklearn.metrics import roc_auc_score
+
     from scan2ad.datasets.formats.open_industry import read_open_industry
     from scan2ad.datasets.samples import load_sample
     from scan2ad.datasets.synthetic import SyntheticSpec, make_synthetic_dataset
     from scan2ad.detectors.base import TrainSet
     from scan2ad.detectors.registry import create
-    from sklearn.metrics import roc_auc_score
 
     root = make_synthetic_dataset(tmp_path / "d", SyntheticSpec(classes=("ring",), n_train=8, n_test_normal=6,
                                                                 n_per_defect=3, points=2048))

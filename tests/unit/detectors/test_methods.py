@@ -4,14 +4,14 @@ unseen types compared with its normal-only ablation M6; HQC makes the three-way 
 
 import numpy as np
 import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
+
 from scan2ad.datasets.formats.open_industry import read_open_industry
 from scan2ad.datasets.samples import load_sample
 from scan2ad.datasets.synthetic import SyntheticSpec, make_synthetic_dataset
 from scan2ad.detectors.base import Detector, TrainSet
 from scan2ad.detectors.features import feature_cache
 from scan2ad.detectors.registry import REGISTRY, create
-from sklearn.metrics import average_precision_score, roc_auc_score
-
 from scan2ad.errors import InputError
 
 # small clouds: patches of 32 points around 512 centres keep a 2.5 mm defect a few patches wide

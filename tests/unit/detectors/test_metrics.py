@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+
 from scan2ad.detectors.metrics import (
     class_mean,
     class_metrics,

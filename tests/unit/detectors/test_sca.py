@@ -8,6 +8,8 @@ not depend on the shipped weights."""
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
+
 from scan2ad.datasets.formats.open_industry import read_open_industry
 from scan2ad.datasets.samples import load_sample
 from scan2ad.datasets.synthetic import SyntheticSpec, make_synthetic_dataset
@@ -15,8 +17,6 @@ from scan2ad.detectors.base import Detector, TrainSet
 from scan2ad.detectors.methods.sca import model as M
 from scan2ad.detectors.methods.sca.detector import median_filter, patch_max_to_points
 from scan2ad.detectors.registry import REGISTRY, create
-from sklearn.metrics import roc_auc_score
-
 from scan2ad.errors import InputError
 
 TINY_PM = "random:trans_dim=96,depth=0,num_heads=3,encoder_dims=96,seed=0"

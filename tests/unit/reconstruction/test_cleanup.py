@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import trimesh
-from scan2ad.reconstruction.cleanup import CleanupConfig, denoise, octree_resample, poisson_mesh
 
 from scan2ad.pointcloud import PointCloud
+from scan2ad.reconstruction.cleanup import CleanupConfig, denoise, octree_resample, poisson_mesh
 
 
 def _noisy_sphere(n=40000, outliers=800, seed=0):

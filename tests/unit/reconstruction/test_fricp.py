@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scan2ad.reconstruction.registration.fricp import FricpConfig, fricp
-from scan2ad.reconstruction.registration.se3 import se3_exp, se3_log, transform, transform_error
 
 from scan2ad.errors import InputError
 from scan2ad.pointcloud import read_cloud
+from scan2ad.reconstruction.registration.fricp import FricpConfig, fricp
+from scan2ad.reconstruction.registration.se3 import se3_exp, se3_log, transform, transform_error
 
 
 @pytest.fixture(scope="module")

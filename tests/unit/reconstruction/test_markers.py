@@ -11,8 +11,10 @@ import cv2
 import numpy as np
 import pytest
 import trimesh
+
 from scan2ad.acquisition.calibration.model import true_calibration
 from scan2ad.acquisition.rig import load_rig
+from scan2ad.pointcloud import PointCloud
 from scan2ad.reconstruction.registration.markers import (
     MarkerUseConfig,
     marker_transform,
@@ -20,8 +22,6 @@ from scan2ad.reconstruction.registration.markers import (
 )
 from scan2ad.reconstruction.registration.multiview import MultiviewConfig, register_views, rot_z
 from scan2ad.reconstruction.registration.se3 import transform, transform_error
-
-from scan2ad.pointcloud import PointCloud
 
 ANGLES = [0.0, 120.0, 240.0]
 ANGLE_ERROR = 4.0  # degrees added to view 1's recorded angle: beyond FRICP's 3° tolerance

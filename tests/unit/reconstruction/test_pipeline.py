@@ -9,18 +9,18 @@ import numpy as np
 import pytest
 import trimesh
 from click.testing import CliRunner
+from scipy.spatial import cKDTree
+
 from scan2ad.acquisition.calibration.model import true_calibration
 from scan2ad.acquisition.rig import load_rig
+from scan2ad.errors import Scan2adError
+from scan2ad.io import read_json
+from scan2ad.pointcloud import read_cloud
 from scan2ad.reconstruction.cli import reconstruct
 from scan2ad.reconstruction.pipeline import ReconstructConfig, reconstruct_views
 from scan2ad.reconstruction.registration.multiview import MultiviewConfig, register_views, rot_z
 from scan2ad.reconstruction.registration.se3 import transform_error
 from scan2ad.reconstruction.synthetic import decoded_maps_from_mesh
-from scipy.spatial import cKDTree
-
-from scan2ad.errors import Scan2adError
-from scan2ad.io import read_json
-from scan2ad.pointcloud import read_cloud
 
 ANGLES = [0.0, 72.0, 144.0, 216.0, 288.0]
 ANGLE_ERROR = 1.5  # degrees added to view 2's recorded angle

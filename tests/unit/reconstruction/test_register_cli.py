@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 from click.testing import CliRunner
-from scan2ad.reconstruction.cli import register
-from scan2ad.reconstruction.registration.se3 import transform_error
 
 from scan2ad.io import read_json
+from scan2ad.reconstruction.cli import register
+from scan2ad.reconstruction.registration.se3 import transform_error
 
 
 def test_register_demo_pair(shared_data, tmp_path):

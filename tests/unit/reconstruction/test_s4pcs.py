@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import trimesh
-from scan2ad.reconstruction.registration.fricp import fricp
-from scan2ad.reconstruction.registration.s4pcs import S4pcsConfig, s4pcs
-from scan2ad.reconstruction.registration.se3 import transform, transform_error
 from scipy.spatial.transform import Rotation
 
 from scan2ad.errors import InputError
+from scan2ad.reconstruction.registration.fricp import fricp
+from scan2ad.reconstruction.registration.s4pcs import S4pcsConfig, s4pcs
+from scan2ad.reconstruction.registration.se3 import transform, transform_error
 
 
 def _partial_views():

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import trimesh
-from scan2ad.acquisition.calibration.model import true_calibration
-from scan2ad.acquisition.rig import load_rig
-from scan2ad.reconstruction.synthetic import decoded_maps_from_mesh
-from scan2ad.reconstruction.triangulate import TriangulateConfig, rectification, triangulate_view
 from scipy.spatial import cKDTree
 
+from scan2ad.acquisition.calibration.model import true_calibration
+from scan2ad.acquisition.rig import load_rig
 from scan2ad.errors import InputError
+from scan2ad.reconstruction.synthetic import decoded_maps_from_mesh
+from scan2ad.reconstruction.triangulate import TriangulateConfig, rectification, triangulate_view
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +22,7 @@ def calib():
 def _visible_truth(maps, calib, mesh, T):
     """cam0 pixels whose surface point is lit and also seen by cam1 (same point), as 3D points."""
     import open3d as o3d
+
     from scan2ad.reconstruction.synthetic import _pixel_rays
 
     c0 = calib.cameras["cam0"]
