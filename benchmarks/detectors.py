@@ -108,5 +108,18 @@ def main(argv: list[str] | None = None, default_methods: str = DEFAULT_METHODS,
     return results
 
 
+
+def main_with_schedule(doc: str, default_methods: str, short_overrides: dict[str, dict]) -> dict:
+    """:func:`main` for the scripts of the trained methods (detectors_iii.py, detectors_iv.py):
+    they train on ``short_overrides`` (a shortened schedule) unless ``--paper-schedule`` is given."""
+    ap = argparse.ArgumentParser(add_help=False)
+    ap.add_argument("--paper-schedule", action="store_true",
+                    help="train with each entry's own (the paper's) schedule instead of the shortened one")
+    ours, rest = ap.parse_known_args()
+    return main(rest, default_methods=default_methods,
+                overrides={} if ours.paper_schedule else short_overrides,
+                description=doc.splitlines()[0])
+
+
 if __name__ == "__main__":
     main()

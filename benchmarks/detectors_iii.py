@@ -39,9 +39,8 @@ differences on one class and one seed are noise, not evidence about the componen
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
 import os
+import runpy
 from pathlib import Path
 
 os.environ.setdefault("SCAN2AD_NO_PROGRESS", "1")
@@ -54,23 +53,11 @@ DEFAULT_METHODS = ",".join(SCA_METHODS + IMRNET_METHODS)
 BENCH_SCA = {"epochs": 10, "views": 2, "lr": 1e-3}
 
 
-def _detectors_benchmark():
-    """benchmarks/detectors.py as a module (benchmarks/ is a folder of scripts, not a package)."""
-    path = Path(__file__).resolve().parent / "detectors.py"
-    spec = importlib.util.spec_from_file_location("scan2ad_benchmark_detectors", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(add_help=False)
-    ap.add_argument("--paper-schedule", action="store_true",
-                    help="train the SCA entries with the paper's schedule instead of BENCH_SCA")
-    ours, rest = ap.parse_known_args()
-    overrides = {} if ours.paper_schedule else {m: dict(BENCH_SCA) for m in SCA_METHODS}
-    _detectors_benchmark().main(rest, default_methods=DEFAULT_METHODS, overrides=overrides,
-                                description=__doc__.splitlines()[0])
+    # benchmarks/ is a folder of scripts, not a package: load detectors.py's namespace by path
+    bench = runpy.run_path(str(Path(__file__).resolve().parent / "detectors.py"),
+                           run_name="scan2ad_benchmark_detectors")
+    bench["main_with_schedule"](__doc__, DEFAULT_METHODS, {m: dict(BENCH_SCA) for m in SCA_METHODS})
 
 
 if __name__ == "__main__":

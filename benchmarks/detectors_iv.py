@@ -52,7 +52,6 @@ tests/unit/detectors/test_mc4ad.py) to reach O-AUROC 0.87 on a synthetic ring.
 
 from __future__ import annotations
 
-import argparse
 import os
 import runpy
 from pathlib import Path
@@ -77,16 +76,10 @@ def bench_overrides() -> dict[str, dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(add_help=False)
-    ap.add_argument("--paper-schedule", action="store_true",
-                    help="train with each entry's own schedule instead of the shortened one")
-    ours, rest = ap.parse_known_args()
     # benchmarks/ is a folder of scripts, not a package: load detectors.py's namespace by path
     bench = runpy.run_path(str(Path(__file__).resolve().parent / "detectors.py"),
                            run_name="scan2ad_benchmark_detectors")
-    bench["main"](rest, default_methods=DEFAULT_METHODS,
-                  overrides={} if ours.paper_schedule else bench_overrides(),
-                  description=__doc__.splitlines()[0])
+    bench["main_with_schedule"](__doc__, DEFAULT_METHODS, bench_overrides())
 
 
 if __name__ == "__main__":
