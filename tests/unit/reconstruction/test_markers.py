@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 import trimesh
+from helpers.shapes import box_with_post
 
 from scan2ad.acquisition.calibration.model import true_calibration
 from scan2ad.acquisition.rig import load_rig
@@ -27,14 +28,6 @@ ANGLES = [0.0, 120.0, 240.0]
 ANGLE_ERROR = 4.0  # degrees added to view 1's recorded angle: beyond FRICP's 3° tolerance
 
 
-def _part():
-    box = trimesh.creation.box((40, 26, 12))
-    box.apply_translation((0, 0, 6))
-    post = trimesh.creation.cylinder(radius=7, height=18, sections=64)
-    post.apply_translation((9, 3, 21))
-    return trimesh.util.concatenate([box, post])
-
-
 def _constellation(n=12, seed=3):
     """Markers on the table around the part (world frame, angle 0)."""
     rng = np.random.default_rng(seed)
@@ -48,7 +41,7 @@ def scene():
     calib = true_calibration(load_rig("virtual"))
     T_0w = np.linalg.inv(calib.T_world_cam0)
     cam = calib.T_world_cam0[:3, 3]
-    mesh = _part()
+    mesh = box_with_post()
     pts, face = trimesh.sample.sample_surface_even(mesh, 20000, seed=0)
     nrm = mesh.face_normals[face]
     C = _constellation()

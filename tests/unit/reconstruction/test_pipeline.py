@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import trimesh
 from click.testing import CliRunner
+from helpers.shapes import box_with_post
 from scipy.spatial import cKDTree
 
 from scan2ad.acquisition.calibration.model import true_calibration
@@ -26,18 +27,10 @@ ANGLES = [0.0, 72.0, 144.0, 216.0, 288.0]
 ANGLE_ERROR = 1.5  # degrees added to view 2's recorded angle
 
 
-def _part():
-    box = trimesh.creation.box((40, 26, 12))
-    box.apply_translation((0, 0, 6))
-    post = trimesh.creation.cylinder(radius=7, height=18, sections=64)
-    post.apply_translation((9, 3, 21))
-    return trimesh.util.concatenate([box, post])
-
-
 @pytest.fixture(scope="module")
 def recon(tmp_path_factory):
     calib = true_calibration(load_rig("virtual"))
-    mesh = _part()
+    mesh = box_with_post()
     T_0w = np.linalg.inv(calib.T_world_cam0)
     views = []
     for i, a in enumerate(ANGLES):
