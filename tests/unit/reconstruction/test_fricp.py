@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.spatial import cKDTree
 
 from scan2ad.errors import InputError
 from scan2ad.pointcloud import read_cloud
-from scan2ad.reconstruction.registration.fricp import FricpConfig, fricp
+from scan2ad.reconstruction.registration.fricp import FricpConfig, _ClosestPoints, fricp
 from scan2ad.reconstruction.registration.se3 import se3_exp, se3_log, transform, transform_error
 
 
@@ -62,6 +63,34 @@ def test_anderson_needs_fewer_iterations_same_answer():
     assert fast.iterations < plain.iterations
     rot, trans = transform_error(fast.transformation, plain.transformation)
     assert rot < 0.02 and trans < 1e-3
+
+
+def test_incremental_closest_points_equal_a_full_search():
+    """The cached search returns what a bounded k-d tree query returns, over a motion that goes
+    from large steps to tiny ones and a bound that shrinks (as FRICP's nu does)."""
+    rng = np.random.default_rng(5)
+    tgt = rng.uniform(-1, 1, (2000, 3))
+    src = np.vstack(
+        [tgt[:800] + rng.normal(scale=0.01, size=(800, 3)), rng.uniform(-2, 2, (200, 3))]
+    )
+    tree = cKDTree(tgt)
+    cached = _ClosestPoints(tree, tgt)
+    n_requeried = []
+    for k in range(40):
+        step = 0.3 * 0.7**k
+        T = se3_exp(rng.normal(scale=step, size=6))
+        x = transform(T, src)
+        bound = 0.5 * 0.9**k
+        before = cached.anchor.copy() if cached.anchor is not None else None
+        d, idx = cached.query(x, bound)
+        d_ref, idx_ref = tree.query(x, distance_upper_bound=bound)
+        np.testing.assert_array_equal(np.isfinite(d), np.isfinite(d_ref))
+        ok = np.isfinite(d_ref)
+        np.testing.assert_allclose(d[ok], d_ref[ok], rtol=1e-12)
+        np.testing.assert_array_equal(idx[ok], idx_ref[ok])
+        if before is not None:
+            n_requeried.append(int((cached.anchor != before).any(axis=1).sum()))
+    assert n_requeried[-1] < 0.05 * len(src)  # tiny motions: almost nothing searched again
 
 
 def test_se3_round_trip():
