@@ -150,18 +150,21 @@ class _ClosestPoints:
         return dist, idx
 
 
-def estimate_normals(points: np.ndarray, tree: cKDTree | None = None, k: int = 10) -> np.ndarray:
-    """PCA normals of ``k`` nearest neighbours (unoriented)."""
+def estimate_normals(
+    points: np.ndarray, tree: cKDTree | None = None, k: int = 10, at: np.ndarray | None = None
+) -> np.ndarray:
+    """PCA normals of ``k`` nearest neighbours (unoriented), of all points or of ``points[at]``."""
     tree = tree or cKDTree(points)
-    _, idx = tree.query(points, k=min(k, len(points)))
+    _, idx = tree.query(points if at is None else points[at], k=min(k, len(points)))
     nb = points[idx] - points[idx].mean(axis=1, keepdims=True)
     cov = np.einsum("nki,nkj->nij", nb, nb)
     _, vecs = np.linalg.eigh(cov)
     return vecs[:, :, 0]
 
 
-def _plane_step(p: np.ndarray, q: np.ndarray, n: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """One weighted linearised point-to-plane step: the 4x4 increment for already-moved ``p``.
+def point_to_plane_step(p: np.ndarray, q: np.ndarray, n: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """One weighted linearised point-to-plane step: the 4x4 increment for already-moved ``p``
+    (linearised about the origin: centre the points first when they are far from it).
 
     Levenberg-damped (1e-3 of the mean diagonal): where the overlap is one plane, three degrees
     of freedom are unconstrained and an undamped solve jumps along them."""
@@ -281,7 +284,7 @@ def fricp(
             if config.variant == "point":
                 T_new = weighted_kabsch(src, tgt[idx], w)
             else:
-                T_new = _plane_step(moved, tgt[idx], normals[idx], w) @ Tc
+                T_new = point_to_plane_step(moved, tgt[idx], normals[idx], w) @ Tc
             g = se3_log(T_new)
             g_plain = g
             step = float(np.linalg.norm(g - u))

@@ -20,15 +20,17 @@ The method (paper §3-§5), as implemented:
    grid), and filtered by the angle between the pair directions, which must equal the base's
    angle (the paper's angle index on the unit sphere; tolerance ``max_angle_deg``). This keeps
    only the rigidly congruent sets instead of all affine ones.
-5. Each congruent set gives a rigid transform (Kabsch, batched over all sets with one SVD call);
-   the ``max_candidates_per_base`` sets with the lowest fitting residual are verified by the
-   Largest Common Pointset: the share of ``n_verify`` source points with a target point within
+5. Each congruent set gives a rigid transform as OpenGR computes it (orthonormal frames of the
+   first three points, centroid translation; batched, no SVD), and its residual over the four
+   points. The ``max_candidates_per_base`` sets with the lowest residual (below twice the
+   search tolerance, OpenGR's ``distance_factor``) are verified by the Largest Common Pointset: the share of ``n_verify`` source points with a target point within
    ``delta``, in a cascade (paper §5.2's randomised verification: 8 points for every candidate,
-   48 for the best 128, all for the best 16). A new best candidate is refined by closest-point
-   least squares on its LCP inliers (a choice: on smooth, nearly spherical shapes the LCP hardly
-   distinguishes poses a few degrees apart, and the refined pose both scores higher and ends the
-   search sooner). The search stops at ``max_time_seconds``, after the number of trials 4PCS
-   derives from the overlap (eq. 1 of the 4PCS paper with success probability 0.995), or when
+   48 for the best 128, all for the best 16). A new best candidate is refined by point-to-plane
+   Gauss-Newton steps on its LCP inliers, with target normals from PCA of 10 neighbours computed
+   only where needed (a choice: on smooth, nearly spherical shapes the LCP hardly distinguishes
+   poses a few degrees apart and point-to-point steps slide slowly along the surface; the
+   refined pose both scores higher and ends the search sooner). The search stops at
+   ``max_time_seconds``, after the number of trials 4PCS derives from the overlap (eq. 1 of the 4PCS paper with success probability 0.995), or when
    the LCP exceeds ``terminate_threshold`` (OpenGR's name and meaning; the default 0.9 ×
    ``overlap`` is a choice: the LCP at the true pose is about the overlap, minus noise).
 
@@ -46,8 +48,9 @@ from scipy.spatial import cKDTree
 
 from scan2ad.config import doc
 from scan2ad.errors import InputError
+from scan2ad.reconstruction.registration.fricp import estimate_normals, point_to_plane_step
 from scan2ad.reconstruction.registration.result import RegistrationResult, evaluate
-from scan2ad.reconstruction.registration.se3 import transform, weighted_kabsch
+from scan2ad.reconstruction.registration.se3 import transform
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,34 +184,66 @@ def _lcp(Ts: np.ndarray, pts: np.ndarray, tree: cKDTree, delta: float) -> np.nda
     return np.isfinite(d).reshape(len(Ts), -1).mean(axis=1)
 
 
-def batch_kabsch(P: np.ndarray, Qs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares rigid transforms of one point set ``P`` (k, 3) onto each of ``Qs``
-    (C, k, 3) at once (batched SVD), and the RMS residual of each: (C, 4, 4), (C,)."""
-    cp, cq = P.mean(axis=0), Qs.mean(axis=1)
-    H = np.einsum("ki,ckj->cij", P - cp, Qs - cq[:, None])
-    U, _, Vt = np.linalg.svd(H)
-    sign = np.sign(np.linalg.det(np.einsum("cji,ckj->cik", Vt, U)))
-    sign[sign == 0] = 1.0
-    Vt[:, 2] *= sign[:, None]
-    R = np.einsum("cji,ckj->cik", Vt, U)  # V · U^T with the reflection fixed
-    Ts = np.tile(np.eye(4), (len(Qs), 1, 1))
-    Ts[:, :3, :3] = R
-    Ts[:, :3, 3] = cq - np.einsum("cij,j->ci", R, cp)
-    res = np.einsum("cij,kj->cki", R, P) + Ts[:, None, :3, 3] - Qs
-    return Ts, np.sqrt((res**2).sum(axis=2).mean(axis=1))
+def frame_transforms(base: np.ndarray, quads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rigid transforms of the base (4, 3) onto each congruent quad (C, 4, 3) as OpenGR's
+    ``ComputeRigidTransformation`` builds them: an orthonormal frame from the first three points
+    of each (Gram-Schmidt), the rotation taking one frame to the other, the translation matching
+    the centroids of those three points; no SVD, so thousands of candidates cost a few array
+    operations. Returns (C, 4, 4) transforms and the RMS residual over the four points (inf
+    where a frame is degenerate)."""
+
+    def frames(x):  # (..., 4, 3) -> (..., 3, 3) with the frame axes as rows
+        u1 = x[..., 1, :] - x[..., 0, :]
+        u1 = u1 / np.linalg.norm(u1, axis=-1, keepdims=True)
+        w = x[..., 2, :] - x[..., 0, :]
+        u2 = w - np.sum(w * u1, axis=-1, keepdims=True) * u1
+        u2 = u2 / np.linalg.norm(u2, axis=-1, keepdims=True)
+        return np.stack([u1, u2, np.cross(u1, u2)], axis=-2)
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        Fp, Fq = frames(base), frames(quads)
+        R = np.einsum("cji,jk->cik", Fq, Fp)  # Fq^T Fp: base frame axes onto the quad's
+        cp, cq = base[:3].mean(axis=0), quads[:, :3].mean(axis=1)
+        t = cq - R @ cp
+        res = np.einsum("cij,kj->cki", R, base) + t[:, None] - quads
+        rms = np.sqrt((res**2).sum(axis=2).mean(axis=1))
+    Ts = np.tile(np.eye(4), (len(quads), 1, 1))
+    Ts[:, :3, :3], Ts[:, :3, 3] = R, t
+    return Ts, np.where(np.isfinite(rms), rms, np.inf)
 
 
-def _refine(T: np.ndarray, pts: np.ndarray, tree: cKDTree, target: np.ndarray, delta: float):
-    """Closest-point least-squares steps on the LCP inliers (``pts`` within ``delta``)."""
+class _TargetNormals:
+    """PCA normals (10 neighbours) of the target points the refinement touches, computed on
+    first use: a large target needs normals only near the verification sample."""
+
+    def __init__(self, target: np.ndarray, tree: cKDTree):
+        self.target, self.tree = target, tree
+        self.normals = np.full((len(target), 3), np.nan)
+
+    def __getitem__(self, idx: np.ndarray) -> np.ndarray:
+        new = np.unique(idx[np.isnan(self.normals[idx, 0])])
+        if len(new):
+            self.normals[new] = estimate_normals(self.target, self.tree, at=new)
+        return self.normals[idx]
+
+
+def _refine(T: np.ndarray, pts: np.ndarray, tree: cKDTree, normals: _TargetNormals, delta: float):
+    """Point-to-plane Gauss-Newton steps on the LCP inliers (``pts`` within ``delta``)."""
+    target = tree.data
     for _ in range(20):
-        d, idx = tree.query(transform(T, pts), distance_upper_bound=delta)
+        moved = transform(T, pts)
+        d, idx = tree.query(moved, distance_upper_bound=delta)
         ok = np.isfinite(d)
         if ok.sum() < 6:
             break
-        T_new = weighted_kabsch(pts[ok], target[idx[ok]])
-        if np.abs(T_new - T).max() < 1e-9:
+        c = moved[ok].mean(axis=0)  # linearise about the inliers' centroid
+        step = point_to_plane_step(
+            moved[ok] - c, target[idx[ok]] - c, normals[idx[ok]], np.ones(int(ok.sum()))
+        )
+        step[:3, 3] += c - step[:3, :3] @ c
+        T = step @ T
+        if np.abs(step - np.eye(4)).max() < 1e-9:
             break
-        T = T_new
     return T
 
 
@@ -234,6 +269,7 @@ def s4pcs(
     delta_search = max(delta, q_spacing)
     verify = source[rng.choice(len(source), min(config.n_verify, len(source)), replace=False)]
     full_tree = cKDTree(target)
+    normals = _TargetNormals(target, full_tree)
     P_tree, Q_index = cKDTree(P), _PairIndex(Q)
     src_diam = float(np.linalg.norm(source.max(0) - source.min(0)))
     base_diameter = max(config.overlap, 0.3) * src_diam
@@ -256,7 +292,7 @@ def s4pcs(
         if len(sets) > 20 * config.max_candidates_per_base:  # memory bound of the batch
             sets = sets[rng.choice(len(sets), 20 * config.max_candidates_per_base, replace=False)]
         n_cand += len(sets)
-        Ts, rms = batch_kabsch(base, Q[sets])
+        Ts, rms = frame_transforms(base, Q[sets])
         # the most nearly congruent sets (lowest rigid-fit residual) go to verification
         order = np.argsort(rms, kind="stable")[: config.max_candidates_per_base]
         Ts = Ts[order[rms[order] < 2 * delta_search]]
@@ -272,7 +308,7 @@ def s4pcs(
         if lcp[k] > best_lcp:
             best_lcp, best_T = float(lcp[k]), Ts[k]
             if config.refine:
-                T_ref = _refine(best_T, verify, full_tree, target, delta)
+                T_ref = _refine(best_T, verify, full_tree, normals, delta)
                 lcp_ref = float(_lcp(T_ref[None], verify, full_tree, delta)[0])
                 if lcp_ref >= best_lcp:
                     best_lcp, best_T = lcp_ref, T_ref
