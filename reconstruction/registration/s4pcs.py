@@ -136,42 +136,48 @@ class _PairIndex:
     """All unordered pairs of the target sample sorted by length: the pairs of length
     ``d ± delta`` are one contiguous slice (binary search), found in time proportional to
     their number - what the paper's sphere rasterisation achieves, for a sample of a few
-    hundred points whose pairs fit in memory."""
+    hundred points whose pairs fit in memory. Each pair's end points and unit direction are
+    stored in that order too, so a shell is read without gathering."""
 
     def __init__(self, Q: np.ndarray):
         i, j = np.triu_indices(len(Q), k=1)
-        length = np.linalg.norm(Q[i] - Q[j], axis=1)
+        vec = Q[j] - Q[i]
+        length = np.sqrt(np.square(vec).sum(axis=1))
         order = np.argsort(length, kind="stable")
         self.length = length[order]
         self.pairs = np.stack([i[order], j[order]], axis=1)
+        self.start, self.vec = Q[i[order]], vec[order]
+        self.unit = self.vec / np.maximum(self.length, 1e-300)[:, None]
 
-    def at(self, d: float, delta: float) -> np.ndarray:
-        """All ordered index pairs (i, j) with | |q_i - q_j| - d | <= delta."""
+    def shell(self, d: float, delta: float, r: float):
+        """The ordered pairs (i, j) with | |q_i - q_j| - d | <= delta, both orientations: their
+        indices, the points ``q_i + r (q_j - q_i)`` and the unit directions ``q_j - q_i``."""
         lo, hi = np.searchsorted(self.length, [d - delta, d + delta], side="left")
-        shell = self.pairs[lo:hi]
-        return np.vstack([shell, shell[:, ::-1]])
+        start, vec, unit = self.start[lo:hi], self.vec[lo:hi], self.unit[lo:hi]
+        pairs = self.pairs[lo:hi]
+        return (
+            np.vstack([pairs, pairs[:, ::-1]]),
+            np.vstack([start + r * vec, start + (1.0 - r) * vec]),
+            np.vstack([unit, -unit]),
+        )
 
 
-def _congruent_sets(Q, index, base_pts, r1, r2, delta, max_angle_deg):
+def _congruent_sets(index, base_pts, r1, r2, delta, max_angle_deg):
     a, b, c, d = base_pts
     d1, d2 = np.linalg.norm(b - a), np.linalg.norm(d - c)
-    u1, u2 = (b - a) / d1, (d - c) / d2
-    cos_base = float(u1 @ u2)
-    P1 = index.at(d1, delta)
-    P2 = index.at(d2, delta)
+    cos_base = float((b - a) @ (d - c) / (d1 * d2))
+    P1, e1, dir1 = index.shell(d1, delta, r1)
+    P2, e2, dir2 = index.shell(d2, delta, r2)
     if len(P1) == 0 or len(P2) == 0:
         return np.zeros((0, 4), int)
-    e1 = Q[P1[:, 0]] + r1 * (Q[P1[:, 1]] - Q[P1[:, 0]])
-    e2 = Q[P2[:, 0]] + r2 * (Q[P2[:, 1]] - Q[P2[:, 0]])
-    dir1 = Q[P1[:, 1]] - Q[P1[:, 0]]
-    dir1 /= np.linalg.norm(dir1, axis=1, keepdims=True)
-    dir2 = Q[P2[:, 1]] - Q[P2[:, 0]]
-    dir2 /= np.linalg.norm(dir2, axis=1, keepdims=True)
-    hits = cKDTree(e1).sparse_distance_matrix(cKDTree(e2), delta, output_type="ndarray")
+    # unbalanced trees: built faster, and queried only once
+    t1 = cKDTree(e1, balanced_tree=False, compact_nodes=False)
+    t2 = cKDTree(e2, balanced_tree=False, compact_nodes=False)
+    hits = t1.sparse_distance_matrix(t2, delta, output_type="ndarray")
     if len(hits) == 0:
         return np.zeros((0, 4), int)
-    rows, cols = hits["i"].astype(int), hits["j"].astype(int)
-    cos = np.einsum("ij,ij->i", dir1[rows], dir2[cols])
+    rows, cols = hits["i"].astype(np.intp), hits["j"].astype(np.intp)
+    cos = (dir1[rows] * dir2[cols]).sum(axis=1)
     keep = np.abs(cos - cos_base) <= np.sin(np.radians(max_angle_deg)) + 1e-12
     rows, cols = rows[keep], cols[keep]
     return np.hstack([P1[rows], P2[cols]])
@@ -192,23 +198,35 @@ def frame_transforms(base: np.ndarray, quads: np.ndarray) -> tuple[np.ndarray, n
     operations. Returns (C, 4, 4) transforms and the RMS residual over the four points (inf
     where a frame is degenerate)."""
 
-    def frames(x):  # (..., 4, 3) -> (..., 3, 3) with the frame axes as rows
-        u1 = x[..., 1, :] - x[..., 0, :]
-        u1 = u1 / np.linalg.norm(u1, axis=-1, keepdims=True)
-        w = x[..., 2, :] - x[..., 0, :]
-        u2 = w - np.sum(w * u1, axis=-1, keepdims=True) * u1
-        u2 = u2 / np.linalg.norm(u2, axis=-1, keepdims=True)
-        return np.stack([u1, u2, np.cross(u1, u2)], axis=-2)
+    def frame(a, b, c):  # rows of an orthonormal frame; points as (3,) or (3, C) columns
+        u1 = b - a
+        u1 = u1 / np.sqrt(np.square(u1).sum(axis=0))
+        u2 = c - a
+        u2 = u2 - (u2 * u1).sum(axis=0) * u1
+        u2 = u2 / np.sqrt(np.square(u2).sum(axis=0))
+        u3 = np.stack(
+            [
+                u1[1] * u2[2] - u1[2] * u2[1],
+                u1[2] * u2[0] - u1[0] * u2[2],
+                u1[0] * u2[1] - u1[1] * u2[0],
+            ]
+        )
+        return u1, u2, u3
 
+    X = np.ascontiguousarray(quads.transpose(1, 2, 0))  # (4, 3, C): one row per coordinate
     with np.errstate(invalid="ignore", divide="ignore"):
-        Fp, Fq = frames(base), frames(quads)
-        R = np.einsum("cji,jk->cik", Fq, Fp)  # Fq^T Fp: base frame axes onto the quad's
-        cp, cq = base[:3].mean(axis=0), quads[:, :3].mean(axis=1)
-        t = cq - R @ cp
-        res = np.einsum("cij,kj->cki", R, base) + t[:, None] - quads
-        rms = np.sqrt((res**2).sum(axis=2).mean(axis=1))
-    Ts = np.tile(np.eye(4), (len(quads), 1, 1))
-    Ts[:, :3, :3], Ts[:, :3, 3] = R, t
+        Fp = np.stack(frame(base[0], base[1], base[2]))
+        q1, q2, q3 = frame(X[0], X[1], X[2])
+        # R = Fq^T Fp (base frame axes onto the quad's), as (3, 3, C)
+        R = q1[:, None] * Fp[0][None, :, None]
+        R += q2[:, None] * Fp[1][None, :, None]
+        R += q3[:, None] * Fp[2][None, :, None]
+        cp, cq = base[:3].mean(axis=0), X[:3].mean(axis=0)
+        t = cq - np.einsum("ikc,k->ic", R, cp)
+        moved = np.einsum("ikc,mk->mic", R, base) + t  # (4, 3, C)
+        rms = np.sqrt(np.square(moved - X).sum(axis=(0, 1)) / len(base))
+    Ts = np.zeros((quads.shape[0], 4, 4))
+    Ts[:, :3, :3], Ts[:, :3, 3], Ts[:, 3, 3] = R.transpose(2, 0, 1), t.T, 1.0
     return Ts, np.where(np.isfinite(rms), rms, np.inf)
 
 
@@ -237,12 +255,15 @@ def _refine(T: np.ndarray, pts: np.ndarray, tree: cKDTree, normals: _TargetNorma
         if ok.sum() < 6:
             break
         c = moved[ok].mean(axis=0)  # linearise about the inliers' centroid
+        radius = np.sqrt(np.square(moved[ok] - c).sum(axis=1).max())
         step = point_to_plane_step(
             moved[ok] - c, target[idx[ok]] - c, normals[idx[ok]], np.ones(int(ok.sum()))
         )
+        # converged when the step moves no inlier by more than 0.01 delta
+        moves = np.abs(step[:3, :3] - np.eye(3)).max() * radius + np.abs(step[:3, 3]).max()
         step[:3, 3] += c - step[:3, :3] @ c
         T = step @ T
-        if np.abs(step - np.eye(4)).max() < 1e-9:
+        if moves < 1e-2 * delta:
             break
     return T
 
@@ -278,7 +299,7 @@ def s4pcs(
     stop_lcp = (
         config.terminate_threshold if config.terminate_threshold > 0 else 0.9 * config.overlap
     )
-    best_T, best_lcp, trials, n_cand = np.eye(4), -1.0, 0, 0
+    best_T, best_lcp, best_raw, trials, n_cand = np.eye(4), -1.0, -1.0, 0, 0
     while trials < n_trials and time.perf_counter() - t0 < config.max_time_seconds:
         trials += 1
         sel = _select_base(P, P_tree, rng, base_diameter)
@@ -286,7 +307,7 @@ def s4pcs(
             continue
         idx, r1, r2 = sel
         base = P[list(idx)]
-        sets = _congruent_sets(Q, Q_index, base, r1, r2, delta_search, config.max_angle_deg)
+        sets = _congruent_sets(Q_index, base, r1, r2, delta_search, config.max_angle_deg)
         if len(sets) == 0:
             continue
         if len(sets) > 20 * config.max_candidates_per_base:  # memory bound of the batch
@@ -305,13 +326,19 @@ def s4pcs(
             order = np.argsort(-lcp, kind="stable")[:n_keep]
             Ts, lcp = Ts[order], lcp[order]
         k = int(np.argmax(lcp))
-        if lcp[k] > best_lcp:
-            best_lcp, best_T = float(lcp[k]), Ts[k]
+        # a candidate better than every earlier one before refinement is refined, even when a
+        # refined earlier pose scores higher: a rough pose near the truth scores low until
+        # refined (a wrong pose refined first must not shut it out)
+        if lcp[k] > best_raw:
+            best_raw = float(lcp[k])
+            T_k, lcp_k = Ts[k], float(lcp[k])
             if config.refine:
-                T_ref = _refine(best_T, verify, full_tree, normals, delta)
+                T_ref = _refine(T_k, verify, full_tree, normals, delta)
                 lcp_ref = float(_lcp(T_ref[None], verify, full_tree, delta)[0])
-                if lcp_ref >= best_lcp:
-                    best_lcp, best_T = lcp_ref, T_ref
+                if lcp_ref >= lcp_k:
+                    T_k, lcp_k = T_ref, lcp_ref
+            if lcp_k > best_lcp:
+                best_lcp, best_T = lcp_k, T_k
         if best_lcp >= stop_lcp:
             break
     fitness, rmse = evaluate(source, full_tree, best_T, delta)
