@@ -65,6 +65,11 @@ class FricpConfig:
         "(1e-6 matches the authors' C++ to 5e-5; 1e-5 to 1.1e-4)",
         1e-6,
     )
+    level_stop_k: float = doc(
+        "intermediate nu levels also stop when the twist change is below this × nu (the points "
+        "move by under 1% of the Welsch scale; 0: only ``stop``)",
+        1e-2,
+    )
     max_distance_k: float = doc("fitness/RMSE inlier distance = this × target point spacing", 3.0)
     coarse_nu_k: float = doc(
         "levels with nu >= this × the final nu run on a subset of the source (0: never)", 8.0
@@ -150,6 +155,19 @@ class _ClosestPoints:
         return dist, idx
 
 
+def _median_closest_distance(tree: cKDTree, points: np.ndarray) -> float:
+    """Exact median closest-point distance, searched within a bound: twice the median of a
+    1000-point subset (retried unbounded in the rare case that half the points lie beyond). A
+    point found nothing for is farther than the bound, so the median is exact while fewer than
+    half are; far outliers make an unbounded search of every point several times slower."""
+    sub = np.random.default_rng(0).choice(len(points), min(1000, len(points)), replace=False)
+    bound = 2.0 * float(np.median(tree.query(points[sub])[0]))
+    d, _ = tree.query(points, distance_upper_bound=bound)
+    if not np.isfinite(np.median(d)):
+        d, _ = tree.query(points)
+    return float(np.median(d))
+
+
 def estimate_normals(
     points: np.ndarray, tree: cKDTree | None = None, k: int = 10, at: np.ndarray | None = None
 ) -> np.ndarray:
@@ -160,6 +178,16 @@ def estimate_normals(
     cov = np.einsum("nki,nkj->nij", nb, nb)
     _, vecs = np.linalg.eigh(cov)
     return vecs[:, :, 0]
+
+
+def _open3d_normals(points: np.ndarray, k: int = 10) -> np.ndarray:
+    """The same PCA normals of ``k`` neighbours as :func:`estimate_normals`, from Open3D
+    (2-3x faster on a whole cloud: one C++ pass instead of batched numpy eigen-solves)."""
+    import open3d as o3d
+
+    pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
+    pcd.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(k))
+    return np.asarray(pcd.normals)
 
 
 def point_to_plane_step(p: np.ndarray, q: np.ndarray, n: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -212,9 +240,7 @@ def fricp(
     normals = None
     if config.variant == "plane":
         normals = (
-            estimate_normals(tgt, tree)
-            if target_normals is None
-            else np.asarray(target_normals, float)
+            _open3d_normals(tgt) if target_normals is None else np.asarray(target_normals, float)
         )
         normals = normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
 
@@ -223,15 +249,10 @@ def fricp(
     T0 = S @ T_init @ S_inv
     src = transform(T0, src)
     T = np.eye(4)
-    # the median initial distance from a bounded search (0.1 of the diagonal): a point found
-    # nothing for is farther, so the median is exact while fewer than half are (far outliers
-    # make the unbounded search of every point several times slower)
-    d0, _ = tree.query(src, distance_upper_bound=0.1)
-    if not np.isfinite(np.median(d0)):
-        d0, _ = tree.query(src)
-    nu = (
-        config.nu_begin / scale if config.nu_begin > 0 else config.nu_begin_k * float(np.median(d0))
-    )
+    if config.nu_begin > 0:
+        nu = config.nu_begin / scale
+    else:
+        nu = config.nu_begin_k * _median_closest_distance(tree, src)
     spacing = point_spacing(tgt, tree, k=7)
     nu_end = config.nu_end_k * spacing
     nu = max(nu, nu_end)
@@ -289,7 +310,10 @@ def fricp(
             g_plain = g
             step = float(np.linalg.norm(g - u))
             u = aa.step(u, g) if config.anderson else g
-            if step < config.stop * (nu / nu_end) or total >= config.max_total_iterations:
+            tol = config.stop * (nu / nu_end)
+            if nu > nu_end * (1 + 1e-9):  # an intermediate level only starts the next one
+                tol = max(tol, config.level_stop_k * nu)
+            if step < tol or total >= config.max_total_iterations:
                 u = g
                 break
         T = se3_exp(u)
