@@ -191,8 +191,8 @@ def _congruent_sets(index, base_pts, r1, r2, delta, max_angle_deg):
 
 def _lcp(Ts: np.ndarray, pts: np.ndarray, tree: cKDTree, delta: float) -> np.ndarray:
     """Largest-common-pointset score of each candidate transform: share of ``pts`` within delta."""
-    moved = np.einsum("cij,nj->cni", Ts[:, :3, :3], pts) + Ts[:, None, :3, 3]
-    d, _ = tree.query(moved.reshape(-1, 3), distance_upper_bound=delta)
+    moved = np.matmul(Ts[:, :3, :3], pts.T) + Ts[:, :3, 3:]  # (C, 3, n)
+    d, _ = tree.query(moved.transpose(0, 2, 1).reshape(-1, 3), distance_upper_bound=delta)
     return np.isfinite(d).reshape(len(Ts), -1).mean(axis=1)
 
 
