@@ -5,11 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import trimesh
+from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
 from scan2ad.errors import InputError
 from scan2ad.reconstruction.registration.fricp import fricp
-from scan2ad.reconstruction.registration.s4pcs import S4pcsConfig, s4pcs
+from scan2ad.reconstruction.registration.s4pcs import (
+    S4pcsConfig,
+    _refine,
+    _TargetNormals,
+    frame_transforms,
+    s4pcs,
+)
 from scan2ad.reconstruction.registration.se3 import transform, transform_error
 
 
@@ -46,6 +53,33 @@ def test_random_rotation_partial_overlap(seed):
     fine = fricp(src, b, init=res.transformation)
     rot, trans = transform_error(fine.transformation, np.linalg.inv(T))
     assert rot < 0.5 and trans < 2e-3 * diag
+
+
+def test_frame_transforms_recover_rigid_motions():
+    rng = np.random.default_rng(2)
+    base = rng.normal(size=(4, 3)) * 10
+    R = Rotation.random(50, random_state=3).as_matrix()
+    t = rng.normal(scale=20, size=(50, 3))
+    quads = np.einsum("cij,kj->cki", R, base) + t[:, None]
+    quads[-1] = quads[-1, 0]  # degenerate: all four points coincide
+    Ts, rms = frame_transforms(base, quads)
+    np.testing.assert_allclose(Ts[:-1, :3, :3], R[:-1], atol=1e-9)
+    np.testing.assert_allclose(Ts[:-1, :3, 3], t[:-1], atol=1e-8)
+    assert rms[:-1].max() < 1e-8 and np.isinf(rms[-1])
+
+
+def test_refinement_pulls_a_rough_pose_in():
+    """A pose 6 degrees off (as a congruent set of sparse samples gives) ends within a fraction
+    of a degree after the point-to-plane steps on the LCP inliers."""
+    a, b, diag = _partial_views()
+    T = np.eye(4)
+    T[:3, :3] = Rotation.from_rotvec(np.radians(6) * np.array([0.6, 0.0, 0.8])).as_matrix()
+    T[:3, 3] = [1.0, -0.5, 0.5]
+    tree = cKDTree(b)
+    pts = a[np.random.default_rng(0).choice(len(a), 200, replace=False)]
+    T_ref = _refine(T, pts, tree, _TargetNormals(b, tree), 0.01 * diag)
+    rot, trans = transform_error(T_ref, np.eye(4))
+    assert rot < 0.5 and trans < 0.005 * diag, (rot, trans)
 
 
 def test_bad_parameters():
