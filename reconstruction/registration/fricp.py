@@ -21,14 +21,24 @@ the annealed Welsch scale. What is implemented:
 Where the paper is silent: convergence at a given nu is ``|Δu| < stop · nu / nu_end`` (1e-6 at
 the final nu, on the scale normalised by the bounding-box diagonal as the authors' demo
 normalises inputs; the intermediate levels only start the next one, so their tolerance grows
-with nu: 35-40% fewer iterations, same result). Speed choices that leave the energy unchanged
-to numerical precision or only change the path: closest points are searched within
-``search_k`` × nu (weights beyond are below exp(-18)), and levels with nu >= ``coarse_nu_k`` ×
-the final nu run on a fixed random subset of ``coarse_points`` source points (the final levels
-use all points, so the fixed point is the paper's); the point-to-
-plane variant uses target normals estimated by PCA of 10 neighbours when none are given. The
-point-to-plane basin is narrower than the point-to-point one (on the demo pair, 42° off, it
-slides away), so use it as a refinement after a coarse alignment (S4PCS, turntable prior).
+with nu, and they also stop once a step moves the points by under ``level_stop_k`` = 1% of nu:
+the authors' code uses one tolerance at every level; the same final result with 15-50% fewer
+iterations than the nu-proportional tolerance alone). Speed choices that leave the energy unchanged to numerical precision or only
+change the path: closest points are searched within ``search_k`` × nu (weights beyond are
+below exp(-18)), and only for the points whose nearest target point may have changed since
+their last search (``_ClosestPoints``: exact, from the nearest / second-nearest margin; near
+convergence almost no point is searched again); levels with nu >= ``coarse_nu_k`` × the final
+nu run on a fixed random subset of ``coarse_points`` source points, on which the initial
+median distance is also taken (the final levels use all points, so the fixed point is the
+paper's); the point-to-plane variant uses target normals estimated by PCA of 10 neighbours
+(Open3D's) when none are given. The point-to-plane basin is narrower than the point-to-point
+one (on the demo pair, 42° off, it slides away), so use it as a refinement after a coarse
+alignment (S4PCS, turntable prior).
+
+Speed (benchmarks/registration.py, 2026-11-29, one thread, loaded machine): median 2.0x Open3D's
+point-to-plane ICP time on partial, noisy, outlier-laden pairs (was 5.1x in the same
+conditions before these choices), with 10x lower rotation error; the demo pair in 0.44 s, 0.4x
+the time of the authors' C++ (``fricp-cpp``), transforms within 6.1e-05.
 """
 
 from __future__ import annotations

@@ -22,17 +22,27 @@ The method (paper §3-§5), as implemented:
    only the rigidly congruent sets instead of all affine ones.
 5. Each congruent set gives a rigid transform as OpenGR computes it (orthonormal frames of the
    first three points, centroid translation; batched, no SVD), and its residual over the four
-   points. The ``max_candidates_per_base`` sets with the lowest residual (below twice the
-   search tolerance, OpenGR's ``distance_factor``) are verified by the Largest Common Pointset: the share of ``n_verify`` source points with a target point within
-   ``delta``, in a cascade (paper §5.2's randomised verification: 8 points for every candidate,
-   48 for the best 128, all for the best 16). A new best candidate is refined by point-to-plane
-   Gauss-Newton steps on its LCP inliers, with target normals from PCA of 10 neighbours computed
-   only where needed (a choice: on smooth, nearly spherical shapes the LCP hardly distinguishes
-   poses a few degrees apart and point-to-point steps slide slowly along the surface; the
-   refined pose both scores higher and ends the search sooner). The search stops at
-   ``max_time_seconds``, after the number of trials 4PCS derives from the overlap (eq. 1 of the 4PCS paper with success probability 0.995), or when
-   the LCP exceeds ``terminate_threshold`` (OpenGR's name and meaning; the default 0.9 ×
-   ``overlap`` is a choice: the LCP at the true pose is about the overlap, minus noise).
+   points. The ``max_candidates_per_base`` sets with the lowest residual (below twice the search
+   tolerance, OpenGR's ``distance_factor``) are verified by the Largest Common Pointset: the
+   share of ``n_verify`` source points with a target point within ``delta`` (OpenGR scores
+   ``sample_size`` points; 200 here), in a cascade (paper §5.2's randomised verification: 8
+   points for every candidate, 48 for the best 128, all for the best 16).
+6. A base's best candidate is refined when its LCP beats every earlier candidate's unrefined
+   LCP (a choice, OpenGR does not refine): point-to-plane Gauss-Newton steps on its LCP inliers
+   until a step moves them by under 0.1 delta, with target normals from PCA of 10 neighbours
+   computed only where needed. On smooth, nearly spherical shapes the LCP hardly separates
+   poses a few degrees apart, and the congruent sets of sparse samples are that far off: the
+   refined pose scores the LCP of the true one and ends the search after a few bases (median 4
+   on the benchmark's partial views; 24 with point-to-point steps, which slide slowly). Comparing with the unrefined
+   scores keeps a refined wrong pose from shutting out a rough right one.
+7. The search stops at ``max_time_seconds``, after the number of trials 4PCS derives from the
+   overlap (eq. 1 of the 4PCS paper with success probability 0.995), or when the LCP exceeds
+   ``terminate_threshold`` (OpenGR's name and meaning; the default 0.9 × ``overlap`` is a
+   choice: the LCP at the true pose is about the overlap, minus noise).
+
+Speed (benchmarks/registration.py, 2026-11-29, one thread, loaded machine): median 0.41x the time
+of Open3D's FPFH + RANSAC from 50 random rotations of two partial views (was 2.98x in the same
+conditions), success 98% vs RANSAC's 66%.
 
 Parameter names follow OpenGR: ``overlap`` (expected share of the source seen in the target),
 ``delta`` (registration accuracy, in cloud units), ``sample_size``, ``max_time_seconds``.
