@@ -159,7 +159,7 @@ class _PairIndex:
         i, j = np.triu_indices(len(Q), k=1)
         vec = Q[j] - Q[i]
         length = np.sqrt(np.square(vec).sum(axis=1))
-        order = np.argsort(length, kind="stable")
+        order = np.argsort(length)
         self.length = length[order]
         self.pairs = np.stack([i[order], j[order]], axis=1)
         self.start, self.vec = Q[i[order]], vec[order]
