@@ -10,7 +10,7 @@ projector (first hit of the ray from each device centre), and it lies above the 
 the stage crops.
 
     OMP_NUM_THREADS=1 .venv/bin/python -P benchmarks/reconstruction.py [--parts a b ...]
-        [--views 12] [--calibration true|rig]
+        [--views 12] [--calibration true|rig] [--cache DIR]
 
 Measured 2026-11-29 17:30-17:59 UTC (commit after 4017804: grazing-angle limit 70°, dead band
 on pair corrections, centroid octree pick), three runs of five parts each
@@ -89,14 +89,55 @@ def visible_samples(mesh_world0, rig, calib, angles, n=6000, margin=0.5, seed=0)
     return pts[seen & (pts[:, 2] > margin + 0.2)], len(pts)
 
 
-def run_part(name, views, calib_mode, workdir):
+def cached_capture(rig, mesh, views, cache=None):
+    """The in-memory capture of ``mesh`` (seed 0), or, with a ``cache`` folder, the decoded maps
+    saved there by an earlier run (capture is most of a part's time; the reconstruction alone
+    can then be rerun)."""
+    from pathlib import Path
+
+    from scan2ad.acquisition.decode import DecodedMap
+    from scan2ad.acquisition.session import ViewCapture, capture_in_memory
+
+    if cache is None:
+        return capture_in_memory(rig, mesh, views, seed=0)
+    folder = Path(cache)
+    meta = folder / "views.npz"
+    if meta.is_file():
+        with np.load(meta) as z:
+            angles, poses = z["angles"], z["poses"]
+        if len(angles) == views:
+            return [
+                ViewCapture(
+                    i,
+                    float(a),
+                    poses[i],
+                    None,
+                    {c: DecodedMap.load(folder / f"{i:03d}_{c}.npz") for c in ("cam0", "cam1")},
+                )
+                for i, a in enumerate(angles)
+            ]
+    caps = capture_in_memory(rig, mesh, views, seed=0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for c in caps:
+        for cam, dm in c.decoded.items():
+            dm.save(folder / f"{c.index:03d}_{cam}.npz")
+    np.savez(
+        meta,
+        angles=np.array([c.angle_deg for c in caps]),
+        poses=np.stack([c.T_world_part for c in caps]),
+    )
+    return caps
+
+
+def run_part(name, views, calib_mode, workdir, cache=None):
+    from pathlib import Path
+
     import trimesh
     from scipy.spatial import cKDTree
 
     from scan2ad.acquisition.calibration.model import load_calibration, true_calibration
     from scan2ad.acquisition.parts import make_part
     from scan2ad.acquisition.rig import load_rig
-    from scan2ad.acquisition.session import capture_in_memory
     from scan2ad.pointcloud import read_cloud
     from scan2ad.reconstruction.pipeline import ReconstructConfig, reconstruct_views
 
@@ -106,7 +147,7 @@ def run_part(name, views, calib_mode, workdir):
     )
     mesh = make_part(name, seed=0)
     t0 = time.perf_counter()
-    caps = capture_in_memory(rig, mesh, views, seed=0)
+    caps = cached_capture(rig, mesh, views, None if cache is None else Path(cache) / name)
     t_cap = time.perf_counter() - t0
     truth = mesh.copy()
     truth.apply_transform(caps[0].T_world_part)
@@ -154,6 +195,12 @@ def main() -> None:
         default="rig",
         help="true geometry, or the rig's calibration recovered from images",
     )
+    ap.add_argument(
+        "--cache",
+        default=None,
+        help="folder keeping each part's decoded maps between runs (capture time then "
+        "counts the loading)",
+    )
     args = ap.parse_args()
     print(
         f"{'part':28s} {'points':>7s} {'diag mm':>7s} {'mean %':>7s} {'p95 %':>7s} {'cover %':>8s} "
@@ -163,7 +210,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.parts:
             try:
-                r = run_part(name, args.views, args.calibration, Path(tmp))
+                r = run_part(name, args.views, args.calibration, Path(tmp), args.cache)
             except Exception as exc:  # noqa: BLE001 - report the part and go on with the next
                 print(f"{name:28s} FAILED: {exc}")
                 continue

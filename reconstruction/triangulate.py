@@ -3,8 +3,11 @@ reconstruction by stereo matching of the phase / code values").
 
 Steps, per view:
 
-1. Rectify both cameras (:func:`rectification`, X_cam1 = R X_cam0 + T) and resample each camera's decoded projector column and row into the rectified image with
-   ``cv2.remap`` (bilinear: a pixel whose neighbourhood holds an invalid decode becomes invalid).
+1. Smooth each camera's decoded projector column and row (second-order normalised
+   convolution over valid pixels, :func:`_smooth_decoded`), rectify both cameras
+   (:func:`rectification`, X_cam1 = R X_cam0 + T) and resample the maps into the rectified
+   image with ``cv2.remap`` (bilinear: a pixel whose neighbourhood holds an invalid decode
+   becomes invalid).
 2. Match along rectified epipolar lines (image rows): for each left pixel, the right position
    where the right camera's projector column equals the left's, found with sub-pixel linear
    interpolation inside monotone runs of the right row (a run ends at an invalid pixel or a jump
@@ -46,9 +49,22 @@ class TriangulateConfig:
         70.0,
     )
     smooth_sigma_px: float = doc(
-        "Gaussian smoothing of the decoded maps (normalised convolution over "
-        "valid pixels; 0: off); pixels near a code jump keep their value",
+        "Gaussian applicability (px) of the normalised-convolution smoothing of the decoded "
+        "maps over valid pixels (0: off)",
         1.0,
+    )
+    smooth_order: int = doc(
+        "order of the local polynomial of the smoothing: 0 (a weighted mean, biased by the "
+        "map's curvature: half its Laplacian × sigma²) or 2 (a quadratic, unbiased on curved "
+        "surfaces); on square_plug's threads (two views, exact poses) order 0 gives mean / p95 "
+        "0.057% / 0.218% of the diagonal, order 2 0.050% / 0.117%",
+        2,
+    )
+    smooth_max_change: float = doc(
+        "a pixel whose smoothed value departs from its own by more than this (projector px) "
+        "keeps its own: the window then straddles a depth edge or a crease the polynomial "
+        "does not follow (the decoder's noise is ~0.1 px)",
+        0.3,
     )
 
 
@@ -114,36 +130,73 @@ def rectification(calib) -> Rectification:
 
 
 def _smooth_decoded(
-    values: np.ndarray, valid: np.ndarray, sigma: float, max_jump: float
-) -> np.ndarray:
-    """Normalised-convolution Gaussian smoothing of a decoded coordinate map: averages the
-    decoder's phase noise over neighbouring pixels of the same surface. A pixel whose smoothed
-    value departs from its own by more than ``max_jump / 2`` (a depth edge in the window) keeps
-    its own value."""
+    maps: list[np.ndarray], valid: np.ndarray, sigma: float, order: int, max_change: float
+) -> list[np.ndarray]:
+    """Normalised convolution (Knutsson & Westin 1993) of decoded coordinate maps that share one
+    validity mask: at each valid pixel, the weighted least-squares polynomial of ``order`` 0 or
+    2 (1, x, y, x², xy, y²) over the valid pixels of a Gaussian window, evaluated at the pixel.
+    It averages the decoder's phase noise over neighbouring pixels of the same surface; the
+    quadratic leaves no curvature bias (a weighted mean shifts a curved map by half its
+    Laplacian × sigma², which on threads is several tenths of a projector pixel). The moment
+    images are separable filters (``cv2.sepFilter2D``); the 6×6 systems are solved per valid
+    pixel. A pixel whose window is less than half valid (order 2: too few samples to fit a
+    quadratic safely), or whose smoothed value departs from its own by more than
+    ``max_change`` (a depth edge or a crease in the window), keeps its own value."""
     import cv2
 
-    v = np.where(valid, values, 0.0).astype(np.float32)
-    w = valid.astype(np.float32)
-    k = int(2 * np.ceil(3 * sigma) + 1)
-    num = cv2.GaussianBlur(v, (k, k), sigma)
-    den = cv2.GaussianBlur(w, (k, k), sigma)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sm = num / den
-    keep_raw = ~np.isfinite(sm) | (np.abs(sm - values) > max_jump / 2)
-    return np.where(valid, np.where(keep_raw, values, sm), np.nan).astype(np.float32)
+    r = int(np.ceil(3 * sigma))
+    x = np.arange(-r, r + 1, dtype=np.float64)
+    g = np.exp(-0.5 * (x / sigma) ** 2)
+    basis = [(0, 0)] if order == 0 else [(0, 0), (1, 0), (0, 1), (2, 0), (1, 1), (0, 2)]
+    kern = [(g * x**p).astype(np.float32) for p in range(5)]
+
+    def moment(img, p, q):  # sum over the window of w(dx, dy) dx^p dy^q img(x+dx, y+dy)
+        return cv2.sepFilter2D(img, cv2.CV_32F, kern[p], kern[q], borderType=cv2.BORDER_CONSTANT)
+
+    idx = np.flatnonzero(valid.ravel())
+    c = valid.astype(np.float32)
+    moments: dict = {}
+    G = np.empty((len(idx), len(basis), len(basis)))
+    for a, (pa, qa) in enumerate(basis):
+        for b, (pb, qb) in enumerate(basis):
+            key = (pa + pb, qa + qb)
+            if key not in moments:
+                moments[key] = moment(c, *key).ravel()[idx]
+            G[:, a, b] = moments[key]
+    rhs = np.empty((len(idx), len(basis), len(maps)))
+    for m, f in enumerate(maps):
+        cf = np.where(valid, f, 0.0).astype(np.float32)
+        for a, (p, q) in enumerate(basis):
+            rhs[:, a, m] = moment(cf, p, q).ravel()[idx]
+    fit = G[:, 0, 0] > (0.5 * g.sum() ** 2 if order else 1e-6)
+    value = np.zeros((len(idx), len(maps)))
+    if order == 0:
+        value[fit] = rhs[fit, 0, :] / G[fit, 0, 0, None]
+    elif fit.any():
+        value[fit] = np.linalg.solve(G[fit], rhs[fit])[:, 0, :]
+    out = []
+    for m, f in enumerate(maps):
+        own = f.ravel()[idx]
+        v = np.where(fit & (np.abs(value[:, m] - own) <= max_change), value[:, m], own)
+        res = np.full(f.size, np.nan, np.float32)
+        res[idx] = v
+        out.append(res.reshape(f.shape))
+    return out
 
 
-def _rectify_map(dm, maps, sigma: float = 0.0, max_jump: float = 2.0):
+def _rectify_map(dm, maps, config: TriangulateConfig | None = None):
     import cv2
 
-    if sigma > 0:
+    if config is not None and config.smooth_sigma_px > 0:
         valid = dm.valid & np.isfinite(dm.col) & np.isfinite(dm.row)
-        dm = type(dm)(
-            _smooth_decoded(dm.col, valid, sigma, max_jump),
-            _smooth_decoded(dm.row, valid, sigma, max_jump),
+        col, row = _smooth_decoded(
+            [dm.col, dm.row],
             valid,
-            dm.confidence,
+            config.smooth_sigma_px,
+            config.smooth_order,
+            config.smooth_max_change,
         )
+        dm = type(dm)(col, row, valid, dm.confidence)
 
     kw = {
         "interpolation": cv2.INTER_LINEAR,
@@ -215,8 +268,8 @@ def triangulate_view(
             f"decoded map shape {maps['cam0'].shape} does not match the calibration's "
             f"image size {rect.size}"
         )
-    c0, r0, f0 = _rectify_map(maps["cam0"], rect.maps0, config.smooth_sigma_px, config.max_jump)
-    c1, r1, f1 = _rectify_map(maps["cam1"], rect.maps1, config.smooth_sigma_px, config.max_jump)
+    c0, r0, f0 = _rectify_map(maps["cam0"], rect.maps0, config)
+    c1, r1, f1 = _rectify_map(maps["cam1"], rect.maps1, config)
     c0[f0 < config.min_confidence] = np.nan
     c1[f1 < config.min_confidence] = np.nan
     H, W = c0.shape

@@ -112,7 +112,8 @@ def test_same_input_gives_the_same_bytes(recon, tmp_path):
 def test_a_view_that_does_not_register_is_named(recon):
     calib, _, out, _, _ = recon
     clouds = [read_cloud(out / "views" / f"view_{i:03d}.ply") for i in range(3)]
-    clouds[2].points = clouds[2].points + np.array([25.0, 0.0, 0.0])  # 25 mm off
+    # 40 mm off (25 mm left 30% of its points within reach of the box's large faces: fitness 0.301)
+    clouds[2].points = clouds[2].points + np.array([40.0, 0.0, 0.0])
     with pytest.raises(Scan2adError, match="view_002"):
         register_views(clouds, ANGLES[:3], calib.T_world_cam0, MultiviewConfig(voxel_mm=1.5))
 
@@ -121,3 +122,26 @@ def test_reconstruct_cli_bad_session(tmp_path):
     res = CliRunner().invoke(reconstruct, [str(tmp_path), "--out", str(tmp_path / "r")])
     assert res.exit_code != 0
     assert "session.json" in str(res.exception) + res.output
+
+
+def test_normal_motion_ignores_a_spin_about_a_symmetry_axis():
+    """Two views of a cylinder (a surface of revolution about z): spinning the source about the
+    axis or sliding it along the axis moves nothing across the surface; a tilt or a shift
+    across the axis does, by its RMS component along the normals."""
+    from scipy.spatial import cKDTree
+
+    from scan2ad.reconstruction.registration.multiview import normal_motion
+    from scan2ad.reconstruction.registration.se3 import se3_exp
+
+    rng = np.random.default_rng(0)
+    ang = rng.uniform(0, 1.5 * np.pi, 4000)
+    pts = np.stack([10 * np.cos(ang), 10 * np.sin(ang), rng.uniform(0, 20, 4000)], 1)
+    normals = np.stack([np.cos(ang), np.sin(ang), np.zeros_like(ang)], 1)
+    tree = cKDTree(pts)
+
+    def motion(xi):
+        return normal_motion(pts, tree, normals, np.eye(4), se3_exp(np.array(xi)), 1.0)
+
+    assert motion([0, 0, 0.01, 0, 0, 0.2]) < 2e-3  # 0.57° spin + 0.2 mm slide: ~0.1 mm moves
+    assert motion([0, 0, 0, 0.05, 0, 0]) == pytest.approx(0.05 / np.sqrt(2), rel=0.1)
+    assert motion([0.002, 0, 0, 0, 0, 0]) > 0.01  # a 0.11° tilt: 0.002 × z, about 0.02 mm

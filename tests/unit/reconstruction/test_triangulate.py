@@ -79,11 +79,12 @@ def test_accuracy_and_coverage(calib, shape):
     d = np.abs(trimesh.proximity.signed_distance(moved, cloud.points[::20]))
     assert d.mean() < 5e-4 * diag
     assert np.percentile(d, 95) < 2e-3 * diag
-    # the default drops what either camera sees at a grazing angle (> 70°): fewer, better points
+    # the default drops what either camera sees at a grazing angle (> 70°)
     steep = triangulate_view(maps, calib)
     assert 0.5 * len(cloud) < len(steep) < len(cloud)
-    d70 = np.abs(trimesh.proximity.signed_distance(moved, steep.points[::20]))
-    assert np.percentile(d70, 95) < np.percentile(d, 95)
+    # (on exact maps grazing points are as accurate as the rest, ~1 µm: their larger error
+    # on a rendered capture comes from the decoder's noise, see max_incidence_deg)
+    assert steep.extra["incidence"].max() <= 70.0 < cloud.extra["incidence"].max()
     truth = _visible_truth(maps, calib, mesh, T)[::10]
     near, _ = cKDTree(cloud.points).query(truth)
     assert (near < 0.3).mean() >= 0.95  # 0.3 mm: about 3 pixel footprints at 300 mm
@@ -107,3 +108,31 @@ def test_rectification_rows_are_epipolar(calib):
 def test_bad_maps(calib):
     with pytest.raises(InputError, match="cam1"):
         triangulate_view({"cam0": None}, calib)
+
+
+def test_quadratic_smoothing_has_no_curvature_bias():
+    """A curved decoded map (a paraboloid, like the projector column over a thread) with decoder
+    noise: the order-2 normalised convolution removes most of the noise without the weighted
+    mean's bias of sigma² × Laplacian / 2; a pixel next to a jump keeps its own value."""
+    from scan2ad.reconstruction.triangulate import _smooth_decoded
+
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:120, 0:160].astype(np.float64)
+    truth = 0.02 * (x - 80) ** 2 + 0.03 * (y - 60) ** 2 + 0.5 * x  # Laplacian 0.1 px / px²
+    truth[:, 100:] += 40.0  # a depth edge: a code jump
+    valid = np.ones(truth.shape, bool)
+    valid[50:60, 20:40] = False  # a hole (shadow)
+    noisy = (truth + rng.normal(0.0, 0.1, truth.shape)).astype(np.float32)
+    sigma = 2.0
+    inner = valid.copy()
+    inner[:8], inner[-8:], inner[:, :8], inner[:, -8:] = False, False, False, False
+    inner[:, 92:108] = False  # away from the jump
+    (q,) = _smooth_decoded([noisy], valid, sigma, 2, max_change=0.5)
+    (m,) = _smooth_decoded([noisy], valid, sigma, 0, max_change=10.0)
+    err_q, err_raw = (np.abs(a - truth)[inner] for a in (q, noisy))
+    assert abs(float(np.mean((q - truth)[inner]))) < 0.01  # unbiased
+    assert float(np.mean((m - truth)[inner])) > 0.15  # sigma² × 0.1 / 2 = 0.2 px of bias
+    assert err_q.mean() < 0.5 * err_raw.mean()
+    assert np.isnan(q[~valid]).all()
+    # next to the jump the window mixes both sides: the pixel keeps its own value
+    np.testing.assert_array_equal(q[30:90, 99:101], noisy[30:90, 99:101])
