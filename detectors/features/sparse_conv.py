@@ -15,7 +15,9 @@ A sparse tensor is ``(coords, feats)``: ``coords`` (N, 4) int64 rows ``(batch, x
 
 Neighbour lookup: coordinates are packed into one int64 key, sorted once per voxel set, and each
 kernel offset is a ``searchsorted`` over the shifted keys — O(K·N log N), no Python loop over
-points, memory O(N) per offset.
+points. A voxel set caches its (N, K³) neighbour table per kernel size (the "kernel map" of
+MinkowskiEngine), so the several convolutions of a U-Net level look their neighbours up once; a
+submanifold convolution is then one gather of (N, K³·C_in) and one matrix product.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class VoxelSet:
     coords: torch.Tensor  # (N, 4) int64
     sorted_keys: torch.Tensor
     order: torch.Tensor   # sorted position -> row
+    _tables: dict = dataclasses.field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, coords: torch.Tensor) -> VoxelSet:
@@ -59,6 +62,16 @@ class VoxelSet:
         pos = torch.searchsorted(self.sorted_keys, q).clamp(max=self.sorted_keys.numel() - 1)
         found = self.sorted_keys[pos] == q
         return torch.where(found, self.order[pos], torch.full_like(pos, -1))
+
+    def neighbour_table(self, kernel_size: int) -> torch.Tensor:
+        """(N, K³) row of each active neighbour v + o (offsets as :func:`kernel_offsets`,
+        centred), -1 where inactive; computed once per voxel set and kernel size."""
+        if kernel_size not in self._tables:
+            offsets = kernel_offsets(kernel_size, True, self.coords.device)
+            q = self.coords[:, None, :].repeat(1, len(offsets), 1)
+            q[:, :, 1:] += offsets
+            self._tables[kernel_size] = self.lookup(q.reshape(-1, 4)).reshape(len(self.coords), len(offsets))
+        return self._tables[kernel_size]
 
 
 def kernel_offsets(kernel_size: int, centred: bool, device=None) -> torch.Tensor:
@@ -86,15 +99,10 @@ class SubmanifoldConv3d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
 
     def forward(self, feats: torch.Tensor, vs: VoxelSet) -> torch.Tensor:
-        offsets = kernel_offsets(self.kernel_size, True, feats.device)
-        out = feats.new_zeros(feats.shape[0], self.weight.shape[2])
-        for k, off in enumerate(offsets):
-            q = vs.coords.clone()
-            q[:, 1:] += off
-            nbr = vs.lookup(q)
-            rows = torch.nonzero(nbr >= 0, as_tuple=True)[0]
-            if rows.numel():
-                out.index_add_(0, rows, feats[nbr[rows]] @ self.weight[k])
+        table = vs.neighbour_table(self.kernel_size)                      # (N, K³), -1 = inactive
+        padded = torch.cat([feats, feats.new_zeros(1, feats.shape[1])])   # row -1 reads zeros
+        gathered = padded[table].reshape(feats.shape[0], -1)              # (N, K³·C_in)
+        out = gathered @ self.weight.reshape(-1, self.weight.shape[2])
         return out if self.bias is None else out + self.bias
 
 
