@@ -36,9 +36,42 @@ Choices where the paper is silent or does not fit a CPU (all config values):
 
 Measured (2026-11-29, tiny encoder, 3 mm ring of test_sca.py): the discriminator barely leaves
 the label prior (BCE 0.615 -> 0.56) in 40-100 steps at sigma = 0.1 on standardised tokens, yet
-O/P-AUROC reach 0.93/0.74; sigma = 0.3 trains (BCE -> 0.15) and gave P-AUROC 0.85. On the demo
-dataset with the benchmark's 30-step schedule every variant is near chance
-(benchmarks/detectors_iii.py): the paper's ~12,500 steps matter.
+O/P-AUROC reach 0.93/0.74; sigma = 0.3 trains (BCE -> 0.15) and gave P-AUROC 0.85.
+
+Why SCA is near chance on the demo dataset (diagnosis of issue 9, 2026-11-29 session 4). Data:
+demo heavy_washer (``/tmp/s4_demo``, what ``make demo`` builds), open-set k = 1, seed 1: 10
+normal training clouds x 2 views (view 0 plain), 25 test clouds; this class's shipped
+point_mae_small tokens, 1024 x 32 of 16384 points; O/P-AUROC in %, point scores by the max over
+containing patches + the 3D median filter, object score = max (as ``score``). The networks were
+trained on the cached tokens for 500 steps of batch 8 (the paper's lr 1e-4 and cosine schedule
+unless named), on a GPU for speed (same code, ``SCANet`` of :mod:`.model`).
+
+(a) the score path is sound, the signal is in the tokens: the distance of each test token to its
+nearest training token, through the same point mapping, gives P 78.4 on raw tokens, 79.1 on
+standardised ones and 77.1 on the SCA-aggregated ones (patchcore-pointmae: 78.4), but object
+AUROC 27-40 (max) — normal clouds hold rare-but-normal 32-point patches farther from the training
+tokens than the small defects' patches are (top-1 % mean instead of max: the same). With
+128-point patches the same distance gives O 68.4 / P 85.6 (raw) and 68.4 / 79.5 (aggregated).
+
+(b) the discriminator is what fails: with the paper's settings it reaches P 56.0 / 54.8 / 53.6
+(seeds 0/1/2; O 68.4 / 68.4 / 63.2); it learns to separate "noise vs no noise" perfectly (BCE
+0.6 -> 0.02 at sigma 0.3, -> 0.001 at sigma >= 1) while P stays at 57-62 for sigma 0.3, 1, 3,
+lr 1e-3 or 2000 steps. The scale of sigma is not the cause: sigma 0.1 / 0.01 on the raw
+(unstandardised, per-channel std 0.026) tokens gives P 56.7 / 44.5; PCA whitening (16-63
+components) 53.8-57.4. Nor are the attention discriminator's details: a positional embedding
+from the patch centres (MLP, as Point-MAE's) instead of one per token index 52.1-59.1, no
+positional embedding 55.7, without either LayerNorm / with BatchNorm 52.0-64.8. Without SCA
+60.6, without the Feature Adaptor 46.4. The per-token MLP discriminator of the SimpleNet
+ablation does transfer part of the signal: P 67.7 / 64.9 (seeds 0/1), 69.6 at 2000 steps,
+73.2 without SCA at 2000 steps; on 128-point patches 79.5 / 79.5, 82.8 at 2000 steps and 88.8
+without SCA. So the cause is the paper's cross-patch attention discriminator trained on
+isotropic feature noise: it becomes a detector of that noise which does not respond to the
+demo parts' real defect tokens (on-manifold tokens of another shape, not noisy ones); no
+setting within the paper's description fixed it, so the defaults stay the paper's.
+
+(c) train/test mismatch is not it: training on the plain views only (statistics from them too)
+gives P 58.0 (all views: 56.0). (d) the median filter changes P by <= 0.3; the object score is
+the max (the paper's s_cloud formula is missing from the seed text).
 """
 
 from __future__ import annotations

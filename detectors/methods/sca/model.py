@@ -200,8 +200,8 @@ class AnomalousFeatureGenerator(nn.Module):
 
     def forward(self, q: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(corrupted tokens, mask m as float labels), both for ``q`` (B, n, C)."""
-        m = (torch.rand(q.shape[:-1], generator=generator) < self.p).float()
-        eps = torch.randn(q.shape, generator=generator) * self.sigma
+        m = (torch.rand(q.shape[:-1], generator=generator, device=q.device) < self.p).float()
+        eps = torch.randn(q.shape, generator=generator, device=q.device) * self.sigma
         return q + m[..., None] * self.gamma * eps, m
 
 
