@@ -18,11 +18,13 @@ Choices where the paper is silent, written down:
   of open patches (measured 19 s per cloud that way, under 1 s this way).
   Centre distances are measured in the cloud normalised to the unit sphere so the two terms of
   the score are commensurate.
-* The region is the M points nearest to the chosen cluster's centre. ADDPOINTS adds M points:
-  copies of the region lifted along the local normal by ε·r (r = region radius) with a smooth
-  cap profile, plus jitter — a protrusion; its new points are the anomaly. REMOVEPOINTS deletes
-  round(ε·M) region points closest to the centre — a hole; the remaining points within two point
-  spacings of the removed ones (the hole's rim) are the anomaly.
+* The region is the M points nearest to the chosen cluster's centre. The mode gives the defect's
+  "overall appearance" (§IV-B): ADDPOINTS raises the region into a protrusion (peak ε·r/2,
+  r = region radius, smooth cap profile) and adds round(ε·M/2) points on it; REMOVEPOINTS sinks
+  it into a depression of the same shape and deletes round(ε·M/2) of its points. The moved and
+  added points are the anomaly. (An earlier reading — copies of the region floating above the
+  intact surface, and a hole — taught the apprentice density cues that real bumps and dents do
+  not have: GMANet then scored them *below* normal points, P-AUROC 0.42 on ``tiny`` rings.)
 
 The analysis (clustering, Poisson, curvature, region) depends only on the cloud, so it is done
 once per training sample (:func:`analyse`) and each training step only draws mode and strength.
@@ -133,24 +135,37 @@ def candidate_regions(points: np.ndarray, normals: np.ndarray, count: int,
 
 
 def generate(points: np.ndarray, region: SPCGRegion, add: bool, strength: float,
-             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Algorithm 1, lines 15–19: (synthetic cloud, per-point anomaly mask)."""
+             rng: np.random.Generator, height: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """Algorithm 1, lines 15–19: (synthetic cloud, per-point anomaly mask).
+
+    The mode decides "the overall appearance of the defect" (§IV-B): ADDPOINTS raises the region
+    into a protrusion and adds round(ε·M / 2) points on it (material added: the raised surface
+    keeps its density); REMOVEPOINTS sinks it into a depression and deletes round(ε·M / 2) of its
+    points (material removed). Both move the region along its mean normal with a smooth cap
+    profile of peak ε · ``height`` · r; the moved points (and the added ones) are the anomaly.
+    """
     idx = region.indices
+    base = points[idx]
+    r = np.clip(np.linalg.norm(base - base[0], axis=1) / region.radius, 0, 1)
+    profile = (1.0 - r**2) ** 2
+    peak = strength * height * region.radius
+    sign = 1.0 if add else -1.0
+    out = points.copy()
+    out[idx] = base + (sign * peak * profile)[:, None] * region.normal
+    moved = np.zeros(len(points), bool)
+    moved[idx[profile > 0.05]] = True
+    k = max(1, round(strength * len(idx) / 2))
     if add:
-        base = points[idx]
-        r = np.linalg.norm(base - base[0], axis=1) / region.radius
-        lift = strength * region.radius * (1.0 - np.clip(r, 0, 1) ** 2)
-        new = base + lift[:, None] * region.normal
-        new += rng.normal(scale=0.25 * region.spacing, size=new.shape)
-        keep = lift > 0.05 * region.radius  # points that really stand off the surface
-        new = new[keep]
-        out = np.concatenate([points, new])
-        mask = np.concatenate([np.zeros(len(points), bool), np.ones(len(new), bool)])
-        return out, mask
-    k = max(1, round(strength * len(idx)))
-    removed = idx[:k]
+        # new points between random pairs of the raised region's points, on its (convex) surface
+        a, b = rng.integers(len(idx), size=(2, k))
+        w = rng.uniform(0.25, 0.75, size=(k, 1))
+        raised = out[idx]
+        new = w * raised[a] + (1 - w) * raised[b]
+        rn = np.clip(np.linalg.norm(new - base[0], axis=1) / region.radius, 0, 1)
+        lift = peak * (1.0 - rn**2) ** 2 - (new - base[0]) @ region.normal
+        new += np.clip(lift, 0, None)[:, None] * region.normal
+        new += rng.normal(scale=0.1 * region.spacing, size=new.shape)
+        return np.concatenate([out, new]), np.concatenate([moved, np.ones(k, bool)])
     keep = np.ones(len(points), bool)
-    keep[removed] = False
-    out = points[keep]
-    d, _ = cKDTree(points[removed]).query(out)
-    return out, d < 2.0 * region.spacing
+    keep[rng.choice(idx, size=min(k, len(idx)), replace=False)] = False
+    return out[keep], moved[keep]

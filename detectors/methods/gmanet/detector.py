@@ -20,21 +20,31 @@ Ablations: ``synthesis="norm-as"`` (w/o SPCG: the paper swaps in other generator
 ``use_sdo=False`` (w/o SDO: only d_n is minimised).
 
 Status, measured on the ``tiny`` dataset (its ring, some runs also its washer; 150-300 steps;
-2026-11-29): GMANet does NOT beat chance here in any configuration tried (19 runs: point AUROC
-0.28-0.68, object AUROC 0.08-0.83 on 8 test clouds per class; the code before these changes
-gave point AUROC 0.28 / 0.39, i.e. inverted). What was found and what each knob records:
+2026-11-29, session 3): GMANet did NOT beat chance in any configuration tried (19 runs: point
+AUROC 0.28-0.68, object AUROC 0.08-0.83 on 8 test clouds per class). What was found then:
 
 * the literal Eq. 4 gives the 1.5 % synthetic points 1.5 % of the gradient: after 300 steps d_s
   ≈ d_n on the training synthetics (0.104 vs 0.099); ``balance=True`` separates them (0.85 vs
   0.39) but the objective then rewards scaling every d up, and d on normal test points drifts
   to 0.6-1.2;
 * with the argmax region (or the best 8) every synthetic defect lies on the same part of a part
-  (on the ring: its outer equator), and the apprentice learns that place: the top 1 % scores of
-  normal test rings lay at radius 0.95 against 0.78 on average. ``regions=0`` draws among all
-  clusters over the curvature threshold, which moves the bias, not removes it;
+  (on the ring: its outer equator), and the apprentice learns that place. ``regions=0`` draws
+  among all clusters over the curvature threshold (on the ``tiny`` ring none passes 0.2, so
+  among all 64 clusters);
 * the earlier encoder had LayerNorm after every linear layer, which makes PointNet++'s first
   layer blind to neighbour distances (LN(W·c·v) = LN(W·v)), and a ReLU on the output, which
   gives all-zero features whose normalised distance is noise: both removed.
+
+Session 4 (2026-11-29, load 3-5, ``/tmp``-script runs: 4 normal training rings of 2000 points,
+6 normal + 9 anomalous unseen test rings, 0.9 mm Bump/Dent/Scratch, detector seed 0): the expert's
+features are now standardised per channel (``standardise``): pure distillation (``use_sdo=False``,
+300 steps, ``regions=0``) went from point AUROC 0.485 to 0.564. SPCG now shapes a protrusion or a
+depression (see :mod:`~scan2ad.detectors.synthesis.spcg`; the earlier floating copies and holes
+taught density cues). Still at chance overall: 300-800 steps, ``regions`` 0 or 1, M/N 0.015 or
+Table VIII's 0.15, Eq. 4 literal or balanced, ``apprentice_init`` 0 or 0.1 all give per-cloud
+point AUROC 0.53-0.88 on Bumps and 0.16-0.61 on Dents: d follows the sign of the displacement
+(convex high, concave low) rather than its presence, and SPCG's own defects on unseen rings score
+0.13-0.94 (mean ≈ 0.45), i.e. the apprentice has not learnt Eq. 4's separation in this budget.
 """
 
 from __future__ import annotations
@@ -74,6 +84,9 @@ class GMANetConfig(BaseConfig):
                       "random subset each step; at test the other points take their nearest scored "
                       "point's score; 0 = all)", 1024)
     expert_weights: str = doc("optional state dict for the frozen expert", "")
+    standardise: bool = doc("standardise the expert's features per channel with their mean and std over the "
+                            "training clouds before comparing (as the student-teacher detectors GMANet builds "
+                            "on do with their teacher's descriptors)", True)
 
 
 def _normalise(points: np.ndarray) -> np.ndarray:
@@ -91,6 +104,24 @@ class GMANet(Detector):
         if self.config.synthesis not in ("spcg", "norm-as"):
             raise InputError(f"unknown synthesis {self.config.synthesis!r} (spcg | norm-as)")
         self.expert = self.apprentice = None
+        self.feat_mean = self.feat_std = None
+
+    def _expert_features(self, x, n):
+        """F^e of Eq. 1, standardised per channel when ``standardise`` (statistics from fit)."""
+        f = self.expert(x, n)
+        return (f - self.feat_mean) / self.feat_std if self.config.standardise else f
+
+    def _feature_statistics(self, prepared) -> None:
+        """Per-channel mean and std of the frozen expert's features on the normal training clouds."""
+        import torch
+
+        with torch.no_grad():
+            feats = []
+            for pts, _, _ in prepared:
+                sub = pts[: self.config.points] if self.config.points else pts
+                feats.append(self.expert(*self._inputs(sub)))
+            f = torch.cat(feats)
+        self.feat_mean, self.feat_std = f.mean(0), f.std(0).clamp(min=1e-6)
 
     def _encoders(self):
         import torch
@@ -156,6 +187,7 @@ class GMANet(Detector):
             region = spcg.candidate_regions(pts, nrm, c.regions, ratio=c.point_ratio) if c.synthesis == "spcg" else None
             prepared.append((pts, nrm, region))
         self.expert, self.apprentice = self._encoders()
+        self._feature_statistics(prepared)
         opt = torch.optim.Adam(self.apprentice.parameters(), lr=c.lr)
         self.apprentice.train()
         losses = []
@@ -167,7 +199,7 @@ class GMANet(Detector):
                 syn, mask = syn[pick], mask[pick]
             x, n = self._inputs(syn)
             with torch.no_grad():
-                fe = self.expert(x, n)
+                fe = self._expert_features(x, n)
             d = point_discrepancy(self.apprentice(x, n), fe) ** (2 if c.squared else 1)
             loss = sdo_loss(d, torch.as_tensor(mask), c.alpha, c.use_sdo, c.balance)
             opt.zero_grad()
@@ -201,7 +233,7 @@ class GMANet(Detector):
             sub = pts[np.random.default_rng(c.seed).choice(len(pts), c.points, replace=False)]
         x, n = self._inputs(sub)
         with torch.no_grad():
-            d = point_discrepancy(self.apprentice(x, n), self.expert(x, n)).numpy().astype(np.float64)
+            d = point_discrepancy(self.apprentice(x, n), self._expert_features(x, n)).numpy().astype(np.float64)
         return sub, d
 
     def parameter_count(self) -> int:
@@ -213,11 +245,13 @@ class GMANet(Detector):
     def state_dict(self) -> dict[str, Any]:
         if self.apprentice is None:
             raise InputError("nothing to save: gmanet is not trained")
-        return {"expert": self.expert.state_dict(), "apprentice": self.apprentice.state_dict()}
+        return {"expert": self.expert.state_dict(), "apprentice": self.apprentice.state_dict(),
+                "feat_mean": self.feat_mean, "feat_std": self.feat_std}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.expert, self.apprentice = self._encoders()
         self.expert.load_state_dict(state["expert"])
         self.apprentice.load_state_dict(state["apprentice"])
+        self.feat_mean, self.feat_std = state["feat_mean"], state["feat_std"]
         self.apprentice.eval()
 

@@ -23,13 +23,16 @@ def test_spcg_region_and_add_remove():
     assert region.score >= region.curvature                      # centre distance + curvature
     rng = np.random.default_rng(0)
     added, mask = spcg.generate(p, region, True, 0.8, rng)
-    assert len(added) > len(p) and mask.sum() == len(added) - len(p)
-    np.testing.assert_array_equal(added[: len(p)], p)            # original points untouched
-    lift = (added[mask] - p[region.indices[0]]) @ region.normal
-    assert lift.max() > 0.3 * region.radius                      # a protrusion, not noise
-    removed, rim = spcg.generate(p, region, False, 0.5, rng)
-    assert len(removed) == len(p) - round(0.5 * len(region.indices))
-    assert 0 < rim.sum() < 0.1 * len(removed)
+    k = round(0.8 * len(region.indices) / 2)                     # ε·M/2 points added
+    assert len(added) == len(p) + k and mask[len(p):].all()
+    outside = np.setdiff1d(np.arange(len(p)), region.indices)
+    np.testing.assert_array_equal(added[outside], p[outside])    # only the region moves
+    lift = (added[region.indices] - p[region.indices]) @ region.normal
+    assert lift.max() == pytest.approx(0.8 * 0.2 * region.radius)  # peak ε·h·r at the centre
+    assert lift.min() >= 0 and mask[region.indices[0]]           # a protrusion, labelled
+    removed, sunk = spcg.generate(p, region, False, 0.8, rng)
+    assert len(removed) == len(p) - k                             # ε·M/2 points removed
+    assert 0 < sunk.sum() <= len(region.indices) - k
 
 
 def test_spcg_prefers_curved_clusters():
