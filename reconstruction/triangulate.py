@@ -45,8 +45,9 @@ class TriangulateConfig:
         "points seen by either camera at more than this angle from the surface normal are "
         "dropped (grazing measurements are the least accurate: on lock_nut, one view, points "
         "at 70-90° have 2-10x the mean error of those below 60°; 90: keep all); every kept "
-        "point records its angle in extra['incidence']",
-        70.0,
+        "point records its angle in extra['incidence'], and the stage keeps those above its "
+        "grazing_deg (70°) only where no other view measures the surface better",
+        85.0,
     )
     smooth_sigma_px: float = doc(
         "Gaussian applicability (px) of the normalised-convolution smoothing of the decoded "

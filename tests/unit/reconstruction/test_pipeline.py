@@ -145,3 +145,19 @@ def test_normal_motion_ignores_a_spin_about_a_symmetry_axis():
     assert motion([0, 0, 0.01, 0, 0, 0.2]) < 2e-3  # 0.57° spin + 0.2 mm slide: ~0.1 mm moves
     assert motion([0, 0, 0, 0.05, 0, 0]) == pytest.approx(0.05 / np.sqrt(2), rel=0.1)
     assert motion([0.002, 0, 0, 0, 0, 0]) > 0.01  # a 0.11° tilt: 0.002 × z, about 0.02 mm
+
+
+def test_grazing_points_stay_only_where_nothing_better_measures_the_surface():
+    from scan2ad.pointcloud import PointCloud
+    from scan2ad.reconstruction.pipeline import drop_redundant_grazing
+
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0, 10, (500, 3)) * [1, 1, 0]  # a face seen steeply
+    b = a[:100] + [0, 0, 0.05]  # the same face seen again at a grazing angle
+    c = rng.uniform(0, 10, (200, 3)) * [1, 1, 0] + [20, 0, 0]  # a face seen only grazing
+    inc = np.r_[np.full(500, 30.0), np.full(300, 80.0)]
+    cloud = PointCloud(np.vstack([a, b, c]), extra={"incidence": inc.astype(np.float32)})
+    kept, dropped = drop_redundant_grazing(cloud, 70.0, 0.25)
+    assert dropped == 100
+    np.testing.assert_array_equal(kept.points, np.vstack([a, c]))
+    assert drop_redundant_grazing(cloud, 90.0, 0.25)[1] == 0
