@@ -136,3 +136,9 @@ def test_quadratic_smoothing_has_no_curvature_bias():
     assert np.isnan(q[~valid]).all()
     # next to the jump the window mixes both sides: the pixel keeps its own value
     np.testing.assert_array_equal(q[30:90, 99:101], noisy[30:90, 99:101])
+    # a valid strip two pixels tall fills more than half of a sigma-1 window but leaves y²
+    # undetermined: its pixels keep their own values (no singular system)
+    strip = np.zeros_like(valid)
+    strip[60:62] = True
+    (s2,) = _smooth_decoded([noisy], strip, 1.0, 2, max_change=0.5)
+    np.testing.assert_array_equal(s2[strip], noisy[strip])
