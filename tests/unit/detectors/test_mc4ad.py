@@ -145,9 +145,10 @@ def tiny(tmp_path_factory):
 # OMP_NUM_THREADS=1): 600 steps of 2 rings (4 normal training rings of 2000 points, depth 2, voxel
 # 0.06, lr 0.003, six patches), unseen 6 normal + 4 Bump + 4 Dent rings at 0.9 mm, seeds 0/1/2:
 # MC4AD O 0.83/0.63/0.40, P 0.65/0.57/0.60; PO3AD O 0.69/0.33/0.48, P 0.48/0.53/0.56; MC4AD with
-# 2 mm defects O 0.73, P 0.60 (no better: the network has not learnt DA-Gen's task in this budget
-# — on fresh DA-Gen clouds its |F_C| separates displaced from untouched points at AUROC 0.59-0.64
-# after 300-400 steps, while it fits one fixed cloud within 50 steps).
+# 2 mm defects O 0.73, P 0.60; MC4AD with 8 training rings O 0.52/0.60/0.60, P 0.70/0.57/0.48.
+# No better: the network has not learnt DA-Gen's task in this budget — on fresh DA-Gen clouds its
+# |F_C| separates displaced from untouched points at AUROC 0.59-0.64 after 300-400 steps, while it
+# fits one fixed cloud within 50 steps.
 SMALL = {"depth": 2, "voxel_size": 0.06, "rotation_deg": 0.0, "max_points": 1024, "batch_size": 2,
          "shifted_patches": 6, "lr": 0.003}
 
