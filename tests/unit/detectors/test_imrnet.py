@@ -47,28 +47,29 @@ def test_reconstructor_shapes_and_chamfer():
     assert float(chamfer(p[0], p[0] + 0.1).min()) > 0
 
 
-def _trained(name, steps, points=1500):
+def _trained(name, steps, points=1500, dim=48):
     from scan2ad.detectors.base import TrainSet
     from scan2ad.detectors.registry import create
 
     rng = np.random.default_rng(0)
     train = TrainSet([_sample("bracket", None, 1500, rng) for _ in range(3)])
-    det = create(name, points=points, groups=64, group_size=32, dim=48, depth=2, steps=steps)
+    det = create(name, points=points, groups=64, group_size=32, dim=dim, depth=2, steps=steps)
     det.fit(train)
     return det, rng
 
 
 def test_imrnet_beats_chance_on_tiny_defects():
-    """IMRNet on bracket Bump/Dent defects, every point kept (the sampler is then the identity):
-    point AUROC 0.674 measured (chance 0.5; 0.481 without template regularisation); 0.6 required."""
+    """IMRNet on bracket Bump/Dent defects, every point kept (the sampler is then the identity), at
+    the default width 96: point AUROC 0.704 measured (detector seeds 1/2: 0.675/0.678; chance 0.5;
+    at width 48 0.674/0.631/0.624, too close to a bound); 0.63 required."""
     from sklearn.metrics import roc_auc_score
 
-    det, rng = _trained("imrnet", 300)
+    det, rng = _trained("imrnet", 300, dim=96)
     assert np.mean(det.train_losses[-20:]) < 0.5 * np.mean(det.train_losses[:20])   # learning happens
     test = [_sample("bracket", d, 1500, rng) for d in ("Bump", "Dent", "Bump", "Dent")]
     scores = [det.score(c.points).points for c in test]
     auc = roc_auc_score(np.concatenate([c.labels for c in test]), np.concatenate(scores))
-    assert auc > 0.6, f"point AUROC {auc:.3f}"
+    assert auc > 0.63, f"point AUROC {auc:.3f}"
 
 
 @pytest.mark.parametrize("name", ["imrnet", "imrnet-fps", "imrnet-random", "imrnet-voxel"])
