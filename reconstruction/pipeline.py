@@ -85,7 +85,7 @@ def drop_redundant_grazing(
     """Drop the points seen at more than ``grazing_deg`` (``extra["incidence"]``) that have a
     point seen below it within ``radius_mm``: of two measurements of one surface the grazing
     one is the less accurate (lock_nut, one view: 2-10x the error above 70°), but where the
-    grazing one is all there is (thread flanks, a nail's cone seen at 70-85° from every view:
+    grazing one is all there is (thread flanks, a nail's cone seen at 70-80° from every view:
     threaded_nail lost 5% of its visible area to a hard 70° limit) it stays. Returns the
     cloud and the number dropped."""
     from scipy.spatial import cKDTree

@@ -46,8 +46,10 @@ class TriangulateConfig:
         "dropped (grazing measurements are the least accurate: on lock_nut, one view, points "
         "at 70-90° have 2-10x the mean error of those below 60°; 90: keep all); every kept "
         "point records its angle in extra['incidence'], and the stage keeps those above its "
-        "grazing_deg (70°) only where no other view measures the surface better",
-        85.0,
+        "grazing_deg (70°) only where no other view measures the surface better. 80 rather "
+        "than 85: on square_plug the 80-85° points raised mean / p95 from 0.052% / 0.133% to "
+        "0.071% / 0.218% of the diagonal for 1.6 points of threaded_nail's coverage",
+        80.0,
     )
     smooth_sigma_px: float = doc(
         "Gaussian applicability (px) of the normalised-convolution smoothing of the decoded "
