@@ -69,6 +69,29 @@ class TriangulateConfig:
         "does not follow (the decoder's noise is ~0.1 px)",
         0.3,
     )
+    edge_jump: float = doc(
+        "depth-edge filter (0: off, the default): two neighbouring pixels (horizontal or "
+        "vertical) of a rectified camera map whose decoded projector columns differ by more "
+        "than this (projector px) straddle a depth "
+        "discontinuity, and a camera pixel there may mix the codes of both surfaces. 2 (the "
+        "matching's max_jump) with radius 2, measured 2026-11-29 (12 views, rig calibration, "
+        "benchmarks/reconstruction.py): mean % of the diagonal square_plug 0.0522 -> 0.0502, "
+        "split_pin 0.0701 -> 0.0693, internal / external_tooth_lock_washer 0.0552 / 0.0554 -> "
+        "0.0533 / 0.0528, heavy_washer 0.0316 -> 0.0273, but threaded_nail's coverage "
+        "95.1% -> 91.0% and split_pin's points 85.7K -> 72.1K (coverage 99.8% -> 98.7%): none "
+        "of the four reaches 0.05%. Radius 1: square_plug 0.0500, threaded_nail's coverage "
+        "93.5%. So it stays off. On one square_plug view most of "
+        "the error is at grazing angles (points above 65°, 13%, hold 33% of it), not at "
+        "column jumps of the left map (within 2 px of one: 1.5% of the points, 2.4% of the "
+        "error)",
+        0.0,
+    )
+    edge_radius_px: int = doc(
+        "depth-edge filter: left pixels within this many rectified pixels (square window) of a "
+        "discontinuity of the left map, or matched within it of one of the right map, are "
+        "dropped",
+        2,
+    )
 
 
 @dataclasses.dataclass
@@ -219,6 +242,25 @@ def _rectify_map(dm, maps, config: TriangulateConfig | None = None):
     return col, row, conf
 
 
+def _edge_mask(col: np.ndarray, jump: float, radius: int) -> np.ndarray:
+    """Pixels within ``radius`` (square window) of a depth discontinuity of a rectified
+    projector-column map: a pair of valid 4-neighbours whose columns differ by more than
+    ``jump``. ``cv2.dilate`` grows the marked pairs."""
+    import cv2
+
+    edge = np.zeros(col.shape, np.uint8)
+    with np.errstate(invalid="ignore"):
+        h = np.abs(col[:, 1:] - col[:, :-1]) > jump  # NaN compares False: invalid pairs skipped
+        v = np.abs(col[1:] - col[:-1]) > jump
+    edge[:, 1:] |= h
+    edge[:, :-1] |= h
+    edge[1:] |= v
+    edge[:-1] |= v
+    if radius > 0:
+        edge = cv2.dilate(edge, np.ones((2 * radius + 1, 2 * radius + 1), np.uint8))
+    return edge.astype(bool)
+
+
 def _match_row(cl, rl, cr, rr, max_jump, max_row_error):
     """Sub-pixel right x for every left pixel of one rectified row (NaN: no match) and the
     projector-row error of the match."""
@@ -289,6 +331,16 @@ def triangulate_view(
         )
     xs = np.arange(W, dtype=float)[None, :].repeat(H, 0)
     ys = np.arange(H, dtype=float)[:, None].repeat(W, 1)
+    if config.edge_jump > 0:
+        # depth-edge filter: the left pixel, or either right pixel around its match, lies near
+        # a discontinuity of its camera's map
+        e1 = _edge_mask(c1, config.edge_jump, config.edge_radius_px)
+        near = _edge_mask(c0, config.edge_jump, config.edge_radius_px)
+        m = np.isfinite(xr)
+        yy = ys[m].astype(int)
+        x0 = np.clip(np.floor(xr[m]).astype(int), 0, W - 1)
+        near[m] |= e1[yy, x0] | e1[yy, np.minimum(x0 + 1, W - 1)]
+        xr[near] = np.nan
     disp = xs - xr
     Q = rect.Q
     X = Q[0, 0] * xs + Q[0, 3]
