@@ -69,6 +69,11 @@ absolute times are about twice an idle machine's):
     The code before this round (commit 8c63d56) in the same run as above (19:37-19:40 UTC,
     load 3.6-5.3): FRICP 5.10x (fricp-plane 4.35x), S4PCS 2.98x (96% vs 66%), ours vs C++ 1.1x.
 
+Idle re-measurement by the lead (21:05 UTC, load 0.8-0.9, the code of commit 9672139), same
+command: FRICP 3.40x Open3D (0.11 s vs 0.03 s; fricp-plane 3.07x), S4PCS 98% vs RANSAC 66% at
+0.68x its median time (0.08 s vs 0.11 s); with ``taskset -c 0`` in front: FRICP 1.84x, S4PCS
+0.39x. Errors as in the table above.
+
 All targets met: FRICP has 10x lower median rotation error than Open3D's ICP at 2.0x its time
 (<= 5x), and matches the authors' C++ to 6.1e-05 (<= 1e-4) in 0.4x its time; S4PCS succeeds
 from 98% of the rotations vs RANSAC's 66% in 0.41x its median time (<= 1x). Open3D and the
