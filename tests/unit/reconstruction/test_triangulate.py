@@ -193,3 +193,17 @@ def test_edge_filter_drops_the_step_and_keeps_the_flats(calib):
     far_on = (np.abs(p_on[:, 0]) > 2).sum()
     assert far_on > 0.97 * far_off
     assert len(on) < len(off)
+
+
+def test_batched_cholesky_solve_equals_numpy_and_flags_singular_systems():
+    from scan2ad.reconstruction.triangulate import _solve_gram
+
+    rng = np.random.default_rng(3)
+    A = rng.normal(size=(500, 6, 6))
+    G = A @ A.transpose(0, 2, 1) + 0.1 * np.eye(6)
+    rhs = rng.normal(size=(500, 6, 2))
+    G[:3] = np.diag([1.0, 1, 1, 1, 1, 0])            # singular: no y² information
+    x, det = _solve_gram(G, rhs)
+    np.testing.assert_allclose(x[3:], np.linalg.solve(G[3:], rhs[3:]), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(det[3:], np.linalg.det(G[3:] / G[3:, :1, :1]), rtol=1e-9)
+    assert (det[:3] == 0).all()
