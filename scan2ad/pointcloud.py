@@ -582,6 +582,16 @@ def to_open3d(cloud: PointCloud):
     return pcd
 
 
+def knn_normals(points: np.ndarray, k: int) -> np.ndarray:
+    """Unit PCA normals of each point's ``k`` nearest neighbours (Open3D, one C++ pass),
+    unoriented: the shared helper of registration (FRICP targets) and the detectors' features."""
+    import open3d as o3d
+
+    pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(points, dtype=np.float64)))
+    pcd.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(int(k)))
+    return np.asarray(pcd.normals).copy()
+
+
 def from_open3d(pcd) -> PointCloud:
     return PointCloud(
         np.asarray(pcd.points),

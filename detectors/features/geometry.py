@@ -65,12 +65,10 @@ def knn(query: np.ndarray, reference: np.ndarray, k: int, tree=None) -> tuple[np
 
 def estimate_normals(points: np.ndarray, k: int = 30) -> np.ndarray:
     """Unit normals from the ``k``-neighbourhood PCA (Open3D), oriented away from the centroid."""
-    import open3d as o3d
+    from scan2ad.pointcloud import knn_normals
 
     pts = np.asarray(points, dtype=np.float64)
-    pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts))
-    pcd.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(int(k)))
-    nrm = np.asarray(pcd.normals).copy()
+    nrm = knn_normals(pts, k)
     inward = np.einsum("ij,ij->i", nrm, pts - pts.mean(axis=0)) < 0
     nrm[inward] *= -1.0
     return nrm
