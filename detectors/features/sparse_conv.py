@@ -100,8 +100,11 @@ class SubmanifoldConv3d(nn.Module):
 
     def forward(self, feats: torch.Tensor, vs: VoxelSet) -> torch.Tensor:
         table = vs.neighbour_table(self.kernel_size)                      # (N, K³), -1 = inactive
-        padded = torch.cat([feats, feats.new_zeros(1, feats.shape[1])])   # row -1 reads zeros
-        gathered = padded[table].reshape(feats.shape[0], -1)              # (N, K³·C_in)
+        padded = torch.cat([feats, feats.new_zeros(1, feats.shape[1])])   # inactive: the zero row
+        # (N, K³·C_in); index_select, whose backward is one index_add, not advanced indexing's
+        # sort-based accumulate (3x slower training on the CPU)
+        rows = torch.where(table >= 0, table, feats.shape[0]).reshape(-1)
+        gathered = padded.index_select(0, rows).reshape(feats.shape[0], -1)
         out = gathered @ self.weight.reshape(-1, self.weight.shape[2])
         return out if self.bias is None else out + self.bias
 
@@ -118,7 +121,7 @@ class SparseConv3d(nn.Module):
     def coarse_set(self, vs: VoxelSet) -> VoxelSet:
         c = vs.coords.clone()
         c[:, 1:] = torch.div(c[:, 1:], self.stride, rounding_mode="floor")
-        return VoxelSet.build(torch.unique(c, dim=0))
+        return VoxelSet.build(unique_coords(c)[0])
 
     def forward(self, feats: torch.Tensor, vs: VoxelSet, coarse: VoxelSet | None = None):
         coarse = coarse or self.coarse_set(vs)
@@ -150,10 +153,10 @@ class SparseInverseConv3d(nn.Module):
         local = fine.coords[:, 1:] - parent[:, 1:] * self.stride          # offset inside the parent
         k = (local[:, 0] * self.stride + local[:, 1]) * self.stride + local[:, 2]
         out = feats.new_zeros(fine.coords.shape[0], self.weight.shape[2])
-        ok = src >= 0
-        if ok.any():
-            w = self.weight[k[ok]]                                          # (M, Cin, Cout)
-            out[ok] = torch.bmm(feats[src[ok]].unsqueeze(1), w).squeeze(1)
+        for j in range(self.stride**3):                     # one matrix product per kernel offset
+            rows = torch.nonzero((k == j) & (src >= 0), as_tuple=True)[0]
+            if rows.numel():
+                out.index_copy_(0, rows, feats[src[rows]] @ self.weight[j])
         return out if self.bias is None else out + self.bias
 
 
@@ -162,9 +165,17 @@ def voxelize(points: torch.Tensor, voxel_size: float, batch: torch.Tensor | None
     voxel share one site; features are averaged there by the caller (``scatter_mean``)."""
     b = torch.zeros(points.shape[0], dtype=torch.int64, device=points.device) if batch is None else batch
     grid = torch.floor(points / voxel_size).to(torch.int64)
-    coords = torch.cat([b[:, None], grid], dim=1)
-    uniq, inverse = torch.unique(coords, dim=0, return_inverse=True)
-    return uniq, inverse
+    return unique_coords(torch.cat([b[:, None], grid], dim=1))
+
+
+def unique_coords(coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.unique(coords, dim=0, return_inverse=True)`` through the packed 1-D keys: the
+    same sorted rows (the keys keep the (batch, x, y, z) order) at a fraction of the cost —
+    ``unique`` over rows was a fifth of a CFP-Net training step."""
+    keys, inverse = torch.unique(pack_keys(coords), return_inverse=True)
+    first = torch.empty(keys.shape[0], dtype=torch.int64, device=coords.device)
+    first.scatter_(0, inverse, torch.arange(coords.shape[0], device=coords.device))
+    return coords[first], inverse
 
 
 def scatter_mean(values: torch.Tensor, index: torch.Tensor, size: int) -> torch.Tensor:

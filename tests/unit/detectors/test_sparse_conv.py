@@ -11,6 +11,7 @@ from scan2ad.detectors.features.sparse_conv import (
     VoxelSet,
     kernel_offsets,
     scatter_mean,
+    unique_coords,
     voxelize,
 )
 
@@ -75,6 +76,15 @@ def test_gradients_flow_and_negative_coordinates():
     # each point's voxel contains it
     lo = coords[inv, 1:].float() * 0.5
     assert ((pts >= lo - 1e-6) & (pts < lo + 0.5 + 1e-6)).all()
+
+
+def test_unique_coords_equals_torch_unique_over_rows():
+    g = torch.Generator().manual_seed(3)
+    coords = torch.cat([torch.randint(0, 3, (4000, 1), generator=g),
+                        torch.randint(-40, 40, (4000, 3), generator=g)], 1)
+    ref, ref_inv = torch.unique(coords, dim=0, return_inverse=True)
+    got, inv = unique_coords(coords)
+    assert torch.equal(got, ref) and torch.equal(inv, ref_inv)
 
 
 def test_even_kernel_rejected():
