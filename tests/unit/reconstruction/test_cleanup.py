@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import trimesh
 
 from scan2ad.pointcloud import PointCloud
-from scan2ad.reconstruction.cleanup import CleanupConfig, denoise, octree_resample, poisson_mesh
+from scan2ad.reconstruction.cleanup import (
+    CleanupConfig,
+    denoise,
+    drop_off_surface,
+    octree_resample,
+    poisson_mesh,
+)
 
 
 def _noisy_sphere(n=40000, outliers=800, seed=0):
@@ -56,6 +63,60 @@ def test_octree_resample_keeps_measured_points_at_the_target_count():
     assert errs["centroid"] < 0.7 * errs["centre"], errs
     small, rep2 = octree_resample(cloud, 10**6)
     assert len(small) == len(cloud) and rep2["points_out"] == len(cloud)
+
+
+def test_octree_surface_pick_keeps_the_views_consensus():
+    """Three views of one plane, two accurate and one ten times noisier, the noisy one with its
+    normals flipped: per cell the point nearest the cells' mean along the normal is mostly an
+    accurate one; the point nearest the mean in 3D is any of them."""
+    rng = np.random.default_rng(2)
+    views = [
+        np.c_[rng.uniform(0, 20, (30000, 2)), rng.normal(0, s, 30000)] for s in (0.005, 0.005, 0.05)
+    ]
+    pts = np.vstack(views + [np.array([[0, 0, -0.5], [20, 20, 0.5]])])
+    normals = np.tile([0, 0, 1.0], (len(pts), 1))
+    normals[60000:] *= -1
+    cloud = PointCloud(pts, normals)
+    errs = {}
+    for pick in ("centroid", "surface"):
+        kept, _ = octree_resample(cloud, 4000, pick=pick)
+        assert 0.99 * 4000 <= len(kept) <= 4000
+        errs[pick] = np.abs(kept.points[:, 2]).mean()
+    assert errs["surface"] < 0.8 * errs["centroid"], errs
+    # measured points only
+    np.testing.assert_array_equal(np.isin(kept.points[:, 2], pts[:, 2]), True)
+    with pytest.raises(ValueError, match="octree pick"):
+        octree_resample(cloud, 4000, pick="nearest")
+
+
+def test_drop_off_surface_keeps_the_better_points_and_the_coverage():
+    """A plane measured well, with 10% of extra points 0.04-0.08 mm off it (the worse views of an
+    overlap): the off points go, the plane stays. A patch that only a noisy view measures
+    loses its worst points but stays covered, and a sparse patch with nothing better near it
+    stays whole."""
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(0)
+    good = np.c_[rng.uniform(0, 10, (20000, 2)), rng.normal(0, 0.005, 20000)]
+    off = np.c_[
+        rng.uniform(0, 10, (2000, 2)), rng.choice([-1, 1], 2000) * rng.uniform(0.04, 0.08, 2000)
+    ]
+    noisy = np.c_[rng.uniform(30, 31, (200, 2)), rng.normal(0, 0.05, 200)]
+    sparse = np.c_[rng.uniform(50, 56, (30, 2)), rng.normal(0, 0.05, 30)]
+    pts = np.vstack([good, off, noisy, sparse])
+    source = np.repeat([0, 1, 2, 3], [20000, 2000, 200, 30])
+    cloud = PointCloud(pts, np.tile([0, 0, 1.0], (len(pts), 1)))
+    kept, rep = drop_off_surface(cloud, CleanupConfig(surface_ratio=2.5, surface_support=1.0))
+    _, j = cKDTree(pts).query(kept.points)
+    left = np.bincount(source[j], minlength=4)
+    assert left[1] <= 0.01 * 2000  # the off points went
+    assert left[0] >= 0.9 * 20000  # the plane stayed
+    assert left[3] == 30  # nothing better near the sparse patch
+    near, _ = cKDTree(kept.points).query(noisy)
+    assert near.max() <= rep["support_radius_mm"] + 1e-12  # the noisy patch is still measured
+    assert rep["points_in"] == len(cloud) and rep["points_out"] == len(kept) < len(cloud)
+    unchanged, rep0 = drop_off_surface(cloud, CleanupConfig(surface_ratio=0))
+    assert unchanged is cloud and rep0["points_out"] == len(cloud)
 
 
 def test_poisson_mesh_is_watertight_and_close():
