@@ -58,7 +58,7 @@ class CleanupConfig:
         "2.5 with support 1, measured 2026-11-29 on the cleaned clouds (12 views, rig "
         "calibration): internal_tooth_lock_washer 0.055 -> 0.047% mean, threaded_nail "
         "coverage 95.06 -> 95.04%; 2 gave 0.043% but 95.02%; without the support condition "
-        "(every such point goes) threaded_nail's coverage fell to 94.5-94.7%",
+        "(every such point goes) threaded_nail's coverage fell to 94.0-94.5% (ratio 2-3)",
         2.5,
     )
     surface_support: float = doc(
@@ -177,7 +177,7 @@ def drop_off_surface(
     the coverage does not change. Where views overlap, the views' measurements of one patch
     scatter about it by their errors (the edge-mixed and grazing ones most: on
     internal_tooth_lock_washer's cleaned cloud the 10% of points above the limit of 2.5 carry
-    27% of the error sum); where one view alone measures a surface (a thread flank, a wire seen
+    22% of the error sum); where one view alone measures a surface (a thread flank, a wire seen
     edge-on) its points have no better neighbour and stay. Measured points only: nothing is
     moved or averaged."""
     from scipy.spatial import cKDTree
@@ -254,8 +254,9 @@ def octree_resample(
     cloud: PointCloud, target_points: int, tolerance: float = 0.01, pick: str = "centre"
 ) -> tuple[PointCloud, dict]:
     """Keep about ``target_points`` measured points (within ``tolerance`` below it, never more),
-    one per octree cell, chosen by ``pick`` (see :func:`_cell_keep`). The cell edge is searched in log space: on a surface the occupied-cell
-    count goes as h^-2, so a secant step on log(count) against log(h) converges in a few tries."""
+    one per octree cell, chosen by ``pick`` (see :func:`_cell_keep`). The cell edge is
+    searched in log space: on a surface the occupied-cell count goes as h^-2, so a secant step
+    on log(count) against log(h) converges in a few tries."""
     pts = cloud.points
     if len(pts) <= target_points:
         return cloud, {
