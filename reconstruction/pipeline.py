@@ -46,16 +46,8 @@ class ReconstructConfig:
         "stereo back-projection", default_factory=TriangulateConfig
     )
     multiview: MultiviewConfig = doc(
-        "multi-view registration; the stage's default raises the registration's dead band "
-        "(min_normal_shift_mm) from 0.015 to 0.025 mm: on split_pin (a thin wire, 12 views, rig "
-        "calibration, 2026-11-29) FRICP moved four pairs by 1.4-1.7° with normal shifts of "
-        "16-19 µm, about its per-view noise (14 µm), while the turntable prior was right "
-        "(ICP of each view to the true mesh moves it by 0.01-0.5° and leaves its error "
-        "unchanged): per-view error with the registered poses 0.047-0.099% of the diagonal, "
-        "with the prior 0.042-0.061%, final mean 0.070 -> 0.047%. A 1.5° error on one view "
-        "moves square_plug by 26-34 µm across its surface, so it is still corrected. A "
-        "[multiview] table in a config file starts from MultiviewConfig's own 0.015",
-        default_factory=lambda: MultiviewConfig(min_normal_shift_mm=0.025),
+        "multi-view registration (turntable prior, pairwise FRICP, loop closure, markers)",
+        default_factory=MultiviewConfig,
     )
     cleanup: CleanupConfig = doc("denoising, resampling, meshing", default_factory=CleanupConfig)
     table_margin_mm: float = doc(
