@@ -19,9 +19,11 @@ import numpy as np
 from scan2ad.errors import InputError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-# shipped weights (weights/README.md): Point-MAE (whole pretraining model), Point-BERT (encoder)
+# shipped weights (weights/README.md): Point-MAE (whole pretraining model), Point-BERT (encoder),
+# PointNet++ (encoder; GMANet's expert)
 SHIPPED = {"point_mae_small": WEIGHTS_DIR / "point_mae_small.pt",
-           "point_bert_small": WEIGHTS_DIR / "point_bert_small.pt"}
+           "point_bert_small": WEIGHTS_DIR / "point_bert_small.pt",
+           "pointnet2_small": WEIGHTS_DIR / "pointnet2_small.pt"}   # GMANet's expert
 
 
 def normalise(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:

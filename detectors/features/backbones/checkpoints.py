@@ -41,7 +41,7 @@ from scan2ad.errors import InputError
 FORMAT_BACKBONE = "scan2ad-backbone"
 FORMAT_PRETRAIN = "scan2ad-pretrain"
 FORMAT_VERSION = 1
-KINDS = ("point-mae", "point-bert")
+KINDS = ("point-mae", "point-bert", "pointnet2")   # pointnet2: GMANet's expert (methods/gmanet)
 
 # official encoder sub-module prefixes -> ours (after the model prefix is removed)
 _ENCODER_PREFIXES = (
@@ -196,6 +196,10 @@ def _classes(kind: str):
         from .point_bert import PointBERTConfig, PointBERTEncoder
 
         return PointBERTConfig, PointBERTEncoder
+    if kind == "pointnet2":
+        from scan2ad.detectors.methods.gmanet.pretraining import PointNet2Backbone, PointNet2Config
+
+        return PointNet2Config, PointNet2Backbone
     raise InputError(f"unknown backbone kind {kind!r}; known: {', '.join(KINDS)}")
 
 
@@ -209,7 +213,7 @@ def config_from_dict(cls, data: dict[str, Any], path: Path | None = None):
 
 def encoder_state_of_model(state: dict[str, Any], kind: str) -> dict[str, Any]:
     """The encoder part of a scan2ad pretraining model's state dict."""
-    prefix = "encoder." if kind == "point-mae" else "transformer."
+    prefix = "transformer." if kind == "point-bert" else "encoder."
     return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
 
 

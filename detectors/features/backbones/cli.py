@@ -1,4 +1,4 @@
-"""``scan2ad pretrain point-mae|point-bert``: self-supervised pretraining of a backbone."""
+"""``scan2ad pretrain point-mae|point-bert|pointnet2``: self-supervised pretraining of a backbone."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _value(text: str):
 
 
 @click.command("pretrain")
-@click.argument("kind", type=click.Choice(["point-mae", "point-bert"]))
+@click.argument("kind", type=click.Choice(["point-mae", "point-bert", "pointnet2"]))
 @click.option("--data", required=True,
               help="'parts' or 'parts:NAME,...' (procedural part library), a dataset folder (its "
                    "train clouds) or a folder of meshes/clouds.")
@@ -40,15 +40,17 @@ def _value(text: str):
 @click.option("--resume", is_flag=True, help="Continue the run saved in --out.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="TOML with [train] (PretrainConfig) and [model] (PointMAEConfig / PointBERTConfig) tables.")
+              help="TOML with [train] (PretrainConfig) and [model] (PointMAEConfig / PointBERTConfig / "
+                   "PointNet2Config) tables.")
 @click.option("--set", "train_set", multiple=True, metavar="KEY=VALUE", help="A PretrainConfig field.")
 @click.option("--model", "model_set", multiple=True, metavar="KEY=VALUE",
               help="A model config field, e.g. --model trans_dim=192 --model depth=6.")
 def pretrain(kind, data, out, steps, epochs, batch, points, seed, resume, device, config_path, train_set,
              model_set):
-    """Pretrain a Point-MAE (masked autoencoder) or Point-BERT (dVAE tokenizer, then masked point
-    modelling) backbone; writes point_mae.pt / point_bert.pt, resumable states, loss CSV + PNG
-    and pretrain.json to OUT."""
+    """Pretrain a Point-MAE (masked autoencoder), Point-BERT (dVAE tokenizer, then masked point
+    modelling) or PointNet++ (GMANet's expert: regression of multi-scale local descriptors)
+    backbone; writes point_mae.pt / point_bert.pt / pointnet2.pt, resumable states, loss CSV +
+    PNG and pretrain.json to OUT."""
     import math
 
     from scan2ad.config import load_config, read_toml
@@ -71,8 +73,10 @@ def pretrain(kind, data, out, steps, epochs, batch, points, seed, resume, device
     model.update(_pairs(model_set, "--model"))
     if kind == "point-mae":
         from .point_mae import PointMAEConfig as ModelConfig
-    else:
+    elif kind == "point-bert":
         from .point_bert import PointBERTConfig as ModelConfig
+    else:
+        from scan2ad.detectors.methods.gmanet.pretraining import PointNet2Config as ModelConfig
     model_cfg = load_config(ModelConfig, model)
     cfg = load_config(pt.PretrainConfig, train)
     corpus = pt.Corpus(data, cfg.points, cfg.rotate, cfg.part_variants)
@@ -81,7 +85,8 @@ def pretrain(kind, data, out, steps, epochs, batch, points, seed, resume, device
             raise click.BadParameter("must be positive", param_hint="--epochs")
         cfg = load_config(pt.PretrainConfig, {**train, "steps": max(1, math.ceil(epochs * len(corpus.shapes)
                                                                                / cfg.batch))})
-    run = pt.pretrain_point_mae if kind == "point-mae" else pt.pretrain_point_bert
+    run = {"point-mae": pt.pretrain_point_mae, "point-bert": pt.pretrain_point_bert,
+           "pointnet2": pt.pretrain_pointnet2}[kind]
     summary = run(corpus, out, model_cfg, cfg, resume=resume, device=device)
     for name, phase in summary["phases"].items():
         click.echo(f"{kind} {name}: {phase['steps']} steps in {phase['seconds']:.1f} s, loss "

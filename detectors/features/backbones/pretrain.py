@@ -408,6 +408,36 @@ def pretrain_point_bert(data: str | Path | Corpus, out: str | Path, model_cfg=No
     return _finish(out, "point-bert", model.cpu(), [r1, r2], corpus, cfg, "point_bert.pt")
 
 
+def pretrain_pointnet2(data: str | Path | Corpus, out: str | Path, model_cfg=None,
+                       cfg: PretrainConfig | None = None, resume: bool = False, device: str = "cpu") -> dict:
+    """GMANet's expert PointNet++ regressing multi-scale local descriptors
+    (:mod:`scan2ad.detectors.methods.gmanet.pretraining`); writes ``pointnet2.pt`` (encoder, head
+    and target standardisation, ``scan2ad-backbone`` format, kind ``pointnet2``, which
+    :func:`load_encoder` reads), ``state_descriptors.pt``, loss CSV/PNG and ``pretrain.json``. The target standardisation comes from a fixed calibration batch
+    (seed ``seed + 1_000_000``, 4 x ``batch`` clouds), so the run stays deterministic."""
+    import torch
+
+    from scan2ad.detectors.methods.gmanet.pretraining import PointNet2Config, PointNet2Pretrainer
+
+    cfg = cfg or PretrainConfig()
+    model_cfg = model_cfg or PointNet2Config()
+    out = _prepare(out, device)
+    corpus = data if isinstance(data, Corpus) else Corpus(data, cfg.points, cfg.rotate, cfg.part_variants)
+    if max(model_cfg.descriptor_k) > cfg.points:
+        raise InputError(f"{cfg.points} points per cloud cannot make {max(model_cfg.descriptor_k)}-point "
+                         "neighbourhoods; raise --points")
+    torch.manual_seed(cfg.seed)
+    model = PointNet2Pretrainer(model_cfg)
+    model.calibrate(corpus.batch(4 * cfg.batch, cfg.seed + 1_000_000, 0))
+
+    def step_fn(m, xyz, step):
+        return m(xyz), {}
+
+    result = train_phase("descriptors", model, step_fn, corpus, cfg, cfg.steps, cfg.lr, out, "pointnet2",
+                         resume, device)
+    return _finish(out, "pointnet2", model.cpu(), [result], corpus, cfg, "pointnet2.pt")
+
+
 def _prepare(out: str | Path, device: str) -> Path:
     import torch
 
