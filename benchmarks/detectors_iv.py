@@ -19,9 +19,9 @@ running statistics excluded; GMANet counts expert and apprentice; HQC counts V_P
 RSS is the evaluating process's peak:
 
     method            O-AUROC P-AUROC  FPS  CPU s/sample  fit s  peak RSS MB  parameters
-    gmanet             50.00   48.20   7.91   0.08          40.7    618       387,840
-    gmanet-no-spcg     63.16   44.43   8.01   0.08          24.5    929       387,840
-    gmanet-no-sdo      59.65   47.86   7.67   0.08          38.4    937       387,840
+    gmanet             69.30   53.08  11.87   0.08          26.8    621       387,840
+    gmanet-no-spcg     74.56   52.90  11.96   0.08          16.0    932       387,840
+    gmanet-no-sdo      63.16   54.70  11.73   0.09          22.1    949       387,840
     po3ad              54.39   44.81   5.04   0.13          53.9   1153       324,149
     mc4ad              52.63   44.46   5.06   0.13          53.7   1159       324,332
     mc4ad-v1           47.37   43.28   4.86   0.13          53.0   1177       324,332
@@ -38,6 +38,11 @@ RSS is the evaluating process's peak:
 
     OMP_NUM_THREADS=1 .venv/bin/python -P benchmarks/detectors_iv.py /tmp/s4_demo --classes 1 \
         --out /tmp/b4/bench
+
+The three GMANet rows were re-measured 2026-11-29 22:33-22:35 UTC (session 5, load average 2.3,
+same command with ``--methods gmanet,gmanet-no-spcg,gmanet-no-sdo``) after its expert became the
+pretrained ``pointnet2_small``; with the earlier random expert they were O/P 50.00/48.20,
+63.16/44.43, 59.65/47.86 (FPS 7.7-8.0 at load 3-3.7).
 
 Against the previous table (17:13-17:55 UTC, load 7.8-8.2, before the sparse convolution cached
 its neighbour tables and GMANet standardised its expert): CPU s per sample 0.20 -> 0.13 for the
