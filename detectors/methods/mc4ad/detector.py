@@ -57,6 +57,8 @@ class OffsetConfig(BaseConfig):
     lr: float = doc("initial learning rate, cosine-annealed to 0", 1e-3)
     weight_decay: float = doc("Adam weight decay (PO3AD)", 1e-4)
     rotation_deg: float = doc("random rotation range about z, y, x in training (PO3AD: 180)", 180.0)
+    rotation_axes: str = doc("axes of the training rotation, of 'zyx' (PO3AD: all three; 'z' for parts "
+                             "scanned upright on a turntable)", "zyx")
     max_points: int = doc("points per training cloud per step (random subset; 0 = all)", 16384)
     device: str = doc("cpu | cuda | auto", "auto")
 
@@ -88,13 +90,13 @@ def _da_gen(points, normals, rng, patches: int, shifted: int, tree=None):
 SYNTHESIS = {"da-gen": _da_gen, "norm-as": _norm_as}
 
 
-def _rotation(max_deg: float, rng: np.random.Generator) -> np.ndarray:
+def _rotation(max_deg: float, rng: np.random.Generator, axes: str = "zyx") -> np.ndarray:
     from scipy.spatial.transform import Rotation
 
-    if max_deg <= 0:
+    if max_deg <= 0 or not axes:
         return np.eye(3)
-    angles = rng.uniform(-max_deg, max_deg, size=3)
-    return Rotation.from_euler("zyx", angles, degrees=True).as_matrix()
+    angles = rng.uniform(-max_deg, max_deg, size=len(axes))
+    return Rotation.from_euler(axes, angles, degrees=True).as_matrix()
 
 
 class OffsetDetector(Detector):
@@ -109,6 +111,8 @@ class OffsetDetector(Detector):
             raise InputError(f"unknown synthesis {c.synthesis!r} (choose {', '.join(SYNTHESIS)})")
         if c.out_channels not in (3, 6):
             raise InputError("out_channels must be 3 or 6")
+        if not set(c.rotation_axes) <= set("xyz") or len(set(c.rotation_axes)) != len(c.rotation_axes):
+            raise InputError(f"rotation_axes must be distinct letters of 'xyz', not {c.rotation_axes!r}")
         self.net = None
 
     # -- torch helpers
@@ -155,7 +159,7 @@ class OffsetDetector(Detector):
                 if c.max_points and len(pts) > c.max_points:
                     pick = rng.choice(len(pts), c.max_points, replace=False)
                     pts, nrm = pts[pick], nrm[pick]
-                R = _rotation(c.rotation_deg, rng)
+                R = _rotation(c.rotation_deg, rng, c.rotation_axes)
                 p, _, _ = normalise(pts @ R.T)
                 n = nrm @ R.T
                 shifted, disp = synth(p, n, rng, c.patches, c.shifted_patches, cKDTree(p))
