@@ -24,7 +24,7 @@ reconstructs; "capture s" is then the loading time.
 
 Measured 2026-11-29 21:56-22:19 UTC (the code of commit 27e1b7f: off-surface points dropped
 where a better point stands in, ``CleanupConfig.surface_ratio`` 2.5 / ``surface_support`` 1;
-octree pick "surface"; the stage's registration dead band 0.025 mm), one run over the 15 parts,
+octree pick "surface"; registration dead band 0.025 mm), one run over the 15 parts,
 12 views, rig calibration, ``--cache`` with decoded maps captured earlier this session,
 OMP_NUM_THREADS=1, load average 3.3-3.5 on 2 cores shared with other jobs (times are wall
 seconds). 15/15 parts meet all three targets (11/15 before this round):
@@ -63,7 +63,7 @@ threaded_nail, mean % / cover %):
    ICP of each to the true mesh moves it by 0.01-0.5° without changing its error: the prior is
    right. FRICP moved four pairs by 1.4-1.7° with normal shifts of 16-19 µm (the dead band was
    15 µm; the view's noise is ~14 µm), and the per-view errors with the registered poses were
-   0.047-0.099%. The stage's dead band is now 25 µm (``ReconstructConfig.multiview``; a 1.5°
+   0.047-0.099%. The stage's dead band is now 25 µm (``MultiviewConfig.min_normal_shift_mm``; a 1.5°
    error moves square_plug's view by 26-34 µm, still corrected): split_pin 0.0701 -> 0.0470
    with the previous cleanup. On internal_tooth_lock_washer prior, registered and
    ICP-to-truth poses give the same per-view error (0.051-0.069%).
