@@ -89,8 +89,10 @@ pose): the apprentice has partly learnt *where* SPCG puts its defects, as sessio
 remedies tried at seeds 0 / 1 / 2, neither kept: ``regions=0`` (every cluster) O 0.85 / 0.42 /
 0.64, P 0.60 / 0.67 / 0.72; feeding the clean training cloud beside each synthetic one as extra
 d_n points (one reading of Fig. 5) O 0.64 / 0.57 / 0.60, P 0.66 / 0.70 / 0.71. Neither beats the
-default, so the location cue is not the whole story; a stronger expert (the shipped one explains
-only ~1/4 of its descriptors' variance after 5 CPU minutes) is the next thing to try.
+default, so the location cue is not the whole story. A longer-pretrained expert (450 steps instead
+of 300, same recipe otherwise: descriptor loss 0.625 instead of 0.716) gave O 0.65 / 0.68 / 0.50,
+P 0.61 / 0.66 / 0.73: no better either, so the shipped 300-step expert stays. The shipped expert
+explains only ~1/4 of its descriptors' variance; a GPU-length pretraining is the untried step.
 """
 
 from __future__ import annotations
