@@ -32,7 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "label": ("scan2ad.annotation.cli:label", "Label anomalous points interactively."),
     "build": ("scan2ad.datasets.cli:build", "Build a dataset from a spec (cached, resumable)."),
     "dataset": ("scan2ad.datasets.cli:dataset", "Validate, describe and read datasets."),
-    "pretrain": ("scan2ad.detectors.features.backbones.cli:pretrain", "Pretrain a Point-MAE / Point-BERT backbone."),
+    "pretrain": ("scan2ad.detectors.features.backbones.cli:pretrain", "Pretrain a Point-MAE / Point-BERT / PointNet++ backbone."),
     "train": ("scan2ad.detectors.cli:train", "Train a detector on a dataset."),
     "evaluate": ("scan2ad.detectors.cli:evaluate", "Evaluate a detector (one-class or open-set protocol)."),
     "benchmark": ("scan2ad.detectors.cli:benchmark", "Benchmark several detectors on a dataset."),
