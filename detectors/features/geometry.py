@@ -25,6 +25,24 @@ def check_points(points: np.ndarray, what: str = "points") -> np.ndarray:
     return pts
 
 
+def check_rotation_axes(axes: str) -> str:
+    """``axes`` (distinct letters of 'xyz', as scipy's extrinsic Euler sequences) or an InputError."""
+    if not set(axes) <= set("xyz") or len(set(axes)) != len(axes):
+        raise InputError(f"rotation_axes must be distinct letters of 'xyz', not {axes!r}")
+    return axes
+
+
+def random_rotation(max_deg: float, rng: np.random.Generator, axes: str = "zyx") -> np.ndarray:
+    """A 3×3 training-augmentation rotation: uniform angles in ±``max_deg`` about each of ``axes``
+    (identity for ``max_deg <= 0`` or no axes)."""
+    from scipy.spatial.transform import Rotation
+
+    if max_deg <= 0 or not axes:
+        return np.eye(3)
+    angles = rng.uniform(-max_deg, max_deg, size=len(axes))
+    return Rotation.from_euler(axes, angles, degrees=True).as_matrix()
+
+
 def random_subsample(n_points: int, n: int, seed: int = 0) -> np.ndarray:
     """Sorted indices of ``min(n, n_points)`` points drawn without replacement."""
     if n >= n_points:

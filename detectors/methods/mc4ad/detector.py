@@ -30,6 +30,7 @@ import numpy as np
 
 from scan2ad.config import doc
 from scan2ad.detectors.base import BaseConfig, Detector, Scores, TrainSet
+from scan2ad.detectors.features.geometry import check_rotation_axes, random_rotation
 from scan2ad.errors import InputError
 from scan2ad.log import get_logger, progress
 
@@ -90,15 +91,6 @@ def _da_gen(points, normals, rng, patches: int, shifted: int, tree=None):
 SYNTHESIS = {"da-gen": _da_gen, "norm-as": _norm_as}
 
 
-def _rotation(max_deg: float, rng: np.random.Generator, axes: str = "zyx") -> np.ndarray:
-    from scipy.spatial.transform import Rotation
-
-    if max_deg <= 0 or not axes:
-        return np.eye(3)
-    angles = rng.uniform(-max_deg, max_deg, size=len(axes))
-    return Rotation.from_euler(axes, angles, degrees=True).as_matrix()
-
-
 class OffsetDetector(Detector):
     """Shared training/scoring of the offset-prediction family (MC4AD, PO3AD)."""
 
@@ -111,8 +103,7 @@ class OffsetDetector(Detector):
             raise InputError(f"unknown synthesis {c.synthesis!r} (choose {', '.join(SYNTHESIS)})")
         if c.out_channels not in (3, 6):
             raise InputError("out_channels must be 3 or 6")
-        if not set(c.rotation_axes) <= set("xyz") or len(set(c.rotation_axes)) != len(c.rotation_axes):
-            raise InputError(f"rotation_axes must be distinct letters of 'xyz', not {c.rotation_axes!r}")
+        check_rotation_axes(c.rotation_axes)
         self.net = None
 
     # -- torch helpers
@@ -159,7 +150,7 @@ class OffsetDetector(Detector):
                 if c.max_points and len(pts) > c.max_points:
                     pick = rng.choice(len(pts), c.max_points, replace=False)
                     pts, nrm = pts[pick], nrm[pick]
-                R = _rotation(c.rotation_deg, rng, c.rotation_axes)
+                R = random_rotation(c.rotation_deg, rng, c.rotation_axes)
                 p, _, _ = normalise(pts @ R.T)
                 n = nrm @ R.T
                 shifted, disp = synth(p, n, rng, c.patches, c.shifted_patches, cKDTree(p))

@@ -99,6 +99,23 @@ def test_gmanet_trains_scores_and_round_trips(name, tmp_path):
     np.testing.assert_array_equal(s1.points, s2.points)
 
 
+def test_gmanet_training_rotations_change_training_only():
+    from scan2ad.datasets.synthetic import SyntheticSpec, make_sample
+    from scan2ad.detectors.base import TrainSet
+    from scan2ad.detectors.registry import create
+    from scan2ad.errors import InputError
+
+    with pytest.raises(InputError, match="rotation_axes"):
+        create("gmanet", rotation_axes="zz")
+    rng = np.random.default_rng(1)
+    spec = SyntheticSpec(points=1024)
+    train = TrainSet([make_sample("washer", None, spec, rng) for _ in range(2)])
+    plain, turned = create("gmanet", steps=4), create("gmanet", steps=4, rotation_deg=180.0)
+    plain.fit(train)
+    turned.fit(train)
+    assert plain.train_losses != turned.train_losses and np.isfinite(turned.train_losses).all()
+
+
 def test_local_descriptors_see_flat_bump_and_dent():
     """On a plane with a bump and a dent (normals +z): flat points have surface variation and
     offset ≈ 0; the bump's top sits above its patch centroid (offset > 0), the dent's bottom below."""

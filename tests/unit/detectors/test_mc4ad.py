@@ -64,7 +64,7 @@ def test_cfpnet_shapes_and_pruned_size():
 
 
 def test_training_rotation_axes():
-    from scan2ad.detectors.methods.mc4ad.detector import _rotation
+    from scan2ad.detectors.features.geometry import random_rotation as _rotation
     from scan2ad.detectors.registry import create
     from scan2ad.errors import InputError
 
