@@ -301,6 +301,22 @@ def octree_resample(
     }
 
 
+def drop_degenerate_faces(tm):
+    """(mesh without zero-area faces, faces dropped); the mesh itself when there are none.
+
+    Poisson's marching cubes can put two vertices at one place; once trimesh merges them, the
+    faces on both become triangles with a repeated vertex whose edge is then counted by four
+    faces, and the mesh is no longer watertight (the demo's square_taper_washer, 2026-11-29:
+    4 such faces among 136,870)."""
+    keep = tm.nondegenerate_faces()
+    if keep.all():
+        return tm, 0
+    out = tm.copy()
+    out.update_faces(keep)
+    out.remove_unreferenced_vertices()
+    return out, int((~keep).sum())
+
+
 def poisson_mesh(cloud: PointCloud, config: CleanupConfig = CleanupConfig()):
     """(trimesh mesh, report) of the screened Poisson surface of an oriented cloud."""
     import open3d as o3d
@@ -325,7 +341,9 @@ def poisson_mesh(cloud: PointCloud, config: CleanupConfig = CleanupConfig()):
     if trim.any():
         mesh.remove_vertices_by_mask(trim)
     tm = trimesh.Trimesh(np.asarray(mesh.vertices), np.asarray(mesh.triangles), process=True)
+    tm, dropped = drop_degenerate_faces(tm)
     return tm, {
+        "degenerate_faces_dropped": dropped,
         "vertices": len(tm.vertices),
         "faces": len(tm.faces),
         "watertight": bool(tm.is_watertight),

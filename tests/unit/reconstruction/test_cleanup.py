@@ -10,6 +10,7 @@ from scan2ad.pointcloud import PointCloud
 from scan2ad.reconstruction.cleanup import (
     CleanupConfig,
     denoise,
+    drop_degenerate_faces,
     drop_off_surface,
     octree_resample,
     poisson_mesh,
@@ -126,6 +127,18 @@ def test_poisson_mesh_is_watertight_and_close():
     r = np.linalg.norm(mesh.vertices, axis=1)
     assert np.abs(r - 20).mean() < 0.2
     assert isinstance(mesh, trimesh.Trimesh)
+
+
+def test_degenerate_faces_are_dropped_and_the_surface_closes():
+    sphere = trimesh.creation.icosphere(subdivisions=3)
+    a, b, _ = sphere.faces[0]
+    # faces with a repeated vertex (two Poisson vertices merged into one): edge a-b in four faces
+    torn = trimesh.Trimesh(sphere.vertices, np.vstack([sphere.faces, [[a, a, b], [b, a, a]]]), process=False)
+    assert not torn.is_watertight
+    fixed, dropped = drop_degenerate_faces(torn)
+    assert fixed.is_watertight and dropped == 2 and len(fixed.faces) == len(sphere.faces)
+    same, none = drop_degenerate_faces(sphere)
+    assert same is sphere and none == 0
 
 
 def test_poisson_mesh_gives_the_same_bytes(tmp_path):
