@@ -166,6 +166,19 @@ def denoise(cloud: PointCloud, config: CleanupConfig = CleanupConfig()) -> tuple
 PICKS = ("centre", "centroid", "surface")
 
 
+def replaced(points: np.ndarray, worse: np.ndarray, radius: float) -> np.ndarray:
+    """Mask of the ``worse`` points that have a point not flagged worse within ``radius``: a
+    better measurement of the same surface stands in for them, so dropping them leaves no area
+    unmeasured (off-surface points here, grazing ones in the pipeline)."""
+    from scipy.spatial import cKDTree
+
+    drop = np.zeros(len(points), bool)
+    if worse.any() and not worse.all():
+        d, _ = cKDTree(points[~worse]).query(points[worse], distance_upper_bound=radius)
+        drop[np.flatnonzero(worse)[np.isfinite(d)]] = True
+    return drop
+
+
 def drop_off_surface(
     cloud: PointCloud, config: CleanupConfig = CleanupConfig()
 ) -> tuple[PointCloud, dict]:
@@ -180,8 +193,6 @@ def drop_off_surface(
     22% of the error sum); where one view alone measures a surface (a thread flank, a wire seen
     edge-on) its points have no better neighbour and stay. Measured points only: nothing is
     moved or averaged."""
-    from scipy.spatial import cKDTree
-
     params = {k: getattr(config, k) for k in ("nb_neighbors", "surface_ratio", "surface_support")}
     if config.surface_ratio <= 0 or len(cloud) <= config.nb_neighbors:
         return cloud, {"points_in": len(cloud), "points_out": len(cloud), "parameters": params}
@@ -190,10 +201,7 @@ def drop_off_surface(
     limit = config.surface_ratio * float(np.median(res))
     radius = config.surface_support * float(np.median(mean))
     off = res > limit
-    drop = np.zeros(len(cloud), bool)
-    if off.any() and not off.all():
-        d, _ = cKDTree(cloud.points[~off]).query(cloud.points[off], distance_upper_bound=radius)
-        drop[np.flatnonzero(off)[np.isfinite(d)]] = True
+    drop = replaced(cloud.points, off, radius)
     return cloud.subset(~drop), {
         "points_in": len(cloud),
         "points_out": int(len(cloud) - drop.sum()),

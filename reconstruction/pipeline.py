@@ -28,6 +28,7 @@ from scan2ad.reconstruction.cleanup import (
     drop_off_surface,
     octree_resample,
     poisson_mesh,
+    replaced,
 )
 from scan2ad.reconstruction.registration.markers import session_view_markers
 from scan2ad.reconstruction.registration.multiview import (
@@ -97,16 +98,11 @@ def drop_redundant_grazing(
     grazing one is all there is (thread flanks, a nail's cone seen at 70-80° from every view:
     threaded_nail lost 5% of its visible area to a hard 70° limit) it stays. Returns the
     cloud and the number dropped."""
-    from scipy.spatial import cKDTree
-
     if grazing_deg >= 90 or "incidence" not in cloud.extra:
         return cloud, 0
-    graze = cloud.extra["incidence"] > grazing_deg
-    if not graze.any() or graze.all():
+    drop = replaced(cloud.points, cloud.extra["incidence"] > grazing_deg, radius_mm)
+    if not drop.any():
         return cloud, 0
-    d, _ = cKDTree(cloud.points[~graze]).query(cloud.points[graze], distance_upper_bound=radius_mm)
-    drop = np.zeros(len(cloud), bool)
-    drop[np.flatnonzero(graze)[np.isfinite(d)]] = True
     return cloud.subset(~drop), int(drop.sum())
 
 
