@@ -142,6 +142,7 @@ def test_offset_methods_beat_chance_on_unseen_synthetic_defects(name, o_min, p_m
     aggregation, its ``eval_fn``; the max would give O 0.56) Bump P 0.75 / O 0.94, Dent P 0.95 /
     O 0.67, Scratch P 0.92 / O 0.56. Bounds: the measured figures less ~0.1 / 0.05.
     """
+    from helpers.scoring import score_test_split
     from sklearn.metrics import roc_auc_score
 
     from scan2ad.datasets.formats.open_industry import read_open_industry
@@ -156,18 +157,9 @@ def test_offset_methods_beat_chance_on_unseen_synthetic_defects(name, o_min, p_m
     train = TrainSet([load_sample(s) for s in samples if s.split == "train"])
     det = create(name, **DENSE)
     det.fit(train)
-    y, obj, pl, ps = [], [], [], []
-    for s in samples:
-        if s.split != "test":
-            continue
-        c = load_sample(s)
-        sc = det.score(c.points)
-        y.append(s.label)
-        obj.append(sc.object)
-        pl.append(c.labels)
-        ps.append(sc.points)
-    o = roc_auc_score(y, obj)
-    p = roc_auc_score(np.concatenate(pl), np.concatenate(ps))
+    r = score_test_split(det, samples)
+    o = roc_auc_score(r.labels, r.objects)
+    p = roc_auc_score(np.concatenate(r.point_labels), np.concatenate(r.points))
     assert o >= o_min and p >= p_min, f"{name}: O-AUROC {o:.3f}, P-AUROC {p:.3f}"
 
 
