@@ -78,7 +78,7 @@ from pathlib import Path
 os.environ.setdefault("SCAN2AD_NO_PROGRESS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
-GMANET_METHODS = ("gmanet", "gmanet-no-spcg", "gmanet-no-sdo")
+GMANET_METHODS = ("gmanet", "gmanet-no-spcg", "gmanet-no-sdo", "gmanet-raw")
 OFFSET_METHODS = ("po3ad", "mc4ad", "mc4ad-v1", "mc4ad-v2", "mc4ad-v3", "mc4ad-v4", "mc4ad-vp",
                   "mc4ad-out3", "mc4ad-no-mcskip", "mc4ad-layer2", "mc4ad-layer4", "mc4ad-layer6")
 DEFAULT_METHODS = ",".join(GMANET_METHODS + OFFSET_METHODS + ("mc4ad-hqc",))

@@ -74,6 +74,8 @@ REGISTRY: dict[str, Entry] = {
                             "GMANet w/o SPCG (Norm-AS synthesis instead)"),
     "gmanet-no-sdo": Entry("scan2ad.detectors.methods.gmanet.detector:GMANet", {"use_sdo": False},
                            "GMANet w/o SDO (only the normal discrepancy is minimised)"),
+    "gmanet-raw": Entry("scan2ad.detectors.methods.gmanet.detector:GMANet", {"calibration": "none"},
+                        "GMANet scored by Eq. 5's d as it is (w/o the per-location calibration)"),
     # IMRNet (002_28a1af360a0c09b5) and its sampler ablation
     "imrnet": Entry("scan2ad.detectors.methods.imrnet.detector:IMRNet", {},
                     "IMRNet: GPS sampling, iterative mask reconstruction, DFC, template regularisation"),
