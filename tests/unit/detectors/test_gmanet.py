@@ -88,7 +88,7 @@ def test_gmanet_trains_scores_and_round_trips(name, tmp_path):
     rng = np.random.default_rng(0)
     spec = SyntheticSpec(points=1024)
     train = TrainSet([make_sample("washer", None, spec, rng) for _ in range(2)])
-    det = create(name, steps=30)            # the shipped pretrained expert (feat_dim 64)
+    det = create(name, steps=30)
     det.fit(train)
     assert np.mean(det.train_losses[-10:]) < np.mean(det.train_losses[:10])
     test = make_sample("washer", "Dent", spec, rng)
@@ -107,7 +107,7 @@ def test_gmanet_calibration_standardises_d_per_location_in_the_registered_frame(
     from scan2ad.detectors.registry import create
     from scan2ad.errors import InputError
 
-    for bad in ({"calibration": "global"}, {"passes": 0}):
+    for bad in ({"calibration": "global"}, {"passes": 0}, {"smooth_k": 0}, {"subset_fraction": 1.5}):
         with pytest.raises(InputError, match=next(iter(bad))):
             create("gmanet", **bad)
     rng = np.random.default_rng(2)
@@ -202,14 +202,15 @@ def test_gmanet_refuses_an_expert_of_another_shape_and_keeps_the_random_one():
 
     train = TrainSet([make_sample("washer", None, SyntheticSpec(points=600), np.random.default_rng(0))])
     with pytest.raises(InputError, match="feat_dim"):
-        create("gmanet", feat_dim=32, steps=1).fit(train)
-    det = create("gmanet", feat_dim=32, steps=1, expert_weights="")            # the random-expert ablation
+        create("gmanet", feat_dim=32, steps=1, expert_weights="pointnet2_small").fit(train)
+    det = create("gmanet", feat_dim=32, steps=1)                               # the random expert
     det.fit(train)
     assert det.parameter_count() > 0
 
 
 def test_shipped_expert_is_pretrained_and_fits_gmanets_defaults():
-    """The shipped ``pointnet2_small`` (weights/README.md) is small, has GMANet's default shape, and
+    """The shipped ``pointnet2_small`` (weights/README.md; GMANet's ``expert_weights`` option) is small,
+    has GMANet's default shape, and
     still predicts its local descriptors on rings (a shape outside its pretraining parts) far
     better than the same network freshly initialised: measured 0.37 vs 0.88 (standardised MSE)."""
     from scan2ad.datasets.synthetic import SyntheticSpec, make_sample
@@ -218,7 +219,7 @@ def test_shipped_expert_is_pretrained_and_fits_gmanets_defaults():
     from scan2ad.detectors.methods.gmanet.pretraining import PointNet2Config, PointNet2Pretrainer
 
     path = SHIPPED["pointnet2_small"]
-    assert GMANetConfig().expert_weights == "pointnet2_small" and path.stat().st_size <= 2 * 2**20
+    assert path.stat().st_size <= 2 * 2**20
     raw = torch.load(path, weights_only=True)
     cfg = PointNet2Config(**raw["config"])
     assert (cfg.feat_dim, cfg.width, cfg.normals) == (GMANetConfig().feat_dim, GMANetConfig().width, True)
@@ -236,31 +237,49 @@ def test_shipped_expert_is_pretrained_and_fits_gmanets_defaults():
     assert trained < 0.55 and untrained > 0.75
 
 
-@pytest.mark.slow
-def test_gmanet_beats_chance_on_unseen_rings_at_object_and_point_level(tmp_path):
-    """Trained on 4 normal rings only; scored on 12 normal and 12 Bump/Dent/Scratch unseen rings of
-    4096 points with 3 mm defects (data seed 1); defaults (600 steps, the shipped expert, 8 scoring
-    passes, per-location calibration). Measured 2026-11-30 (OMP_NUM_THREADS=1, load ~2, 64-68 s
-    of training, 0.8 s per scored ring): O-AUROC 0.882 / 0.896 / 0.924 and P-AUROC 0.910 / 0.878 /
-    0.875 at detector seeds 0 / 1 / 2 (Dent 0.98 / 0.96 / 0.95); without the calibration the same
-    models give O 0.847 / 0.833 / 0.813, P 0.860 / 0.772 / 0.831 (see the detector's docstring)."""
+def _rings(root, points, depth_mm):
+    """4 normal training rings; 12 normal and 12 Bump/Dent/Scratch test rings (data seed 1)."""
+    from scan2ad.datasets.formats.open_industry import read_open_industry
+    from scan2ad.datasets.synthetic import SyntheticSpec, make_synthetic_dataset
+
+    return read_open_industry(make_synthetic_dataset(root, SyntheticSpec(
+        classes=("ring",), n_train=4, n_test_normal=12, n_per_defect=4, points=points,
+        defect_depth_mm=depth_mm, seed=1)))
+
+
+def _fit_and_score(samples):
     from helpers.scoring import score_test_split
     from sklearn.metrics import roc_auc_score
 
-    from scan2ad.datasets.formats.open_industry import read_open_industry
     from scan2ad.datasets.samples import load_sample
-    from scan2ad.datasets.synthetic import SyntheticSpec, make_synthetic_dataset
     from scan2ad.detectors.base import TrainSet
     from scan2ad.detectors.registry import create
 
-    root = make_synthetic_dataset(tmp_path / "d", SyntheticSpec(
-        classes=("ring",), n_train=4, n_test_normal=12, n_per_defect=4, points=4096, defect_depth_mm=3.0,
-        seed=1))
-    samples = read_open_industry(root)
     det = create("gmanet")
     det.fit(TrainSet([load_sample(s) for s in samples if s.split == "train"], cls="ring"))
     r = score_test_split(det, samples)
-    dents = [roc_auc_score(lab, sc) for lab, sc, t in zip(r.point_labels, r.points, r.types) if t == "Dent"]
-    assert roc_auc_score(r.labels, r.objects) >= 0.75
-    assert roc_auc_score(np.concatenate(r.point_labels), np.concatenate(r.points)) >= 0.80
-    assert np.mean(dents) >= 0.85
+    o = roc_auc_score(r.labels, r.objects)
+    p = roc_auc_score(np.concatenate(r.point_labels), np.concatenate(r.points))
+    return o, p
+
+
+@pytest.mark.slow
+def test_gmanet_beats_chance_on_unseen_rings_with_3mm_defects(tmp_path):
+    """Trained on normal rings only, defaults (600 steps, random expert, 4096 points per pass, 8
+    passes, per-location calibration); 4096-point rings, 3 mm defects. Measured 2026-11-30
+    (session 6, OMP_NUM_THREADS=1, load ~2, ~95 s of training, ~1.1 s per scored ring):
+    O 1.000 / 1.000 / 0.993, P 0.982 / 0.975 / 0.952 at detector seeds 0 / 1 / 2; the session-5
+    configuration (pretrained
+    expert, 1024 points, one pass, uncalibrated) had O 0.90 / 0.50 / 0.58 on 6 normal rings
+    (see the detector's docstring)."""
+    o, p = _fit_and_score(_rings(tmp_path / "d", 4096, 3.0))
+    assert o >= 0.85 and p >= 0.85, f"O-AUROC {o:.3f}, P-AUROC {p:.3f}"
+
+
+@pytest.mark.slow
+def test_gmanet_beats_chance_on_unseen_rings_with_09mm_defects(tmp_path):
+    """As above with 16,384-point rings and the synthetic default 0.9 mm defects (MC4AD's slow test's
+    depth). Measured (session 6, ~110 s of training, ~1.4 s per scored ring): O 0.729 / 0.792 /
+    0.701, P 0.885 / 0.875 / 0.876 at detector seeds 0 / 1 / 2; uncalibrated P 0.68-0.75."""
+    o, p = _fit_and_score(_rings(tmp_path / "d", 16384, 0.9))
+    assert o >= 0.65 and p >= 0.80, f"O-AUROC {o:.3f}, P-AUROC {p:.3f}"
