@@ -116,9 +116,12 @@ def test_gmanet_calibration_standardises_d_per_location_in_the_registered_frame(
     det, raw = create("gmanet", steps=4, passes=3), create("gmanet", steps=4, passes=3, calibration="none")
     det.fit(train)
     raw.fit(train)
-    assert det.train_losses == raw.train_losses and len(det.cal_d) == 3000 and raw.cal_tree is None
+    # the same training (up to threaded float sums); only the scoring differs
+    assert det.train_losses == pytest.approx(raw.train_losses, rel=1e-4)
+    assert len(det.cal_d) == 3000 and raw.cal_tree is None
     test = make_sample("bracket", "Dent", spec, rng)
-    d, s = raw.score(test.points).points, det.score(test.points).points
+    d, s = det._point_discrepancy(test.points), det.score(test.points).points
+    np.testing.assert_allclose(raw.score(test.points).points, d, rtol=1e-3)
     mean, sd = det._location_statistics(det._frame(test.points))
     np.testing.assert_allclose(s * np.maximum(sd, det.cal_floor) + mean, d, rtol=1e-6, atol=1e-9)
     # a normal cloud the statistics came from sits at ~0 once calibrated
@@ -131,7 +134,7 @@ def test_gmanet_calibration_standardises_d_per_location_in_the_registered_frame(
     # more points than the encoders see: each pass is another random subset
     one = create("gmanet", steps=4, passes=1, calibration="none")
     one.fit(train)
-    assert not np.array_equal(one.score(test.points).points, d)
+    assert np.abs(one.score(test.points).points - d).max() > 1e-2
 
 
 def test_gmanet_training_rotations_change_training_only():
