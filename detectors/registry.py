@@ -69,7 +69,8 @@ REGISTRY: dict[str, Entry] = {
     "po3ad": Entry("scan2ad.detectors.methods.mc4ad.detector:PO3AD", {},
                    "PO3AD: Norm-AS, sparse U-Net offset regression, L1 + direction loss"),
     "gmanet": Entry("scan2ad.detectors.methods.gmanet.detector:GMANet", {},
-                    "GMANet: SPCG synthesis, expert/apprentice PointNet++, spatial discrepancy optimisation"),
+                    "GMANet: SPCG synthesis, expert/apprentice PointNet++, spatial discrepancy optimisation, "
+                    "per-location calibrated scores"),
     "gmanet-no-spcg": Entry("scan2ad.detectors.methods.gmanet.detector:GMANet", {"synthesis": "norm-as"},
                             "GMANet w/o SPCG (Norm-AS synthesis instead)"),
     "gmanet-no-sdo": Entry("scan2ad.detectors.methods.gmanet.detector:GMANet", {"use_sdo": False},
