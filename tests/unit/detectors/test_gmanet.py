@@ -99,7 +99,7 @@ def test_gmanet_trains_scores_and_round_trips(name, tmp_path):
     np.testing.assert_array_equal(s1.points, s2.points)
 
 
-def test_gmanet_calibration_standardises_d_per_location_in_the_registered_frame():
+def test_gmanet_calibration_standardises_d_per_location_in_the_registered_frame(monkeypatch):
     from scipy.spatial.transform import Rotation
 
     from scan2ad.datasets.synthetic import SyntheticSpec, make_sample
@@ -131,6 +131,15 @@ def test_gmanet_calibration_standardises_d_per_location_in_the_registered_frame(
     R = Rotation.from_euler("z", 25, degrees=True).as_matrix()
     moved_mean, _ = det._location_statistics(det._frame(test.points @ R.T + [30.0, -10.0, 5.0]))
     assert np.median(np.abs(moved_mean - mean)) < 0.1 * np.median(np.abs(mean - mean.mean()))
+    # a cloud of another part registers badly: the calibration says so
+    from scan2ad.detectors.methods.gmanet import detector as gd
+
+    warned = []
+    monkeypatch.setattr(gd._log, "warning", lambda msg, *args: warned.append(msg % args))
+    det._frame(test.points)
+    assert warned == []
+    det._frame(make_sample("ring", None, spec, rng).points)
+    assert len(warned) == 1 and "fitness" in warned[0]
     # more points than the encoders see: each pass is another random subset
     one = create("gmanet", steps=4, passes=1, calibration="none")
     one.fit(train)
