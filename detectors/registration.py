@@ -39,6 +39,10 @@ class RegistrationResult:
     inlier_rmse: float      # mm
     used_global: bool
 
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        """``points`` moved into the template frame."""
+        return np.asarray(points, np.float64) @ self.transform[:3, :3].T + self.transform[:3, 3]
+
 
 def _subset(points: np.ndarray, n: int, seed: int) -> np.ndarray:
     from scan2ad.detectors.features.geometry import random_subsample
@@ -121,5 +125,4 @@ class Template:
 
     def align(self, points: np.ndarray) -> np.ndarray:
         """``points`` moved into the template frame."""
-        t = self.register(points).transform
-        return np.asarray(points, np.float64) @ t[:3, :3].T + t[:3, 3]
+        return self.register(points).apply(points)

@@ -366,13 +366,12 @@ class GMANet(Detector):
         estimated on the cloud as it is (a synthetic defect changes them)."""
         import torch
 
-        from scan2ad.detectors.features.geometry import estimate_normals
-        from scan2ad.detectors.methods.gmanet.pretraining import NORMAL_K
+        from scan2ad.detectors.methods.gmanet.pretraining import encoder_inputs
 
         x = torch.as_tensor(pts, dtype=torch.float32)
         if not self.config.normals:
             return x, None
-        return x, torch.as_tensor(estimate_normals(pts, NORMAL_K), dtype=torch.float32)
+        return x, torch.as_tensor(encoder_inputs(pts)[1], dtype=torch.float32)
 
     def fit(self, train: TrainSet) -> None:
         import torch
@@ -385,10 +384,7 @@ class GMANet(Detector):
         rng = np.random.default_rng(c.seed)
         prepared = []
         for cloud in progress(train.normal, desc="gmanet: SPCG analysis", total=len(train.normal)):
-            pts = cloud.points
-            if c.max_points and len(pts) > c.max_points:
-                pts = pts[rng.choice(len(pts), c.max_points, replace=False)]
-            pts = _normalise(pts)
+            pts = _normalise(self._training_subset(cloud.points, rng))
             nrm = estimate_normals(pts, 30)
             region = spcg.candidate_regions(pts, nrm, c.regions, ratio=c.point_ratio) if c.synthesis == "spcg" else None
             prepared.append((pts, nrm, region))
@@ -400,8 +396,9 @@ class GMANet(Detector):
         for _ in progress(range(c.steps), desc="gmanet training", total=c.steps):
             pts, nrm, region = prepared[int(rng.integers(len(prepared)))]
             syn, mask = self._synthetic(pts, nrm, region, rng)
-            if self._subset_size(len(syn)) < len(syn):
-                pick = rng.choice(len(syn), self._subset_size(len(syn)), replace=False)
+            m = self._subset_size(len(syn))
+            if m < len(syn):
+                pick = rng.choice(len(syn), m, replace=False)
                 syn, mask = syn[pick], mask[pick]
             if c.rotation_deg > 0:
                 syn = syn @ random_rotation(c.rotation_deg, rng, c.rotation_axes).T
@@ -419,6 +416,13 @@ class GMANet(Detector):
         if c.calibration == "location":
             self._calibrate(train, rng)
 
+    def _training_subset(self, points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A training cloud, cut to a random ``max_points`` of its points when it has more."""
+        pts = np.asarray(points, np.float64)
+        if self.config.max_points and len(pts) > self.config.max_points:
+            pts = pts[rng.choice(len(pts), self.config.max_points, replace=False)]
+        return pts
+
     def _calibrate(self, train: TrainSet, rng: np.random.Generator) -> None:
         """The per-location statistics of d on the normal training clouds (``calibration``)."""
         from scipy.spatial import cKDTree
@@ -429,9 +433,7 @@ class GMANet(Detector):
         self.template = Template(train.normal[0].points) if c.register else None
         where, ds = [], []
         for cloud in progress(train.normal, desc="gmanet: calibration", total=len(train.normal)):
-            pts = np.asarray(cloud.points, np.float64)
-            if c.max_points and len(pts) > c.max_points:
-                pts = pts[rng.choice(len(pts), c.max_points, replace=False)]
+            pts = self._training_subset(cloud.points, rng)
             ds.append(self._point_discrepancy(pts))
             where.append(self._frame(pts))
         self.cal_points = np.concatenate(where).astype(np.float32)
@@ -453,7 +455,7 @@ class GMANet(Detector):
                          "(< %.1f): its per-location calibration compares unlike places (another part, or a "
                          "failed registration); calibration='none' scores without it",
                          len(points), r.fitness, MIN_FITNESS)
-        return points @ r.transform[:3, :3].T + r.transform[:3, 3]
+        return r.apply(points)
 
     def _location_statistics(self, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         k = min(self.config.calibration_k, len(self.cal_d))
