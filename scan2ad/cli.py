@@ -93,6 +93,24 @@ def cli(ctx: click.Context, verbose: int) -> None:
     ctx.obj["verbose"] = verbose
 
 
+def os_error_text(exc: OSError) -> str:
+    """One line for an operating-system error: the file, what went wrong, what to do."""
+    import errno
+
+    where = exc.filename if exc.filename is not None else "(unknown file)"
+    hints = {errno.ENOSPC: "the disk is full: free space or write elsewhere; files already "
+                           "written were replaced only when complete",
+             errno.EDQUOT: "the disk quota is exceeded",
+             errno.EACCES: "permission denied: choose a writable output",
+             errno.EPERM: "operation not permitted: choose a writable output",
+             errno.EROFS: "the file system is read-only: choose another output",
+             errno.EISDIR: "a folder is in the way where a file is written",
+             errno.ENOTDIR: "a file is in the way where a folder is needed",
+             errno.ENAMETOOLONG: "the path is too long"}
+    hint = hints.get(exc.errno, exc.strerror or str(exc))
+    return f"{where}: {hint} ({type(exc).__name__}, errno {exc.errno})"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the group, map exceptions to exit codes and clear messages."""
     from scan2ad.errors import InputError, Scan2adError
@@ -117,6 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 130
+    except OSError as exc:  # disk full, not writable, a folder where a file goes, ...
+        if verbose:
+            raise
+        click.echo(f"error: {os_error_text(exc)}", err=True)
+        return 1
     except Exception as exc:  # unexpected: one line unless -v asks for the traceback
         if verbose:
             raise

@@ -3,11 +3,19 @@
 A write lands at ``<dir>/.<name>.<random>.tmp`` first and is renamed over the target only when
 complete, so a crash or a kill never leaves a half-written output (``os.replace`` is atomic on
 POSIX within one filesystem).
+
+Fault injection (tests only): when the environment variable ``SCAN2AD_FAULT`` is
+``enospc:<pattern>[:<n>]``, the ``n``-th (default first) and every later atomic write in this
+process whose target file name matches the shell pattern fails with ``OSError(ENOSPC)`` just
+before its rename, as a full disk would; ``eacces:`` and ``eio:`` give those errors instead.
+``tests/robustness`` uses it to check that a failed write leaves prior output intact.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fnmatch
 import hashlib
 import json
 import os
@@ -29,6 +37,25 @@ def _umask() -> int:
     return mask
 
 
+_FAULT_COUNT: dict[str, int] = {}
+_FAULT_ERRNO = {"enospc": errno.ENOSPC, "eacces": errno.EACCES, "eio": errno.EIO}
+
+
+def _inject_fault(path: Path) -> None:
+    """The ``SCAN2AD_FAULT`` hook (module docstring); does nothing when the variable is unset."""
+    spec = os.environ.get("SCAN2AD_FAULT")
+    if not spec:
+        return
+    kind, _, rest = spec.partition(":")
+    pattern, _, nth = rest.partition(":")
+    if kind not in _FAULT_ERRNO or not fnmatch.fnmatch(path.name, pattern or "*"):
+        return
+    _FAULT_COUNT[spec] = _FAULT_COUNT.get(spec, 0) + 1
+    if _FAULT_COUNT[spec] >= int(nth or 1):
+        code = _FAULT_ERRNO[kind]
+        raise OSError(code, os.strerror(code), str(path))
+
+
 @contextlib.contextmanager
 def atomic_path(path: PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path``.
@@ -47,6 +74,7 @@ def atomic_path(path: PathLike, suffix: str | None = None) -> Iterator[Path]:
         yield tmp_path
         # mkstemp makes the file private (0600); give it the mode a plain open() would have
         os.chmod(tmp_path, 0o666 & ~_umask())
+        _inject_fault(path)
         os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

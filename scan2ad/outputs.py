@@ -1,0 +1,300 @@
+"""Output folders: who made them, one writer at a time, and no lost result on failure.
+
+Every command that writes a folder claims it with :func:`claim_output`::
+
+    with claim_output(out, "evaluate", job={"method": m, "protocol": p, ...},
+                      overwrite=overwrite, staging="always") as o:
+        write_everything_into(o.work)      # o.work is where to write
+    # on a clean exit the result is in `out`; on an exception `out` is as it was
+
+The rules it enforces (issue 22):
+
+* **Provenance.** A claimed folder holds a marker file ``.scan2ad-output.json`` (schema 1):
+  the command, the *job* (the settings that decide the result: spec hash, method, protocol,
+  class, ...), its hash, and ``state`` (``running`` while written, ``complete`` at the end).
+* **Refusal.** An existing folder is refused, with a message naming what made it and what
+  differs, when it is not empty and has no marker (scan2ad did not make it), or when its
+  marker names another command or another job, unless ``overwrite=True`` (``--overwrite``).
+  ``accept`` lists other commands whose folders of the *same* job this one may write into
+  (``evaluate --models RUN -o RUN`` completes a ``train`` run). A path that is a file, or that
+  cannot be created or written, is an :class:`InputError` naming it.
+* **Resume.** A rerun of the same command and job writes into the same folder (``state ==
+  "resume"``): resumable commands (``build``) pick up where they stopped.
+* **No lost output.** With ``staging="always"`` (commands that rewrite the whole folder:
+  train, evaluate, benchmark) or ``staging="overwrite"`` (resumable commands replacing another
+  job's folder), the command writes into a sibling ``.<name>.staging`` folder; only when it
+  finishes is the old folder renamed to ``.<name>.old``, the staging folder renamed into place
+  and the old one removed. A failure or a kill leaves the previous folder untouched (a kill
+  between the two renames is repaired by the next claim, which renames ``.<name>.old`` back).
+  With ``keep_staging=True`` (resumable commands) a failed staging folder is kept and the next
+  claim of the same job continues in it; otherwise it is removed.
+  ``staging="never"`` writes in place (a new folder, or a resumed job whose files are each
+  written atomically); with ``overwrite`` it empties the folder first (for commands whose
+  output is too large to hold twice: the previous result is then gone once the claim starts).
+* **One writer.** A lock file ``.<name>.lock`` beside the folder is held with ``fcntl.flock``
+  for the whole claim; a second process claiming the same folder stops at once with an
+  :class:`InputError` naming the holder's pid and command. The kernel drops the lock when its
+  holder dies (even by ``kill -9``), so a stale lock file of a dead process is simply taken over.
+
+Folders written before markers existed are foreign to this module: ``--overwrite`` replaces
+them (safely, via staging when the command asks for it).
+
+Fault injection for tests: :func:`scan2ad.io.atomic_path` honours ``SCAN2AD_FAULT`` (see
+:mod:`scan2ad.io`), so a disk-full during any atomic write can be simulated without a tmpfs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import errno
+import json
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from scan2ad.errors import InputError
+from scan2ad.io import stable_hash, write_json
+
+MARKER = ".scan2ad-output.json"
+MARKER_SCHEMA = 1
+_SKIP = {MARKER}  # entries an "empty" folder may hold
+
+
+def lock_path(path: Path) -> Path:
+    return path.parent / f".{path.name}.lock"
+
+
+def staging_path(path: Path) -> Path:
+    return path.parent / f".{path.name}.staging"
+
+
+def old_path(path: Path) -> Path:
+    return path.parent / f".{path.name}.old"
+
+
+def read_marker(folder: str | Path) -> dict | None:
+    """The marker of ``folder`` (None when absent or unreadable: such a folder is foreign)."""
+    f = Path(folder) / MARKER
+    try:
+        doc = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) and doc.get("schema_version") == MARKER_SCHEMA else None
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _show(job: dict) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in job.items()) or "no settings"
+
+
+def _diff(old: dict, new: dict) -> str:
+    keys = [k for k in dict.fromkeys([*old, *new]) if old.get(k) != new.get(k)]
+    return ", ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in keys)
+
+
+def _oserror(exc: OSError, path: Path, what: str) -> InputError:
+    reason = exc.strerror or str(exc)
+    return InputError(f"cannot {what}: {reason}", exc.filename or path)
+
+
+class _Lock:
+    """An exclusive ``flock`` on ``.<name>.lock`` beside the folder (released when the process
+    dies, so no stale lock survives its holder)."""
+
+    def __init__(self, path: Path, command: str):
+        import fcntl
+
+        self.file = lock_path(path)
+        while True:
+            try:
+                fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise _oserror(exc, self.file, f"create the lock file beside {path}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                holder = self._holder(fd)
+                os.close(fd)
+                if exc.errno in (errno.EWOULDBLOCK, errno.EACCES, errno.EAGAIN):
+                    raise InputError(
+                        f"another scan2ad process is writing this folder ({holder}); wait for it "
+                        f"to finish or stop it (its lock: {self.file})", path) from None
+                raise _oserror(exc, self.file, "lock") from None
+            # the file may have been removed by the previous holder between open and flock:
+            # then this lock guards nothing, start again on the file now at that path
+            try:
+                same = os.stat(self.file).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        self.fd = fd
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "command": command, "since": _now()}
+        os.ftruncate(fd, 0)
+        os.write(fd, (json.dumps(info) + "\n").encode())
+
+    @staticmethod
+    def _holder(fd: int) -> str:
+        try:
+            info = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+            return f"pid {info['pid']} on {info['host']}, scan2ad {info['command']}, since {info['since']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            return "holder unknown"
+
+    def release(self) -> None:
+        import fcntl
+
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.file)  # before unlocking: a waiter re-checks the inode (see above)
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+
+
+class OutputFolder:
+    """A claimed output folder. Write into :attr:`work`; :attr:`path` is where the result lands.
+
+    ``state``: ``"new"`` (nothing there), ``"resume"`` (same command and job: carry on),
+    ``"overwrite"`` (another job's or a foreign folder, replaced because ``overwrite=True``).
+    ``previous`` is the marker found at ``path`` (None for new or foreign folders).
+    """
+
+    def __init__(self, path: Path, work: Path, command: str, job: dict, state: str,
+                 previous: dict | None):
+        self.path, self.work, self.command, self.job = path, work, command, job
+        self.state, self.previous = state, previous
+        self.job_hash = stable_hash(job)
+
+    @property
+    def staged(self) -> bool:
+        return self.work != self.path
+
+    def write_marker(self, state: str) -> None:
+        write_json(self.work / MARKER, {"command": self.command, "job": self.job,
+                                        "job_hash": self.job_hash, "state": state,
+                                        "updated": _now(), "pid": os.getpid()},
+                   schema_version=MARKER_SCHEMA)
+
+    def _commit(self) -> None:
+        self.write_marker("complete")
+        if not self.staged:
+            return
+        old = old_path(self.path)
+        if old.exists():
+            shutil.rmtree(old)
+        if self.path.exists():
+            os.rename(self.path, old)
+        os.rename(self.work, self.path)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _entries(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name not in _SKIP)
+
+
+def _repair(path: Path) -> None:
+    """A kill between the two renames of a commit: the previous folder is at ``.<name>.old``."""
+    old = old_path(path)
+    if old.is_dir():
+        if path.exists():
+            shutil.rmtree(old)
+        else:
+            os.rename(old, path)
+
+
+def _check(path: Path, command: str, job: dict, job_hash: str, accept: tuple[str, ...],
+           overwrite: bool) -> tuple[str, dict | None]:
+    """``(state, previous marker)`` for claiming ``path``, or an InputError refusing it."""
+    if not path.exists():
+        return "new", None
+    if not path.is_dir():
+        raise InputError("output exists and is not a folder (give a folder path)", path)
+    try:
+        entries = _entries(path)
+    except OSError as exc:
+        raise _oserror(exc, path, "read the output folder") from None
+    marker = read_marker(path)
+    if marker is None:
+        if not entries:
+            return "new", None
+        if overwrite:
+            return "overwrite", None
+        shown = ", ".join(entries[:5]) + (f", ... ({len(entries)} entries)" if len(entries) > 5 else "")
+        raise InputError(
+            f"the output folder is not empty and was not written by scan2ad {command} "
+            f"(it holds {shown}); pass --overwrite to replace it, or choose another folder", path)
+    same_job = marker.get("job_hash") == job_hash
+    if same_job and (marker.get("command") == command or marker.get("command") in accept):
+        return "resume", marker
+    if overwrite:
+        return "overwrite", marker
+    there = marker.get("job") if isinstance(marker.get("job"), dict) else {}
+    if marker.get("command") != command and marker.get("command") not in accept:
+        what = f"by scan2ad {marker.get('command')} ({_show(there)})"
+    else:
+        what = f"for another job ({_diff(there, job)})"
+    raise InputError(f"the output folder was written {what}; this is scan2ad {command} "
+                     f"({_show(job)}). Pass --overwrite to replace it, or choose another folder",
+                     path)
+
+
+@contextlib.contextmanager
+def claim_output(path: str | Path, command: str, job: dict[str, Any], *, overwrite: bool = False,
+                 staging: Literal["never", "overwrite", "always"] = "overwrite",
+                 keep_staging: bool = False, accept: tuple[str, ...] = ()) -> Iterator[OutputFolder]:
+    """Claim ``path`` for ``command`` running ``job`` (a JSON-able dict); see the module doc.
+
+    Yields an :class:`OutputFolder`; write into its ``work`` folder. On a clean exit the marker
+    is set ``complete`` and a staged result replaces ``path``; on an exception ``path`` keeps
+    what it had (an in-place resumed job keeps its finished, atomically written files).
+    """
+    path = Path(path)
+    job = json.loads(json.dumps(job, default=str))  # what the marker will hold, compared alike
+    job_hash = stable_hash(job)
+    parent = path.parent
+    if path.exists() and not path.is_dir():
+        raise InputError("output exists and is not a folder (give a folder path)", path)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _oserror(exc, parent, "create the output's parent folder") from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write in {parent} (permission denied): choose another output folder",
+                         path)
+    lock = _Lock(path, command)
+    try:
+        _repair(path)
+        state, previous = _check(path, command, job, job_hash, accept, overwrite)
+        stage = staging_path(path)
+        use_staging = staging == "always" or (staging == "overwrite" and state == "overwrite")
+        if stage.exists():
+            smark = read_marker(stage)
+            if not (use_staging and keep_staging and smark is not None
+                    and smark.get("job_hash") == job_hash and smark.get("command") == command):
+                shutil.rmtree(stage) if stage.is_dir() else stage.unlink()
+        work = stage if use_staging else path
+        try:
+            work.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _oserror(exc, work, "create the output folder") from None
+        if not use_staging and state == "overwrite":
+            for child in path.iterdir():
+                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+        out = OutputFolder(path, work, command, job, state, previous)
+        try:
+            out.write_marker("running")
+            yield out
+        except BaseException:
+            if out.staged and not keep_staging:
+                shutil.rmtree(out.work, ignore_errors=True)
+            raise
+        out._commit()
+    finally:
+        lock.release()
