@@ -128,15 +128,23 @@ def review(path, out):
 @click.option("--labels", "labels_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Start from these labels (default: the sample's labels.npy, or the cloud's).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where 's' saves labels.npy (default: beside the cloud).")
+              help="Where 's' saves labels.npy (default: beside the cloud). Unsaved work is autosaved "
+                   "after every change to <out stem>.autosave.npz beside it and restored on restart.")
 @click.option("--brush", type=float, default=0.0, show_default=True, help="Brush radius (mm), 0 = single point.")
+@click.option("--window-size", type=int, nargs=2, default=(1200, 900), show_default=True,
+              help="Window width and height (pixels).")
+@click.option("--ignore-autosave", is_flag=True,
+              help="Start from the saved labels even when an autosave of unsaved work exists (it is replaced "
+                   "at the first edit).")
 @click.option("--screenshot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Render off screen to this PNG and exit (no window).")
-def label(cloud, labels_path, out, brush, screenshot):
+def label(cloud, labels_path, out, brush, window_size, ignore_autosave, screenshot):
     """Label anomalous points of CLOUD (a point-cloud file or a sample folder) in a pyvista window.
 
-    Keys: p/right-click brush, r rectangle lasso, e add/erase, +/- brush radius, u undo, y redo, s save.
+    Keys: p/right-click brush at the point under the mouse, l then drag a free-hand lasso, r then drag a
+    rectangle, e add/erase, +/- brush radius, u undo, y redo, s save, Esc cancel a selection, q quit.
     """
+    import math
     import os
     import sys
 
@@ -147,18 +155,31 @@ def label(cloud, labels_path, out, brush, screenshot):
     from .labeller import Labeller
     from .review import load_labelled
 
+    if not (math.isfinite(brush) and brush >= 0):
+        raise InputError(f"--brush must be a finite radius >= 0 mm, got {brush}")
+    if not all(16 <= v <= 10000 for v in window_size):
+        raise InputError(f"--window-size must be 16..10000 pixels each, got {window_size[0]} {window_size[1]}")
     points, labels, src = load_labelled(cloud)
     if labels_path is not None:
-        labels = np.load(labels_path, allow_pickle=False)
+        try:
+            labels = np.load(labels_path, allow_pickle=False)
+        except ValueError as exc:
+            raise InputError(f"not a labels array: {exc}", labels_path) from None
     if out is None:
         out = (src / "labels.npy") if src.is_dir() else src.with_name(src.stem + ".labels.npy")
     if screenshot is None and os.name != "nt" and sys.platform != "darwin" \
             and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise InputError("no display for the labeller window (use --screenshot PNG off screen)", cloud)
-    lab = Labeller(points, labels, save_path=out, brush_radius=brush, off_screen=screenshot is not None)
+    lab = Labeller(points, labels, save_path=out, brush_radius=brush, off_screen=screenshot is not None,
+                   window_size=window_size, autosave=screenshot is None, restore=not ignore_autosave)
+    if lab.message:
+        click.echo(lab.message)
     if screenshot is not None:
         click.echo(f"screenshot: {lab.screenshot(screenshot)}")
         lab.close()
         return
     click.echo(Labeller.HELP)
     lab.show()
+    if lab.unsaved:
+        click.echo(f"quit with unsaved labels: kept in {lab.autosave.path}" if lab.autosave is not None
+                   else "quit with unsaved labels")

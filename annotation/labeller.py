@@ -5,13 +5,15 @@ points within a radius of a picked surface point), lasso (all points whose scree
 in a polygon, given the view's 4x4 view-projection matrix and the viewport size), undo/redo, save.
 :class:`Labeller` wires it to a pyvista window: ``p``/right-click picks under the mouse (brush of
 the current radius, 0 = the single nearest point), ``l`` then a left-button drag draws a free-hand
-lasso, ``r`` a rectangle lasso, ``e`` toggles add/erase, ``+``/``-`` change the brush radius,
-``u`` undo, ``y`` redo, ``s`` save.
+lasso, ``r`` then a drag a rectangle, ``e`` toggles add/erase, ``+``/``-`` change the brush
+radius, ``u`` undo, ``y`` redo, ``s`` save, ``Esc`` cancels a selection, ``q`` quits. Unsaved work
+is autosaved after every change beside the output (:class:`Autosave`) and restored on restart.
 
-pyvista's own picking gives points and rectangles but no free-hand lasso, and VTK's
-``vtkInteractorStyleDrawPolygon`` draws one but does not hand its points to Python; so the
-free-hand lasso uses that style for the drawing (and to keep the camera still) and records the
-mouse positions itself from interactor events.
+VTK's ``vtkInteractorStyleDrawPolygon`` draws a lasso and ``vtkInteractorStyleRubberBand2D`` a
+rectangle (both keep the camera still) but neither hands its outline to Python; so the labeller
+records the mouse positions itself from interactor events and selects through the camera matrix.
+The lasso and rectangle select every point projecting inside, hidden ones included (as
+CloudCompare's segmentation tool does); the brush starts at the frontmost point under the cursor.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class LabelEditor:
         self._undo: list[tuple[np.ndarray, np.ndarray]] = []
         self._redo: list[tuple[np.ndarray, np.ndarray]] = []
         self._tree = None
+        self.version = 0  # bumped by every change (edits, undo, redo): what autosave watches
 
     @property
     def labels(self) -> np.ndarray:
@@ -72,6 +75,7 @@ class LabelEditor:
         self._undo.append((idx, self._labels[idx].copy()))
         self._redo.clear()
         self._labels[idx] = value
+        self.version += 1
         return int(idx.size)
 
     def nearest(self, point) -> int:
@@ -109,12 +113,30 @@ class LabelEditor:
         inside = MplPath(poly).contains_points(px) & front
         return self.apply(np.flatnonzero(inside), value)
 
+    def depth_order(self, view_proj: np.ndarray) -> np.ndarray:
+        """Normalised device depth of every point (smaller = nearer the camera)."""
+        M = np.asarray(view_proj, dtype=float).reshape(4, 4)
+        h = np.c_[self.points, np.ones(len(self.points))] @ M.T
+        return h[:, 2] / np.where(np.abs(h[:, 3]) > 1e-12, h[:, 3], 1e-12)
+
+    def point_at(self, pixel, view_proj: np.ndarray, viewport: tuple[int, int], tol_px: float = 6.0) -> int | None:
+        """Index of the point under ``pixel`` (VTK display coordinates): of the points projecting
+        within ``tol_px`` of it, the one nearest the camera (a surface point, not one seen through
+        the part); None when no point is that close."""
+        px, front = self.project(view_proj, viewport)
+        d2 = ((px - np.asarray(pixel, dtype=float)) ** 2).sum(1)
+        near = np.flatnonzero(front & (d2 <= float(tol_px) ** 2))
+        if near.size == 0:
+            return None
+        return int(near[np.argmin(self.depth_order(view_proj)[near])])
+
     def undo(self) -> bool:
         if not self._undo:
             return False
         idx, old = self._undo.pop()
         self._redo.append((idx, self._labels[idx].copy()))
         self._labels[idx] = old
+        self.version += 1
         return True
 
     def redo(self) -> bool:
@@ -123,6 +145,7 @@ class LabelEditor:
         idx, new = self._redo.pop()
         self._undo.append((idx, self._labels[idx].copy()))
         self._labels[idx] = new
+        self.version += 1
         return True
 
     def save(self, path: str | Path) -> Path:
@@ -135,14 +158,78 @@ class LabelEditor:
         return path
 
 
-class Labeller:
-    """The pyvista window around a :class:`LabelEditor` (``off_screen=True`` for screenshots/tests)."""
 
-    HELP = ("p/right-click: brush   l: lasso (drag)   r: rectangle   e: add/erase   "
-            "+/-: brush radius   u: undo   y: redo   s: save")
+def autosave_path(out: str | Path) -> Path:
+    """Where the labeller keeps unsaved work: beside the output, ``<stem>.autosave.npz``."""
+    out = Path(out)
+    return out.with_name(out.stem + ".autosave.npz")
+
+
+def points_fingerprint(points: np.ndarray) -> str:
+    """sha256 of the points (float64, C order): ties an autosave to the cloud it labels."""
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(points, dtype=np.float64).tobytes()).hexdigest()
+
+
+class Autosave:
+    """Unsaved labels, rewritten (atomically) after every change and removed by an explicit save,
+    so a crash or a killed window loses nothing: the next ``scan2ad label`` of the same cloud and
+    output restores them (:meth:`restore`)."""
+
+    def __init__(self, path: str | Path, points: np.ndarray):
+        self.path = Path(path)
+        self.n_points = len(points)
+        self.fingerprint = points_fingerprint(points)
+
+    def write(self, labels: np.ndarray) -> None:
+        from scan2ad.io import atomic_path
+
+        with atomic_path(self.path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, labels=np.asarray(labels, np.uint8), fingerprint=np.array(self.fingerprint))
+
+    def restore(self) -> tuple[np.ndarray | None, str]:
+        """(labels, message): the autosaved labels when the file is there and belongs to this cloud,
+        else None and why (an empty message when there is no autosave)."""
+        if not self.path.is_file():
+            return None, ""
+        try:
+            with np.load(self.path, allow_pickle=False) as z:
+                labels, fp = z["labels"], str(z["fingerprint"])
+        except (OSError, ValueError, KeyError) as exc:
+            return None, f"ignored the unreadable autosave {self.path} ({exc})"
+        if fp != self.fingerprint or labels.shape != (self.n_points,):
+            return None, (f"ignored the autosave {self.path}: it belongs to another cloud "
+                          f"({labels.shape[0] if labels.ndim else 0} labels, {self.n_points} points here); "
+                          "the next edit replaces it")
+        n = int((labels > 0).sum())
+        return (labels > 0).astype(np.uint8), (
+            f"restored unsaved labels from {self.path} ({n} anomalous point(s)); press s to save them")
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class Labeller:
+    """The pyvista window around a :class:`LabelEditor` (``off_screen=True`` for screenshots/tests).
+
+    Every tool is handled here rather than by pyvista's picking helpers or VTK's default key
+    bindings: pyvista's rectangle picking replaces the interactor style from inside the style's
+    own button-release handler (the old ``r`` segfault), and VTK's default ``OnChar`` quits the
+    window on ``e`` (our add/erase key), picks on ``p`` and resets the camera on ``r``. So the
+    styles' ``CharEvent`` is swallowed (``q`` still closes), points are picked by projecting the
+    cloud through the camera (the nearest point within a few pixels of the cursor, frontmost
+    first), and a lasso/rectangle swaps in a drawing style that is kept alive (never freed
+    mid-event) and swapped back after the release has been handled.
+    """
+
+    HELP = ("p/right-click: brush   l: lasso (drag)   r: rectangle (drag)   e: add/erase   "
+            "+/-: brush radius   u: undo   y: redo   s: save   Esc: cancel   q: quit")
+    PICK_TOLERANCE_PX = 8.0
 
     def __init__(self, points, labels=None, save_path: str | Path | None = None, brush_radius: float = 0.0,
-                 off_screen: bool = False, window_size=(1200, 900), point_size: float = 5.0):
+                 off_screen: bool = False, window_size=(1200, 900), point_size: float = 5.0,
+                 autosave: bool | str | Path = True, restore: bool = True):
         if off_screen:  # screenshots/tests: no display, keep VTK's X-server warnings quiet
             from scan2ad.render import offscreen_pyvista
 
@@ -153,85 +240,177 @@ class Labeller:
         self.editor = LabelEditor(points, labels)
         self.save_path = Path(save_path) if save_path is not None else None
         self.brush_radius = float(brush_radius)
+        if not (np.isfinite(self.brush_radius) and self.brush_radius >= 0):
+            raise InputError(f"brush radius must be a finite number >= 0 mm, got {brush_radius}")
         self.value = 1
+        self.mode = "brush"
+        self.message = ""
+        self.autosave = None
+        restored = None
+        if autosave and self.save_path is not None:
+            path = autosave_path(self.save_path) if autosave is True else Path(autosave)
+            self.autosave = Autosave(path, self.editor.points)
+            if restore:
+                restored, self.message = self.autosave.restore()
+            elif self.autosave.path.is_file():
+                self.message = f"ignored the autosave {self.autosave.path}; the next edit replaces it"
+            if restored is not None:
+                self.editor = LabelEditor(self.editor.points, restored)
+        # what the output file holds (None: not known to match, e.g. restored labels, unsaved until 's')
+        self._saved_labels = None if restored is not None else self.editor.labels
+        self._autosaved_version = self.editor.version
+
         self.mesh = pv.PolyData(self.editor.points)
         self.mesh["label"] = self.editor.labels
-        self.plotter = pv.Plotter(off_screen=off_screen, window_size=list(window_size))
+        self.plotter = pv.Plotter(off_screen=off_screen, window_size=list(window_size), title="scan2ad label")
         self.plotter.set_background("white")
         self.plotter.add_points(self.mesh, scalars="label", cmap=["#b8bcc6", "#dc1414"], clim=[0, 1],
                                 point_size=point_size, render_points_as_spheres=True, show_scalar_bar=False,
-                                pickable=True)
+                                pickable=False)
         self._status = self.plotter.add_text(self._status_text(), font_size=9, color="black")
         self.plotter.add_text(self.HELP, position="lower_left", font_size=8, color="black")
         self.plotter.reset_camera()
-        if not off_screen:
-            self._bind()
+        self._polygon: list[tuple[int, int]] = []
+        self._mouse: tuple[int, int] | None = None
+        self._bind()
 
     # -- window wiring
     def _bind(self) -> None:
+        from vtkmodules.vtkInteractionStyle import (
+            vtkInteractorStyleDrawPolygon,
+            vtkInteractorStyleRubberBand2D,
+        )
+
         pl = self.plotter
-        pl.add_key_event("u", lambda: self._after(self.editor.undo()))
-        pl.add_key_event("y", lambda: self._after(self.editor.redo()))
-        pl.add_key_event("e", self._toggle_mode)
-        pl.add_key_event("plus", lambda: self._radius(1.5))
-        pl.add_key_event("minus", lambda: self._radius(1 / 1.5))
-        pl.add_key_event("s", self.save)
-        pl.add_key_event("r", self._start_lasso)
-        pl.add_key_event("l", self.start_freehand_lasso)
-        self._start_brush()
+        for key in ("plus", "minus", "r", "e", "p", "s", "u", "y", "l"):  # pyvista's own bindings of these
+            pl.clear_events_for_key(key)
+        keys = {"u": self.undo, "y": self.redo, "e": self.toggle_mode, "plus": lambda: self.scale_radius(1.5),
+                "minus": lambda: self.scale_radius(1 / 1.5), "s": self.save, "r": self.start_rectangle,
+                "l": self.start_freehand_lasso, "p": self.pick_under_mouse, "Escape": self.cancel_selection}
+        for key, fn in keys.items():
+            pl.add_key_event(key, fn)
+        iren = pl.iren.interactor
+        # Kept as attributes: a style is never freed while VTK may still be inside one of its handlers.
+        self._camera_style = iren.GetInteractorStyle()
+        self._lasso_style = vtkInteractorStyleDrawPolygon()
+        self._rect_style = vtkInteractorStyleRubberBand2D()
+        for style in (self._camera_style, self._lasso_style, self._rect_style):
+            style.AddObserver("CharEvent", self._on_char)  # an observer replaces VTK's default OnChar
+        # priority -1: after the active style has handled the event
+        self._observers = [iren.AddObserver("LeftButtonPressEvent", self._on_press, -1.0),
+                           iren.AddObserver("MouseMoveEvent", self._on_move, -1.0),
+                           iren.AddObserver("LeftButtonReleaseEvent", self._on_release, -1.0),
+                           iren.AddObserver("RightButtonPressEvent", self._on_right_click, -1.0)]
 
-    def _start_brush(self) -> None:
-        self.plotter.disable_picking()
-        self.plotter.enable_point_picking(callback=self.on_pick, show_message=False, show_point=False,
-                                          left_clicking=False, use_picker=True)
+    def _on_char(self, style, _event) -> None:
+        if self.plotter.iren.interactor.GetKeySym() in ("q", "Q"):
+            style.OnChar()  # VTK's quit
 
-    def _start_lasso(self) -> None:
-        self.plotter.disable_picking()
-        self.plotter.enable_rectangle_picking(callback=self.on_rectangle, show_message=False)
+    def _set_style(self, style) -> None:
+        iren = self.plotter.iren.interactor
+        if iren.GetInteractorStyle() is not style:
+            iren.SetInteractorStyle(style)
+
+    def start_rectangle(self) -> None:
+        """Next left-button drag selects a rectangle (camera held still meanwhile)."""
+        self._start_selection("rectangle", self._rect_style)
 
     def start_freehand_lasso(self) -> None:
         """Next left-button drag draws a free-hand lasso (camera held still meanwhile)."""
-        from vtkmodules.vtkInteractionStyle import vtkInteractorStyleDrawPolygon
+        self._start_selection("lasso", self._lasso_style)
 
-        self.plotter.disable_picking()
-        iren = self.plotter.iren.interactor
-        self._saved_style = iren.GetInteractorStyle()
-        iren.SetInteractorStyle(vtkInteractorStyleDrawPolygon())
-        self._lasso_px: list[tuple[int, int]] = []
-        self._observers = [iren.AddObserver("LeftButtonPressEvent", self._lasso_press),
-                           iren.AddObserver("MouseMoveEvent", self._lasso_move),
-                           iren.AddObserver("LeftButtonReleaseEvent", self._lasso_release)]
+    def _start_selection(self, mode: str, style) -> None:
+        self.mode = mode
+        self._polygon = []
+        self._set_style(style)
+        self.message = f"{mode}: drag with the left button (Esc cancels)"
+        self.refresh()
 
-    def _lasso_press(self, iren, _event) -> None:
-        self._lasso_px = [tuple(iren.GetEventPosition())]
+    def cancel_selection(self) -> None:
+        self._polygon = []
+        if self.mode != "brush":
+            self.mode = "brush"
+            self._set_style(self._camera_style)
+            self.message = "selection cancelled"
+            self.refresh()
 
-    def _lasso_move(self, iren, _event) -> None:
-        if self._lasso_px:
-            self._lasso_px.append(tuple(iren.GetEventPosition()))
+    def _on_press(self, iren, _event) -> None:
+        if self.mode in ("lasso", "rectangle"):
+            self._polygon = [tuple(iren.GetEventPosition())]
 
-    def _lasso_release(self, iren, _event) -> None:
-        polygon, self._lasso_px = self._lasso_px, []
-        for tag in self._observers:
-            iren.RemoveObserver(tag)
-        iren.SetInteractorStyle(self._saved_style)
-        if len(polygon) >= 3:
-            self.lasso(polygon)
-        if not self.plotter.off_screen:
-            self._start_brush()
+    def _on_move(self, iren, _event) -> None:
+        self._mouse = tuple(iren.GetEventPosition())
+        if self.mode in ("lasso", "rectangle") and self._polygon:
+            pos = tuple(iren.GetEventPosition())
+            if pos != self._polygon[-1]:
+                self._polygon.append(pos)
 
-    def _toggle_mode(self) -> None:
+    def _on_release(self, iren, _event) -> None:
+        if self.mode not in ("lasso", "rectangle") or not self._polygon:
+            return
+        mode, drag = self.mode, self._polygon + [tuple(iren.GetEventPosition())]
+        self._polygon = []
+        self.mode = "brush"
+        self._set_style(self._camera_style)
+        if mode == "rectangle":
+            (x0, y0), (x1, y1) = drag[0], drag[-1]
+            polygon = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+            ok = x0 != x1 and y0 != y1
+        else:
+            polygon = list(dict.fromkeys(drag))
+            ok = len(polygon) >= 3
+        if not ok:
+            self.message = f"{mode}: the drag enclosed no area, nothing selected"
+            self.refresh()
+            return
+        n = self.lasso(polygon)
+        self.message = f"{mode}: {'+' if self.value else '-'}{n} point(s)"
+        self.refresh()
+
+    def _on_right_click(self, iren, _event) -> None:
+        if self.mode == "brush":
+            self.pick_at(iren.GetEventPosition())
+
+    def pick_under_mouse(self) -> None:
+        # the pointer position of the last mouse move: a key event sent to the window (xdotool,
+        # remote desktops) need not carry one
+        self.pick_at(self._mouse if self._mouse is not None else self.plotter.iren.interactor.GetEventPosition())
+
+    def pick_at(self, pixel) -> int:
+        """Brush (current radius, 0 = one point) at the surface point under ``pixel`` (VTK display
+        coordinates, origin bottom-left)."""
+        idx = self.editor.point_at(pixel, self.view_projection(), tuple(self.plotter.window_size),
+                                   self.PICK_TOLERANCE_PX)
+        if idx is None:
+            self.message = "no point under the mouse"
+            self.refresh()
+            return 0
+        n = self.editor.brush(self.editor.points[idx], self.brush_radius, self.value)
+        self.message = f"brush: {'+' if self.value else '-'}{n} point(s)"
+        self.refresh()
+        return n
+
+    def toggle_mode(self) -> None:
         self.value = 0 if self.value else 1
+        self.message = ""
         self.refresh()
 
-    def _radius(self, factor: float) -> None:
+    def scale_radius(self, factor: float) -> None:
         self.brush_radius = self.brush_radius * factor if self.brush_radius > 0 else 0.5
+        self.message = ""
         self.refresh()
 
-    def _after(self, _changed) -> None:
+    def undo(self) -> None:
+        self.message = "undone" if self.editor.undo() else "nothing to undo"
+        self.refresh()
+
+    def redo(self) -> None:
+        self.message = "redone" if self.editor.redo() else "nothing to redo"
         self.refresh()
 
     # -- callbacks (also called by tests)
     def on_pick(self, point, *_args) -> None:
+        """Brush at a 3-D point (mm)."""
         if point is not None:
             self.editor.brush(point, self.brush_radius, self.value)
             self.refresh()
@@ -242,12 +421,6 @@ class Labeller:
         m = self.plotter.camera.GetCompositeProjectionTransformMatrix(w / h, -1, 1)
         return np.array([[m.GetElement(i, j) for j in range(4)] for i in range(4)])
 
-    def on_rectangle(self, selection) -> None:
-        x0, y0, x1, y1 = selection.viewport
-        self.lasso([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
-        if not self.plotter.off_screen:
-            self._start_brush()
-
     def lasso(self, polygon_px) -> int:
         n = self.editor.lasso(polygon_px, self.view_projection(), tuple(self.plotter.window_size), self.value)
         self.refresh()
@@ -256,21 +429,43 @@ class Labeller:
     def _status_text(self) -> str:
         e = self.editor
         mode = "add" if self.value else "erase"
-        return (f"{e.n_anomalous}/{len(e.points)} anomalous ({100 * e.n_anomalous / len(e.points):.2f}%)   "
-                f"mode: {mode}   brush: {self.brush_radius:.2f} mm")
+        unsaved = "   (unsaved)" if self.unsaved else ""
+        text = (f"{e.n_anomalous}/{len(e.points)} anomalous ({100 * e.n_anomalous / len(e.points):.2f}%)   "
+                f"mode: {mode}   brush: {self.brush_radius:.2f} mm{unsaved}")
+        return text + (f"\n{self.message}" if self.message else "")
+
+    def _autosave_now(self) -> None:
+        if self.autosave is None or self.editor.version == self._autosaved_version:
+            return
+        if not self.unsaved:
+            self.autosave.remove()  # back at the saved state (e.g. undone): nothing unsaved
+        else:
+            self.autosave.write(self.editor.labels)
+        self._autosaved_version = self.editor.version
 
     def refresh(self) -> None:
+        self._autosave_now()
         self.mesh["label"] = self.editor.labels
         self._status.SetText(2, self._status_text())
         self.plotter.render()
 
     def save(self) -> Path | None:
         if self.save_path is None:
+            self.message = "no output path: nothing saved"
+            self.refresh()
             return None
         path = self.editor.save(self.save_path)
-        self._status.SetText(2, self._status_text() + f"   saved {path.name}")
-        self.plotter.render()
+        self._saved_labels = self.editor.labels
+        self._autosaved_version = self.editor.version
+        if self.autosave is not None:
+            self.autosave.remove()
+        self.message = f"saved {path}"
+        self.refresh()
         return path
+
+    @property
+    def unsaved(self) -> bool:
+        return self._saved_labels is None or not np.array_equal(self._saved_labels, self.editor._labels)
 
     def screenshot(self, path: str | Path) -> Path:
         from scan2ad.io import atomic_path

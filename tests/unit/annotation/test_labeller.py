@@ -121,3 +121,56 @@ def test_freehand_lasso_from_mouse_events_and_pick(grid):
         assert lab.editor.undo() and lab.editor.n_anomalous == 5
     finally:
         lab.close()
+
+
+def test_point_at_takes_the_frontmost_point_under_the_cursor():
+    # two points on the same line of sight (camera looking down -z): the nearer one (z = 1) wins
+    pts = np.array([[5.0, 5.0, -1.0], [5.0, 5.0, 1.0], [9.0, 9.0, 0.0]])
+    M = ortho(-0.5, 9.5, -0.5, 9.5)
+    M[2, 2] = -0.1  # depth grows away from the camera (down -z), as OpenGL's
+    ed = LabelEditor(pts)
+    assert ed.point_at((55, 55), M, (100, 100), tol_px=3) == 1
+    assert ed.point_at((30, 80), M, (100, 100), tol_px=3) is None
+
+
+def test_autosave_restores_unsaved_work_and_save_clears_it(grid, tmp_path):
+    pytest.importorskip("pyvista")
+    from scan2ad.annotation.labeller import Labeller, autosave_path
+
+    out = tmp_path / "labels.npy"
+    auto = autosave_path(out)
+    assert auto == tmp_path / "labels.autosave.npz"
+    lab = Labeller(grid, None, save_path=out, off_screen=True, window_size=(200, 150), brush_radius=1.0)
+    try:
+        lab.on_pick([5.0, 5.0, 0.0])
+        assert auto.is_file() and lab.unsaved and not out.exists()
+        lab.editor.undo()
+        lab.refresh()
+        assert not auto.exists()  # undone back to the saved state: nothing to keep
+        lab.editor.redo()
+        lab.refresh()
+        assert auto.is_file()
+    finally:
+        lab.close()  # as if the window died here: labels.npy was never written
+    again = Labeller(grid, None, save_path=out, off_screen=True, window_size=(200, 150))
+    try:
+        assert again.message.startswith("restored unsaved labels") and again.unsaved
+        assert again.editor.n_anomalous == 5
+        again.save()
+        assert not auto.exists() and np.load(out).sum() == 5 and not again.unsaved
+    finally:
+        again.close()
+    # an autosave of another cloud is ignored, by name
+    lab = Labeller(grid, None, save_path=out, off_screen=True, window_size=(200, 150))
+    lab.on_pick([1.0, 1.0, 0.0])
+    lab.close()
+    other = Labeller(grid + 1.0, None, save_path=out, off_screen=True, window_size=(200, 150))
+    try:
+        assert "belongs to another cloud" in other.message and other.editor.n_anomalous == 0
+    finally:
+        other.close()
+    fresh = Labeller(grid, None, save_path=out, off_screen=True, window_size=(200, 150), restore=False)
+    try:
+        assert "ignored the autosave" in fresh.message and fresh.editor.n_anomalous == 0
+    finally:
+        fresh.close()
