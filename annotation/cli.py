@@ -127,9 +127,10 @@ def review(path, out):
 @click.argument("cloud", type=click.Path(exists=True, path_type=Path))
 @click.option("--labels", "labels_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Start from these labels (default: the sample's labels.npy, or the cloud's).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Where 's' saves labels.npy (default: beside the cloud). Unsaved work is autosaved "
-                   "after every change to <out stem>.autosave.npz beside it and restored on restart.")
+                   "after every change to <out stem>.autosave.npz beside it and restored on restart. "
+                   "With --import-cloudcompare: a sample folder, a labelled cloud file or a .npy.")
 @click.option("--brush", type=float, default=0.0, show_default=True, help="Brush radius (mm), 0 = single point.")
 @click.option("--window-size", type=int, nargs=2, default=(1200, 900), show_default=True,
               help="Window width and height (pixels).")
@@ -138,12 +139,32 @@ def review(path, out):
                    "at the first edit).")
 @click.option("--screenshot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Render off screen to this PNG and exit (no window).")
-def label(cloud, labels_path, out, brush, window_size, ignore_autosave, screenshot):
+@click.option("--import-cloudcompare", "cc_export", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="No window: take the labels from this CloudCompare ASCII export of CLOUD "
+                                 "(a scalar field per point; any separator, optional //header and count lines).")
+@click.option("--field", default=None,
+              help="With --import-cloudcompare: the scalar field, by header name or 0-based column index "
+                   "[default: the header's only scalar field, or column 3 of a 4-column file].")
+@click.option("--threshold", type=float, default=None,
+              help="With --import-cloudcompare: anomalous when the field's value > THRESHOLD (e.g. a distance "
+                   "field) [default: the field must hold only 0/1; NaN counts as 0].")
+@click.option("--tolerance", type=float, default=0.01, show_default=True,
+              help="With --import-cloudcompare: an export point matches a point of CLOUD within this distance (mm).")
+@click.option("--overwrite", is_flag=True, help="With --import-cloudcompare: replace an existing output.")
+def label(cloud, labels_path, out, brush, window_size, ignore_autosave, screenshot, cc_export, field, threshold,
+          tolerance, overwrite):
     """Label anomalous points of CLOUD (a point-cloud file or a sample folder) in a pyvista window.
 
     Keys: p/right-click brush at the point under the mouse, l then drag a free-hand lasso, r then drag a
     rectangle, e add/erase, +/- brush radius, u undo, y redo, s save, Esc cancel a selection, q quit.
+
+    With --import-cloudcompare EXPORT.txt no window opens: each point of CLOUD takes the label of the
+    export's nearest point (within --tolerance), and OUT is written: a sample folder (cloud.ply +
+    labels.npy + labels.json), a labelled cloud file (.ply/.pcd/.txt/.npz) or a labels .npy.
     """
+    if cc_export is not None:
+        _import_cloudcompare(cloud, cc_export, out, field, threshold, tolerance, overwrite)
+        return
     import math
     import os
     import sys
@@ -167,6 +188,8 @@ def label(cloud, labels_path, out, brush, window_size, ignore_autosave, screensh
             raise InputError(f"not a labels array: {exc}", labels_path) from None
     if out is None:
         out = (src / "labels.npy") if src.is_dir() else src.with_name(src.stem + ".labels.npy")
+    if out.is_dir():
+        raise InputError("--out is a folder: the labeller saves a labels .npy file", out)
     if screenshot is None and os.name != "nt" and sys.platform != "darwin" \
             and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise InputError("no display for the labeller window (use --screenshot PNG off screen)", cloud)
@@ -183,3 +206,55 @@ def label(cloud, labels_path, out, brush, window_size, ignore_autosave, screensh
     if lab.unsaved:
         click.echo(f"quit with unsaved labels: kept in {lab.autosave.path}" if lab.autosave is not None
                    else "quit with unsaved labels")
+
+
+def _import_cloudcompare(cloud: Path, export: Path, out: Path | None, field, threshold, tolerance,
+                         overwrite: bool) -> None:
+    import math
+
+    import numpy as np
+
+    from scan2ad.errors import InputError
+    from scan2ad.io import atomic_path, sha256_file, write_json
+    from scan2ad.pointcloud import FORMATS, PointCloud, read_cloud, write_cloud
+
+    from .cloudcompare import import_labels
+
+    if threshold is not None and not math.isfinite(threshold):
+        raise InputError(f"--threshold must be a finite number, got {threshold}")
+    if not (math.isfinite(tolerance) and tolerance > 0):
+        raise InputError(f"--tolerance must be a finite distance > 0 mm, got {tolerance}")
+    src = cloud / "cloud.ply" if cloud.is_dir() else cloud
+    pc = read_cloud(src)
+    if out is None:
+        out = (cloud / "labels.npy") if cloud.is_dir() else cloud.with_name(cloud.stem + ".labels.npy")
+    imported = import_labels(pc.points, export, field, threshold, tolerance, cloud_name=src)
+    kind = "npy" if out.suffix.lower() == ".npy" else (
+        "cloud" if out.suffix.lower().lstrip(".") in FORMATS else "sample")
+    targets = [out] if kind != "sample" else [out / "cloud.ply", out / "labels.npy", out / "labels.json"]
+    if kind == "sample" and out.exists() and not out.is_dir():
+        raise InputError("output exists and is not a folder", out)
+    existing = [t for t in targets if t.exists()]
+    if existing and not overwrite:
+        raise InputError(f"output exists ({', '.join(t.name for t in existing)}): give --overwrite to replace it",
+                         out)
+    labels = imported.labels.astype(np.uint8)
+    labelled = PointCloud(pc.points, normals=pc.normals, colors=pc.colors, labels=labels, extra=pc.extra)
+    if kind == "npy":
+        with atomic_path(out) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, labels)
+    elif kind == "cloud":
+        write_cloud(out, labelled)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        write_cloud(out / "cloud.ply", labelled)
+        with atomic_path(out / "labels.npy") as tmp, open(tmp, "wb") as fh:
+            np.save(fh, labels)
+        write_json(out / "labels.json", {
+            "source": "cloudcompare", "cloud": str(src), "cloud_sha256": sha256_file(src),
+            "export": str(export), "export_sha256": sha256_file(export), "field": imported.field,
+            "rule": imported.rule, "tolerance_mm": tolerance, "max_match_distance_mm": imported.max_distance,
+            "points": len(labels), "anomalous_points": int(labels.sum()), "anomaly_ratio": imported.ratio})
+    click.echo(f"{int(labels.sum())}/{len(labels)} points anomalous ({100 * imported.ratio:.2f}%) from "
+               f"{imported.field} of {export.name} ({imported.rule}; matched within "
+               f"{imported.max_distance:.3g} mm) -> {out}")
