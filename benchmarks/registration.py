@@ -16,8 +16,8 @@ made in the same process.
 
     OMP_NUM_THREADS=1 .venv/bin/python -P benchmarks/registration.py [--trials 50] [--data DIR]
 
-``fricp-cpp`` 1.0.0 installs from PyPI (cp311 manylinux wheel): ``.venv/bin/pip install
-fricp-cpp`` before the run (it is not a project dependency; uninstalled afterwards).
+``fricp-cpp`` 1.0.0 (cp311 manylinux wheel, locked in uv.lock) is the optional extra ``bench``:
+``make setup EXTRAS="dev ray bench"`` before the run (the next plain ``make`` removes it).
 
 Threads: with OMP_NUM_THREADS=1 our code runs on one thread, but a second thread runs during
 Open3D's ICP and RANSAC (seen running in /proc/self/task; RANSAC's CPU time exceeds its wall
@@ -183,7 +183,7 @@ def bench_cpp(data: Path) -> None:
     try:
         import fricp_cpp
     except ImportError:
-        print("   fricp-cpp is not importable here (pip install fricp-cpp): skipped")
+        print("   fricp-cpp is not importable here (make setup EXTRAS='dev ray bench'): skipped")
         return
     from scan2ad.pointcloud import read_cloud
     from scan2ad.reconstruction.registration.fricp import fricp
