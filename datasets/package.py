@@ -22,6 +22,7 @@ import numpy as np
 
 from scan2ad.datasets.samples import NORMAL, Sample, load_sample
 from scan2ad.io import sha256_file, write_json, write_text
+from scan2ad.versions import library_versions
 
 MANIFEST = "manifest.json"
 STATS = "stats.csv"
@@ -51,14 +52,15 @@ def sample_record(root: str | Path, sample: Sample, provenance: dict | None = No
 
 
 def write_manifest(root: str | Path, records: list[dict], name: str, spec: dict | None = None) -> Path:
-    """``manifest.json``: the dataset name, the spec it was built from and every sample record."""
+    """``manifest.json``: the dataset name, the spec it was built from, the versions of the key
+    libraries that built it and every sample record."""
     records = sorted(records, key=lambda r: r["relpath"])
     classes = sorted({r["class"] for r in records})
     types = sorted({r["type"] for r in records if r["type"] != NORMAL})
     return write_json(Path(root) / MANIFEST, {
         "name": name, "format": "open-industry", "classes": classes, "defect_types": types,
         "counts": {c: _counts([r for r in records if r["class"] == c]) for c in classes},
-        "spec": spec, "samples": records,
+        "spec": spec, "libraries": library_versions(), "samples": records,
     })
 
 

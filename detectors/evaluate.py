@@ -6,7 +6,8 @@ folder gets (DESIGN §3):
 
     config.json      the settings, dataset, software version
     models/<class>/seed<s>/{config.json, model.pt}
-    metrics.json     per seed / subset / class, per class mean ± std, class means ± std, speed
+    metrics.json     per seed / subset / class, per class mean ± std, class means ± std, speed,
+                     the versions of the key libraries (:func:`scan2ad.versions.library_versions`)
     per_class.csv    subset, class, metric, mean, std
     table.md         the papers' table: per class rows, mean ± std over seeds, Average row
     plots/           ROC and PR curves per class, point-score heat maps
@@ -41,6 +42,7 @@ from scan2ad.detectors.metrics import METRICS, class_mean, class_metrics, fmt, m
 from scan2ad.errors import InputError
 from scan2ad.io import atomic_open, write_json
 from scan2ad.log import get_logger, progress
+from scan2ad.versions import library_versions
 
 log = get_logger(__name__)
 PROTOCOLS = ("one-class", "open-set")
@@ -182,6 +184,7 @@ def summarise(settings: EvalSettings, per_seed, speed, classes) -> dict:
         "fit_seconds": float(np.mean(speed["fit_s"])),
         "points_per_sample": float(np.mean(speed["points_per_sample"])),
         "peak_rss_mb": peak_rss_mb(), "parameters": int(speed["parameters"]),
+        "libraries": library_versions(),
     }
 
 
