@@ -47,23 +47,37 @@ def _load_part(part: str, seed: int):
               help="Accepted fraction of anomalous points, reject the carve outside "
                    "[default: 0.005 0.026 for Open-Industry types, 0.01 0.10 for Anomaly-ShapeNet's].")
 @click.option("--no-ratio-check", is_flag=True, help="Accept any anomaly ratio.")
+@click.option("--draws", type=click.IntRange(1, 100), default=5, show_default=True,
+              help="A carve outside the accepted ratio range is redrawn with the next seed (new location, "
+                   "frame and default sizes), as the dataset builder does, up to this many draws in all.")
+@click.option("--normal", is_flag=True,
+              help="Write a normal (defect-free) sample instead: points sampled as a carve samples them, labels 0.")
 @click.option("--review/--no-review", default=True, show_default=True, help="Also render review.png.")
 def carve(part_mesh, defects, spec_path, seed, out, location, centre, radius, depth, length, profile,
-          n_points, noise_sigma, ratio_range, no_ratio_check, review):
+          n_points, noise_sigma, ratio_range, no_ratio_check, draws, normal, review):
     """Carve defects into PART_MESH (a mesh file, or part:<name>) with Blender and label the points.
 
-    Writes OUT/cloud.ply + labels.npy, the carved mesh.ply and defects.json (and review.png).
+    Writes OUT/cloud.ply + labels.npy, the carved mesh.ply and defects.json (and review.png). With
+    --normal: the same files for the uncarved part (no defects, every label 0).
     """
     import dataclasses
 
     from scan2ad.errors import InputError
 
     from .labels import LabelConfig
-    from .sample import carve_sample
+    from .sample import carve_sample, carve_sample_redrawn
     from .specs import read_defects
 
+    if normal:
+        given = [name for name, v in (("--defect", defects), ("--spec", spec_path), ("--centre", centre),
+                                      ("--radius", radius), ("--depth", depth), ("--length", length),
+                                      ("--profile", profile), ("--ratio-range", ratio_range)) if v]
+        if given:
+            raise InputError(f"--normal writes a sample without defects: drop {', '.join(given)}")
+        _normal_sample(part_mesh, seed, out, n_points, noise_sigma, review)
+        return
     if not defects and spec_path is None:
-        raise InputError("give --defect TYPE (repeatable) or --spec defects.json")
+        raise InputError("give --defect TYPE (repeatable), --spec defects.json, or --normal")
     if location == "given" and not centre:
         raise InputError("--location given needs --centre X Y Z")
     mesh = _load_part(part_mesh, seed)
@@ -76,9 +90,15 @@ def carve(part_mesh, defects, spec_path, seed, out, location, centre, radius, de
         from scan2ad.io import read_json
 
         seed = int(read_json(spec_path).get("seed", seed))
-    sample = carve_sample(mesh, list(defects), seed, specs=specs, location=location, centre=centre,
-                          sizes={"radius": radius, "depth": depth, "length": length, "profile": profile},
-                          label_cfg=cfg, out=out, where=part_mesh)
+    kwargs = {"location": location, "centre": centre, "label_cfg": cfg, "out": out, "where": part_mesh,
+                  "sizes": {"radius": radius, "depth": depth, "length": length, "profile": profile}}
+    if specs is not None:  # a given defects.json is reproduced as it is, never redrawn
+        sample = carve_sample(mesh, list(defects), seed, specs=specs, **kwargs)
+    else:
+        sample, used = carve_sample_redrawn(mesh, list(defects), seed, draws=draws, **kwargs)
+        if used != seed:
+            click.echo(f"seeds {seed}..{used - 1} labelled a ratio outside the accepted range: redrawn, "
+                       f"kept seed {used} (recorded in defects.json)")
     if sample.repair.method != "none":
         click.echo(f"repaired the mesh with {sample.repair.method}: {'; '.join(sample.repair.problems)}")
     for s in sample.specs:
@@ -86,6 +106,21 @@ def carve(part_mesh, defects, spec_path, seed, out, location, centre, radius, de
                    f"depth {s.depth:.2f} mm" + (f" length {s.length:.2f} mm" if s.length else ""))
     click.echo(f"{int(sample.cloud.labels.sum())}/{len(sample.cloud.labels)} points anomalous "
                f"({100 * sample.ratio:.2f}%) -> {out}")
+    if review:
+        from .review import review_sample
+
+        png, _ = review_sample(out)
+        click.echo(f"review: {png}")
+
+
+def _normal_sample(part_mesh: str, seed: int, out: Path, n_points: int, noise_sigma: float, review: bool) -> None:
+    from .labels import LabelConfig
+    from .sample import normal_sample
+
+    mesh = _load_part(part_mesh, seed)
+    cloud = normal_sample(mesh, seed, label_cfg=LabelConfig(n_points=n_points, noise_sigma_mm=noise_sigma),
+                          out=out, where=part_mesh)
+    click.echo(f"normal sample: {len(cloud.points)} points, none anomalous -> {out}")
     if review:
         from .review import review_sample
 

@@ -37,6 +37,19 @@ log = get_logger(__name__)
 class LabelRatioError(Scan2adError):
     """The carve labels a fraction of points outside the accepted range."""
 
+    def __init__(self, message: str, *, what: str = "carve", ratio: float = float("nan"),
+                 lo: float = float("nan"), hi: float = float("nan")):
+        super().__init__(message)
+        self.what, self.ratio, self.lo, self.hi = what, ratio, lo, hi
+
+    @property
+    def measured_percent(self) -> float:
+        return 100 * self.ratio
+
+    @property
+    def range_text(self) -> str:
+        return f"{100 * self.lo:.2f}–{100 * self.hi:.2f}%"
+
 
 @dataclasses.dataclass(frozen=True)
 class LabelConfig:
@@ -137,7 +150,7 @@ def check_ratio(cloud: LabelledCloud, cfg: LabelConfig, types, what: str = "carv
         raise LabelRatioError(
             f"{what} labels {100 * cloud.ratio:.2f}% of points anomalous, outside the accepted "
             f"{100 * lo:.2f}–{100 * hi:.2f}% (Open-Industry 0.5–2.6%, Anomaly-ShapeNet 1–10%); change the "
-            "defect's radius/depth or the ratio range")
+            "defect's radius/depth or the ratio range", what=what, ratio=cloud.ratio, lo=lo, hi=hi)
 
 
 def label_carve(original, result, specs: list[DefectSpec], cfg: LabelConfig = LabelConfig(),
