@@ -23,6 +23,12 @@ Sources:
   units (one per scan and view), ``reconstruct_scan`` units (one per scan) and
   ``pipeline_sample`` units (one per sample, several per scan): see
   :mod:`scan2ad.datasets.pipeline`.
+
+Classes of the user's own parts (:mod:`scan2ad.datasets.own_parts`): mesh files take the place
+of the library's instances in the spec's source; capture sessions (``reconstruct_session_scan``
+units) and existing reconstructions (``prepare_cloud_scan``) are scans whose samples are
+``pipeline_sample`` units whatever the source; hand-labelled real anomalies are
+``real_anomaly_sample`` units.
 """
 
 from __future__ import annotations
@@ -78,7 +84,7 @@ def _random_rotation(max_deg: float, rng: np.random.Generator) -> np.ndarray:
 
 
 def make_labelled_cloud(cls: str, defect: str | None, seed: list[int], params: dict,
-                        part_source: str = "scan2ad.acquisition.parts"):
+                        part_source: str = "scan2ad.acquisition.parts", part: dict | None = None):
     """One sample of the geometry-only path: (points (N,3) float32-exact, labels, defect specs)."""
     import trimesh
 
@@ -86,7 +92,12 @@ def make_labelled_cloud(cls: str, defect: str | None, seed: list[int], params: d
     from scan2ad.datasets.spec import DefectRange
 
     rng = np.random.default_rng(seed)
-    mesh = _mesh(cls, part_source, rng)
+    if part is None:
+        mesh = _mesh(cls, part_source, rng)
+    else:  # an own-part class's mesh file
+        from scan2ad.datasets.own_parts import load_part_mesh
+
+        mesh = load_part_mesh(part, int(rng.integers(2**31)))
     n = round(params["points"] * (1 + params["points_jitter"] * rng.uniform(-1, 1)))
     pts, face = trimesh.sample.sample_surface(mesh, n, seed=int(rng.integers(2**31)))
     pts = np.asarray(pts, np.float64)
@@ -130,14 +141,16 @@ def _jsonable(obj):
     return obj
 
 
-def make_carved_cloud(cls: str, defect: str | None, seed: list[int], params: dict):
+def make_carved_cloud(cls: str, defect: str | None, seed: list[int], params: dict,
+                      part: dict | None = None):
     """One sample of the ``carve`` source: part library mesh → Blender carving and labels of the
     annotation stage (:func:`scan2ad.annotation.sample.carve_sample`, sized for Open-Industry's
     mean anomaly ratio) → scanner noise along the normal. Normal samples are the uncarved mesh
     sampled the same way (area-uniform, same noise). A carve whose label ratio falls outside
     the annotation stage's accepted range is redrawn with the next defect seed (up to 4 times);
     when every draw misses (thin parts, where any visible defect covers much of the surface) the
-    first one is kept with the check off and ``ratio_check_relaxed`` recorded in provenance."""
+    first one is kept with the check off and ``ratio_check_relaxed`` recorded in provenance.
+    ``part``: the mesh file of an own-part class instead of the library's instance."""
     import trimesh
 
     from scan2ad.acquisition.parts import make_part
@@ -145,7 +158,12 @@ def make_carved_cloud(cls: str, defect: str | None, seed: list[int], params: dic
     from scan2ad.annotation.sample import carve_sample
 
     rng = np.random.default_rng(seed)
-    mesh = make_part(cls, int(rng.integers(2**31)))
+    if part is None:
+        mesh = make_part(cls, int(rng.integers(2**31)))
+    else:
+        from scan2ad.datasets.own_parts import load_part_mesh
+
+        mesh = load_part_mesh(part, int(rng.integers(2**31)))
     n = round(params["points"] * (1 + params["points_jitter"] * rng.uniform(-1, 1)))
     noise = params["noise_mm"]
     sample_seed = int(rng.integers(2**31))
@@ -190,15 +208,17 @@ def sample_record(root: Path, relpath: str, gt_relpath: str | None, cls: str, sp
 
 
 def build_sample(out: str, relpath: str, gt_relpath: str | None, cls: str, split: str,
-                 defect: str | None, seed: list[int], params: dict, part_source: str) -> dict:
-    """Unit: make one sample, write its pcd (and gt txt) atomically, return its manifest record."""
+                 defect: str | None, seed: list[int], params: dict, part_source: str,
+                 part: dict | None = None) -> dict:
+    """Unit: make one sample, write its pcd (and gt txt) atomically, return its manifest record.
+    ``part``: an own-part class's mesh file (:func:`scan2ad.datasets.own_parts.mesh_instances`)."""
     from scan2ad.pointcloud import PointCloud, write_cloud, write_xyz
 
     root = Path(out)
     if params.get("source") == "carve":
-        pts, labels, specs = make_carved_cloud(cls, defect, seed, params)
+        pts, labels, specs = make_carved_cloud(cls, defect, seed, params, part)
     else:
-        pts, labels, specs = make_labelled_cloud(cls, defect, seed, params, part_source)
+        pts, labels, specs = make_labelled_cloud(cls, defect, seed, params, part_source, part)
     write_cloud(root / relpath, PointCloud(pts))
     if gt_relpath is not None:
         write_xyz(root / gt_relpath, PointCloud(pts, labels=labels))
@@ -206,6 +226,10 @@ def build_sample(out: str, relpath: str, gt_relpath: str | None, cls: str, split
     rec["provenance"] = {"source": params.get("source", "synthetic"), "part": cls,
                          "part_source": part_source,
                          "seed": list(seed), "session": None, "defects": specs}
+    if part is not None:
+        from scan2ad.datasets.own_parts import mesh_provenance
+
+        rec["provenance"].update(part_source="mesh", **mesh_provenance(part))
     return rec
 
 
@@ -253,12 +277,14 @@ class PlannedSample:
     split: str
     defect: str | None
     seed: tuple[int, ...]
+    real: dict | None = None  # a hand-labelled real anomaly (own_parts.real_anomalies)
 
 
 def plan_samples(spec: BuildSpec) -> list[PlannedSample]:
-    """Every sample the spec asks for, with its path and seed (order-independent)."""
+    """Every sample the spec asks for, with its path and seed (order-independent); real
+    anomalies are numbered after the carved samples of their type."""
     plan = []
-    for cls in spec.classes:
+    for cls in spec.class_names:
         c = _crc(cls)
         for i in range(spec.n_train):
             plan.append(PlannedSample(f"{cls}/train/{cls}_{i + 1:03d}.pcd", None, cls, "train",
@@ -272,6 +298,18 @@ def plan_samples(spec: BuildSpec) -> list[PlannedSample]:
                 stem = f"{cls}_{d}_{i + 1:03d}"
                 plan.append(PlannedSample(f"{cls}/test/{stem}.pcd", f"{cls}/gt/{stem}.txt", cls,
                                           "test", d, (spec.seed, c, role, i)))
+        if spec.real_anomalies(cls):
+            from scan2ad.datasets.own_parts import real_anomalies
+
+            count: dict[str, int] = {}
+            for real in real_anomalies(spec, cls):
+                d = real["type"]
+                j = count.get(d, spec.n_per_defect if d in spec.defects else 0)
+                count[d] = j + 1
+                stem = f"{cls}_{d}_{j + 1:03d}"
+                plan.append(PlannedSample(f"{cls}/test/{stem}.pcd", f"{cls}/gt/{stem}.txt", cls,
+                                          "test", d, (spec.seed, c, 20 + OPEN_INDUSTRY_DEFECTS.index(d), j),
+                                          real))
     return plan
 
 
@@ -283,30 +321,52 @@ def plan_units(spec: BuildSpec, out: Path) -> list[Unit]:
             "max_rotation_deg": spec.max_rotation_deg, "max_radius_frac": spec.max_radius_frac,
             "source": spec.source}
     units: list[Unit] = []
-    by_class: dict[str, list[str]] = {}
+    scan_units: list[Unit] = []
+    plan = plan_samples(spec)
+    real = [p for p in plan if p.real is not None]
+    measured = [p for p in plan if p.real is None and spec.kind(p.cls) in ("sessions", "clouds")]
+    made = [p for p in plan if p.real is None and spec.kind(p.cls) in ("library", "meshes")]
     if spec.source == "pipeline":
         from scan2ad.datasets.pipeline import plan_pipeline_units
 
-        scan_units, sample_units = plan_pipeline_units(spec, out_s, plan_samples(spec), base)
-        for u in sample_units:
-            by_class.setdefault(u.kwargs["cls"], []).append(u.key)
-        return _with_packaging(spec, out_s, scan_units, sample_units, by_class)
-    for p in plan_samples(spec):
+        scan_units, units = plan_pipeline_units(spec, out_s, made, base)
+        made = []
+    parts: dict[str, list[dict]] = {}
+    for cls in sorted({p.cls for p in made if spec.kind(p.cls) == "meshes"}):
+        from scan2ad.datasets.own_parts import mesh_instances
+
+        parts[cls] = mesh_instances(spec, cls)
+    turn: dict[tuple[str, str], int] = {}
+    for p in made:
         params = dict(base)
         if p.defect is not None and spec.source == "synthetic":
             params["defect_range"] = dataclasses.asdict(getattr(spec.defect_params, p.defect))
-        u = Unit(build_sample,
-                 {"out": out_s, "relpath": p.relpath, "gt_relpath": p.gt_relpath, "cls": p.cls,
+        kwargs = {"out": out_s, "relpath": p.relpath, "gt_relpath": p.gt_relpath, "cls": p.cls,
                   "split": p.split, "defect": p.defect, "seed": list(p.seed), "params": params,
                   "part_source": ("scan2ad.acquisition.parts" if spec.source == "carve"
-                                  else _part_source(p.cls))},
-                 description=f"sample {p.relpath}")
-        units.append(u)
-        by_class.setdefault(p.cls, []).append(u.key)
-    return _with_packaging(spec, out_s, [], units, by_class)
+                                  else _part_source(p.cls))}
+        if p.cls in parts:  # own meshes: sample i of a split takes file i mod F
+            i = turn.get((p.cls, p.split), 0)
+            turn[(p.cls, p.split)] = i + 1
+            kwargs.update(part_source="mesh", part=parts[p.cls][i % len(parts[p.cls])])
+        units.append(Unit(build_sample, kwargs, description=f"sample {p.relpath}"))
+    if measured:
+        from scan2ad.datasets.own_parts import plan_measured_units
+
+        more_scans, more = plan_measured_units(spec, out_s, measured, base)
+        scan_units += more_scans
+        units += more
+    if real:
+        from scan2ad.datasets.own_parts import plan_real_units
+
+        units += plan_real_units(spec, out_s, real, base)
+    by_class: dict[str, list[str]] = {}
+    for u in units:
+        by_class.setdefault(u.kwargs["cls"], []).append(u.key)
+    return _with_packaging(spec, out_s, scan_units, units, by_class)
 
 
-SAMPLE_FNS = ("build_sample", "pipeline_sample")
+SAMPLE_FNS = ("build_sample", "pipeline_sample", "real_anomaly_sample")
 
 
 def _is_sample(u: Unit) -> bool:

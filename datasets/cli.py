@@ -20,7 +20,32 @@ def build(spec: str, out: Path, executor: str, workers: int | None, address: str
     """Build a dataset from SPEC (a TOML file or a shipped spec: tiny, demo,
     open-industry-full, tiny-pipeline, demo-pipeline).
 
-    Units are cached in OUT/.build: rerunning after a kill finishes the same dataset."""
+    Units are cached in OUT/.build: rerunning after a kill finishes the same dataset.
+
+    \b
+    Your own parts: an entry of `classes` may be a table instead of a
+    library name; paths are glob patterns relative to the spec file:
+      classes = ["heavy_washer",
+        { name = "bracket", meshes = ["parts/bracket_*.stl"], units = "mm",
+          size_jitter = 0.05 },
+        { name = "hinge", sessions = ["scans/hinge_*"],
+          real_anomalies = [{ path = "labelled/hinge_dent", type = "Dent" }] },
+        { name = "knob", clouds = ["recon/knob_*"] }]
+    \b
+      meshes    ply/stl/obj files, one part instance each, in `units`
+                (mm|cm|m|in; size checked, repaired or refused by name),
+                carved (source = "carve") or scanned on the virtual rig
+                first (source = "pipeline")
+      sessions  folders of `scan2ad capture` (real or virtual rig): each
+                reconstructed once, defects carved into its mesh and
+                applied to its measured points
+      clouds    reconstruction folders (part.ply + mesh.ply): carved as
+                sessions are
+      real_anomalies  hand-labelled captures of defective parts (a folder
+                of cloud.ply + labels.npy, as `scan2ad label` saves): extra
+                test samples of their type, counted apart in stats.csv
+    Train and test never share a session or cloud (a class needs two).
+    The manifest records every sample's source file and its sha256."""
     from scan2ad.datasets.builder import build as run_build
     from scan2ad.datasets.spec import load_spec
     from scan2ad.datasets.validate import validate_dataset

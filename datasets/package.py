@@ -4,7 +4,9 @@
 dataset: ``manifest.json`` (every sample: class, split, type, points, anomaly ratio, sha256 of the
 cloud and of its gt file, provenance), ``splits/<class>/known-<types>_k<k>_seed<s>.json``
 (:mod:`scan2ad.datasets.splits`), ``stats.csv`` with the columns of Table II of 003 (per class
-and split: points avg/max/min in thousands, anomaly point ratio), ``README.md`` (dataset card)
+and split: points avg/max/min in thousands, anomaly point ratio; then the count of anomalous
+samples that are real defective parts labelled by hand, ``provenance.source = "real"``, which
+the other columns include), ``README.md`` (dataset card)
 and ``gallery/<class>.png`` (pyvista, off-screen). The builder calls the same functions per class
 with the records its units computed, so nothing is read twice.
 
@@ -29,7 +31,7 @@ STATS = "stats.csv"
 STATS_COLUMNS = (
     "class", "normal_samples", "normal_points_avg_k", "normal_points_max_k", "normal_points_min_k",
     "anomalous_samples", "anomalous_points_avg_k", "anomalous_points_max_k",
-    "anomalous_points_min_k", "total_samples", "anomaly_point_ratio_pct",
+    "anomalous_points_min_k", "total_samples", "anomaly_point_ratio_pct", "real_anomalous_samples",
 )
 
 
@@ -89,6 +91,7 @@ def stats_rows(records: list[dict]) -> list[dict]:
             "anomalous_samples": len(anom), "anomalous_points_avg_k": k(apts, np.mean),
             "anomalous_points_max_k": k(apts, np.max), "anomalous_points_min_k": k(apts, np.min),
             "total_samples": len(recs), "anomaly_point_ratio_pct": round(ratio, 2),
+            "real_anomalous_samples": sum(is_real(r) for r in anom),
         })
     if rows:
         mean = {"class": "Mean"}
@@ -96,6 +99,11 @@ def stats_rows(records: list[dict]) -> list[dict]:
             mean[c] = round(float(np.mean([r[c] for r in rows])), 2)
         rows.append(mean)
     return rows
+
+
+def is_real(record: dict) -> bool:
+    """A physically defective part labelled by hand (not carved)."""
+    return (record.get("provenance") or {}).get("source") == "real"
 
 
 def write_stats(root: str | Path, records: list[dict]) -> Path:
@@ -107,6 +115,11 @@ def write_stats(root: str | Path, records: list[dict]) -> Path:
     return write_text(Path(root) / STATS, buf.getvalue())
 
 
+def _real_note(row: dict) -> str:
+    n = row.get("real_anomalous_samples", 0)
+    return f" ({n:g} real)" if n else ""
+
+
 def _md_table(rows: list[dict]) -> str:
     head = ["class", "normal", "pts avg/max/min (K)", "anomalous", "pts avg/max/min (K)",
             "total", "anomaly ratio"]
@@ -115,7 +128,7 @@ def _md_table(rows: list[dict]) -> str:
         lines.append(
             f"| {r['class']} | {r['normal_samples']:g} | {r['normal_points_avg_k']:.2f} / "
             f"{r['normal_points_max_k']:.2f} / {r['normal_points_min_k']:.2f} | "
-            f"{r['anomalous_samples']:g} | {r['anomalous_points_avg_k']:.2f} / "
+            f"{r['anomalous_samples']:g}{_real_note(r)} | {r['anomalous_points_avg_k']:.2f} / "
             f"{r['anomalous_points_max_k']:.2f} / {r['anomalous_points_min_k']:.2f} | "
             f"{r['total_samples']:g} | {r['anomaly_point_ratio_pct']:.2f} % |")
     return "\n".join(lines)
@@ -142,12 +155,20 @@ def write_readme(root: str | Path, records: list[dict], name: str, spec: dict | 
                     f"{(spec or {}).get('samples_per_scan', '?')} samples per scan, train and "
                     "test from different scans",
     }.get(source, "packaged from existing files")
+    own = sorted({r["class"] for r in records
+                  if (r.get("provenance") or {}).get("source_file") and not is_real(r)})
+    if own:
+        made += (f"; classes {', '.join(own)} from the user's own parts (mesh files, capture "
+                 "sessions or reconstructions: each sample's source file and sha256 in the manifest)")
+    n_real = sum(is_real(r) for r in records)
+    real_line = (f"\n- real anomalies: {n_real} test samples of physically defective parts, labelled "
+                 "by hand (`provenance.source = \"real\"`; counted apart in stats.csv)" if n_real else "")
     text = f"""# {name}
 
 An Open-Industry-format 3D anomaly-detection dataset written by scan2ad.
 
 - classes: {len(classes)} ({', '.join(classes)})
-- defect types: {', '.join(types) or 'none'}
+- defect types: {', '.join(types) or 'none'}{real_line}
 - samples: {len(records)} ({sum(r['split'] == 'train' for r in records)} normal references in
   `train/`, {sum(r['split'] == 'test' for r in records)} test samples)
 - made by: {made}

@@ -141,8 +141,11 @@ def _calibration(rig):
 
 # ------------------------------------------------------------------------------------ units
 def capture_view(out: str, scan_id: str, cls: str, part_seed: int, view: int, views: int,
-                 seed: list[int]) -> dict:
-    """Unit: render and decode one turntable view of one part instance; write its decoded maps."""
+                 seed: list[int], part: dict | None = None) -> dict:
+    """Unit: render and decode one turntable view of one part instance; write its decoded maps.
+    The instance is the library's ``make_part(cls, part_seed)``, or the mesh file ``part`` of an
+    own-part class (:func:`scan2ad.datasets.own_parts.load_part_mesh`, size jitter seeded by
+    ``part_seed``)."""
     from scan2ad.acquisition.decode import DecodeConfig, decode_frames
     from scan2ad.acquisition.devices.virtual import VirtualScene
     from scan2ad.acquisition.parts import make_part
@@ -155,7 +158,13 @@ def capture_view(out: str, scan_id: str, cls: str, part_seed: int, view: int, vi
     root = Path(out)
     files = []
     with _one_cv2_thread():
-        scene = VirtualScene(rig, make_part(cls, part_seed), seed=_int_seed(seed))
+        if part is None:
+            mesh = make_part(cls, part_seed)
+        else:
+            from scan2ad.datasets.own_parts import load_part_mesh
+
+            mesh = load_part_mesh(part, part_seed)
+        scene = VirtualScene(rig, mesh, seed=_int_seed(seed))
         frames = scene.render_view(angle, patterns.images())
         cfg = DecodeConfig()
         for cam in sorted(frames):
@@ -168,15 +177,14 @@ def capture_view(out: str, scan_id: str, cls: str, part_seed: int, view: int, vi
 
 
 def reconstruct_scan(out: str, scan_id: str, cls: str, part_seed: int, views: int, points: int,
-                     poisson_depth: int, deps: dict | None = None) -> dict:
-    """Unit: reconstruct one scan from its views' decoded maps; prepare its mesh for carving."""
+                     poisson_depth: int, deps: dict | None = None, part: dict | None = None) -> dict:
+    """Unit: reconstruct one scan from its views' decoded maps; prepare its mesh for carving.
+    ``part``: the mesh file of an own-part class (:mod:`scan2ad.datasets.own_parts`), recorded
+    as the scan's origin."""
     import dataclasses as dc
 
     from scan2ad.acquisition.decode import DecodedMap
     from scan2ad.acquisition.rig import load_rig
-    from scan2ad.annotation.meshprep import prepare_mesh
-    from scan2ad.io import atomic_path
-    from scan2ad.pointcloud import read_cloud
     from scan2ad.reconstruction.pipeline import ReconstructConfig, reconstruct_views
 
     root = Path(out)
@@ -196,6 +204,28 @@ def reconstruct_scan(out: str, scan_id: str, cls: str, part_seed: int, views: in
     with _one_cv2_thread():
         summary = reconstruct_views([(f"view_{r['view']:03d}", r["angle_deg"], loader(r)) for r in caps],
                                     _calibration(rig), recon, cfg)
+    carving = carving_mesh_of_scan(root, recon, poisson_depth)
+    # the decoded maps (~5 MB per camera and view) are spent: drop them, the cache keeps
+    # their capture units done while this scan's outputs stand (builder._clean_leftovers)
+    for r in caps:
+        for f, _ in r["files"]:
+            (root / f).unlink(missing_ok=True)
+    res = {"scan": scan_id, "class": cls, "part_seed": part_seed, "views": views,
+           "recon": recon.relative_to(root).as_posix(), "files": carving["files"],
+           "scanned_area_fraction": carving["scanned_area_fraction"], "repair": carving["repair"],
+           "fused_points": summary["fused"], "clean_points": summary["clean"]}
+    if part is not None:
+        res["origin"] = {"kind": "mesh", **part}
+    return res
+
+
+def carving_mesh_of_scan(root: Path, recon: Path, poisson_depth: int) -> dict:
+    """The Poisson mesh of a reconstruction's ``part.ply`` on one thread (``mesh.ply``), made
+    watertight for carving (``carve_mesh.ply``), and the share of it the scanner measured."""
+    from scan2ad.annotation.meshprep import prepare_mesh
+    from scan2ad.io import atomic_path
+    from scan2ad.pointcloud import read_cloud
+
     poisson, mrep = poisson_mesh_1thread(read_cloud(recon / "part.ply"), poisson_depth)
     with atomic_path(recon / "mesh.ply") as tmp:
         poisson.export(tmp, file_type="ply")
@@ -209,15 +239,7 @@ def reconstruct_scan(out: str, scan_id: str, cls: str, part_seed: int, views: in
                                            "area_mm2": float(mesh.area)})
     files = [[(recon / n).relative_to(root).as_posix(), sha256_file(recon / n)]
              for n in ("clean.ply", "carve_mesh.ply")]
-    # the decoded maps (~5 MB per camera and view) are spent: drop them, the cache keeps
-    # their capture units done while this scan's outputs stand (builder._clean_leftovers)
-    for r in caps:
-        for f, _ in r["files"]:
-            (root / f).unlink(missing_ok=True)
-    return {"scan": scan_id, "class": cls, "part_seed": part_seed, "views": views,
-            "recon": recon.relative_to(root).as_posix(), "files": files,
-            "scanned_area_fraction": scanned, "repair": repair.method,
-            "fused_points": summary["fused"], "clean_points": summary["clean"]}
+    return {"files": files, "scanned_area_fraction": scanned, "repair": repair.method}
 
 
 def scanned_area_fraction(mesh, points: np.ndarray) -> float:
@@ -349,9 +371,15 @@ def pipeline_sample(out: str, relpath: str, gt_relpath: str | None, cls: str, sp
     if gt_relpath is not None:
         write_xyz(root / gt_relpath, PointCloud(pts, labels=labels))
     rec = sample_record(root, relpath, gt_relpath, cls, split, defect, pts, labels)
-    rec["provenance"] = {"source": "pipeline", "part": cls, "part_source": "scan2ad.acquisition.parts",
+    origin = scan.get("origin") or {}
+    kind = origin.get("kind", "library")
+    rec["provenance"] = {"source": {"library": "pipeline", "mesh": "pipeline"}.get(kind, kind),
+                         "part": cls,
+                         "part_source": "scan2ad.acquisition.parts" if kind == "library" else kind,
                          "part_seed": scan["part_seed"], "seed": list(seed), "session": scan["recon"],
-                         "rig": RIG, "views": scan["views"], "defects": specs}
+                         "rig": scan.get("rig", RIG), "views": scan["views"], "defects": specs}
+    if origin:  # an own part: its file and the file's hash (a session's: its hash)
+        rec["provenance"].update(source_file=origin["source_file"], source_sha256=origin["sha256"])
     return rec
 
 
@@ -362,6 +390,7 @@ class PlannedScan:
     cls: str
     part_seed: int
     seed: tuple[int, ...]
+    part: dict | None = None  # an own-part class's mesh file (own_parts.mesh_instances)
 
 
 def plan_scans(spec, samples) -> tuple[list[PlannedScan], dict[str, str]]:
@@ -372,18 +401,26 @@ def plan_scans(spec, samples) -> tuple[list[PlannedScan], dict[str, str]]:
     others; a scan's seed is ``[spec.seed, crc32(class), 100 + role, index]``."""
     scans: list[PlannedScan] = []
     of: dict[str, str] = {}
-    for cls in spec.classes:
+    for cls in spec.class_names:
         c = zlib.crc32(cls.encode("utf-8"))
+        parts = None
+        if spec.kind(cls) == "meshes":
+            from scan2ad.datasets.own_parts import mesh_instances
+
+            parts = mesh_instances(spec, cls)
         for role, split in enumerate(("train", "test")):
             mine = [p for p in samples if p.cls == cls and p.split == split]
             if not mine:
                 continue
             k = -(-len(mine) // spec.samples_per_scan)
+            if parts:  # every mesh file scanned at least once per split where samples allow
+                k = max(k, min(len(parts), len(mine)))
             ids = []
             for j in range(k):
                 seed = (spec.seed, c, 100 + role, j)
                 sid = f"{cls}/{split}_{j:03d}"
-                scans.append(PlannedScan(sid, cls, _int_seed(seed), seed))
+                scans.append(PlannedScan(sid, cls, _int_seed(seed), seed,
+                                         parts[j % len(parts)] if parts else None))
                 ids.append(sid)
             for i, p in enumerate(mine):
                 of[p.relpath] = ids[i % k]
@@ -397,14 +434,16 @@ def plan_pipeline_units(spec, out_s: str, samples, base: dict):
     scans, of = plan_scans(spec, samples)
     scan_units, scan_key = [], {}
     for s in scans:
+        own = {} if s.part is None else {"part": s.part}  # library units keep their keys
         views = [Unit(capture_view, {"out": out_s, "scan_id": s.scan_id, "cls": s.cls,
                                      "part_seed": s.part_seed, "view": v, "views": spec.views,
-                                     "seed": [*s.seed, v]},
+                                     "seed": [*s.seed, v], **own},
                       description=f"capture {s.scan_id} view {v}")
                  for v in range(spec.views)]
         rec = Unit(reconstruct_scan, {"out": out_s, "scan_id": s.scan_id, "cls": s.cls,
                                       "part_seed": s.part_seed, "views": spec.views,
-                                      "points": spec.points, "poisson_depth": spec.poisson_depth},
+                                      "points": spec.points, "poisson_depth": spec.poisson_depth,
+                                      **own},
                    description=f"reconstruct {s.scan_id}", deps=tuple(u.key for u in views))
         scan_units += [*views, rec]
         scan_key[s.scan_id] = rec.key

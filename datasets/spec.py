@@ -7,6 +7,22 @@ Shipped specs live in ``scan2ad/datasets/specs/*.toml``: ``open-industry-full`` 
 ``demo-pipeline`` (2 classes × 16 samples, minutes) and ``tiny-pipeline`` (for tests). ``load_spec("demo")`` reads a
 shipped one; ``load_spec(path)`` any file.
 
+The user's own parts: an entry of ``classes`` is a part-library name or an inline table
+(:class:`OwnClass`) naming the class and where its parts come from, paths (glob patterns)
+relative to the spec file::
+
+    classes = ["heavy_washer",
+               { name = "bracket", meshes = ["parts/bracket_*.stl"], units = "mm" },
+               { name = "hinge", sessions = ["scans/hinge_*"],
+                 real_anomalies = [{ path = "defective/hinge_dent_1", type = "Dent" }] },
+               { name = "knob", clouds = ["recon/knob_*"] }]
+
+``meshes`` are part instances (ply/stl/obj) made like the library's parts by the spec's
+``source`` (``carve``: carved and sampled; ``pipeline``: scanned on the virtual rig, then
+carved); ``sessions`` (folders of ``scan2ad capture``) and ``clouds`` (folders holding a
+reconstruction's ``part.ply`` and ``mesh.ply``) are measured scans, carved and labelled as the
+``pipeline`` source does whatever ``source`` says (:mod:`scan2ad.datasets.own_parts`).
+
 Where 000 is silent: how the 100 normal samples divide into training references and normal test
 samples. The shipped full spec takes 60 references and 40 normal test samples.
 """
@@ -14,6 +30,7 @@ samples. The shipped full spec takes 60 references and 40 normal test samples.
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -54,6 +71,47 @@ class DefectParams:
 
 _DEFECT_PARAMS = DefectParams()
 
+UNITS_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": 25.4}
+_CLASS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*(_[A-Za-z0-9-]+)*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class RealAnomaly:
+    """A physically defective part, captured like the others and labelled by hand (not carved)."""
+
+    path: str = doc("the labelled sample, relative to the spec file: a folder holding cloud.ply + "
+                    "labels.npy (what `scan2ad label` saves and the CloudCompare import writes) or a "
+                    "cloud file with labels in it or in <stem>.labels.npy beside it; in the frame "
+                    "and units of the class's other samples (same rig) — it is not registered")
+    type: str = doc("its defect type (DESIGN §4, Open-Industry vocabulary)")
+
+
+@dataclasses.dataclass(frozen=True)
+class OwnClass:
+    """A class of the user's own parts: exactly one of meshes / sessions / clouds (or none, for a
+    part-library class given as a table to add real anomalies)."""
+
+    name: str = doc("class name (letters, digits, '-' and single '_' between them; the file names "
+                    "<class>_<Type>_NNN must stay parseable, so no type name as a suffix)")
+    meshes: tuple[str, ...] = doc("mesh files (ply/stl/obj), glob patterns: each file is a part "
+                                  "instance, made by the spec's source (carve / pipeline)", ())
+    sessions: tuple[str, ...] = doc("capture-session folders (scan2ad capture), glob patterns: each "
+                                    "session is one scan, reconstructed once", ())
+    clouds: tuple[str, ...] = doc("reconstruction folders holding part.ply (with normals) and "
+                                  "mesh.ply, glob patterns: each is one scan", ())
+    units: Literal["mm", "cm", "m", "in"] = doc("length unit of the meshes / clouds (sessions are in "
+                                                 "mm by the rig's calibration)", "mm")
+    size_jitter: float = doc("meshes: relative spread of a seeded uniform size scaling per sample "
+                             "(carve) or per scan (pipeline); 0: the files' own size", 0.0)
+    real_anomalies: tuple[RealAnomaly, ...] = doc("captured defective parts labelled by hand: they "
+                                                  "join the test split beside the carved ones", ())
+
+    @property
+    def kind(self) -> str:
+        """library | meshes | sessions | clouds."""
+        given = [k for k in ("meshes", "sessions", "clouds") if getattr(self, k)]
+        return given[0] if len(given) == 1 else ("library" if not given else "+".join(given))
+
 
 @dataclasses.dataclass(frozen=True)
 class BuildSpec:
@@ -68,7 +126,11 @@ class BuildSpec:
         "mesh, moving its measured points -> labels (scanner noise is the rig's own; noise_mm "
         "and defect_params unused)",
         "synthetic")
-    classes: tuple[str, ...] = doc("part categories (scan2ad.acquisition.parts names, or ring/washer/bracket)", OPEN_INDUSTRY_CLASSES)
+    classes: tuple[str | OwnClass, ...] = doc(
+        "part categories: scan2ad.acquisition.parts names (or the synthetic source's "
+        "ring/washer/bracket), or inline tables of the user's own parts "
+        "({ name, meshes | sessions | clouds, units, size_jitter, real_anomalies }, paths "
+        "relative to the spec file)", OPEN_INDUSTRY_CLASSES)
     n_train: int = doc("normal references per class (train/)", 60)
     n_test_normal: int = doc("normal test samples per class", 40)
     n_per_defect: int = doc("anomalous test samples per class and defect type", 12)
@@ -91,17 +153,50 @@ class BuildSpec:
     split_ks: tuple[int, ...] = doc("seen anomalies per known type in the open-set splits", (5, 10))
     split_seeds: tuple[int, ...] = doc("split seeds", (1, 2, 3, 4, 5))
     gallery: bool = doc("render gallery/<class>.png", True)
+    base_dir: str = doc("folder the paths of own-part classes are relative to (empty: the spec "
+                        "file's folder; the working directory for a spec given as a dict)", "")
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(c if isinstance(c, str) else c.name for c in self.classes)
+
+    def own(self, cls: str) -> OwnClass | None:
+        """The table of class ``cls`` (None for a plain library name)."""
+        return next((c for c in self.classes if not isinstance(c, str) and c.name == cls), None)
+
+    def kind(self, cls: str) -> str:
+        """library | meshes | sessions | clouds: where class ``cls``'s parts come from."""
+        own = self.own(cls)
+        return "library" if own is None else own.kind
+
+    def real_anomalies(self, cls: str) -> tuple[RealAnomaly, ...]:
+        own = self.own(cls)
+        return () if own is None else own.real_anomalies
+
+    @property
+    def root(self) -> Path:
+        """The folder own-part paths are relative to."""
+        return Path(self.base_dir or ".").resolve()
 
     def check(self, source_path: Path | None = None) -> BuildSpec:
         problems = []
         from scan2ad.datasets.synthetic import SHAPES
 
         known = OPEN_INDUSTRY_CLASSES + SHAPES
-        bad = [c for c in self.classes if c not in known]
+        names = self.class_names
+        library = [c if isinstance(c, str) else c.name for c in self.classes
+                   if isinstance(c, str) or c.kind == "library"]
+        bad = [c for c in library if c not in known]
         if bad:
-            problems.append(f"unknown class(es) {bad} (known: {', '.join(known)})")
-        if len(set(self.classes)) != len(self.classes):
+            problems.append(f"unknown class(es) {bad} (known: {', '.join(known)}; a class of your "
+                            "own parts is a table: {{ name = ..., meshes = [...] }}, or sessions / "
+                            "clouds)")
+        if len(set(names)) != len(names):
             problems.append("classes repeat")
+        for c in self.classes:
+            if isinstance(c, str):
+                continue
+            problems += [f"class {c.name!r}: {p}" for p in self._check_own(c)]
         bad = [d for d in self.defects if d not in OPEN_INDUSTRY_DEFECTS]
         if bad:
             problems.append(f"unknown defect type(s) {bad} (known: {', '.join(OPEN_INDUSTRY_DEFECTS)})")
@@ -129,16 +224,17 @@ class BuildSpec:
         if self.source == "carve":
             from scan2ad.datasets.synthetic import SHAPES
 
-            shapes = [c for c in self.classes if c in SHAPES]
+            shapes = [c for c in library if c in SHAPES]
             if shapes:
                 problems.append(f"source = 'carve' needs part-library classes, not {shapes}")
             if self.noise_mm <= 0:
                 problems.append("source = 'carve' needs noise_mm > 0 (its label threshold is "
                                 "label_threshold_mm = k * noise_mm)")
-        if self.source == "pipeline":
+        measured = [c for c in names if self.kind(c) in ("sessions", "clouds")]
+        if self.source == "pipeline" or measured:
             from scan2ad.datasets.synthetic import SHAPES
 
-            shapes = [c for c in self.classes if c in SHAPES]
+            shapes = [c for c in library if c in SHAPES]
             if shapes:
                 problems.append(f"source = 'pipeline' scans part-library classes, not {shapes}")
             if self.views < 1:
@@ -148,10 +244,43 @@ class BuildSpec:
             if not 4 <= self.poisson_depth <= 11:
                 problems.append("poisson_depth must be in [4, 11]")
             if self.label_threshold_mm <= 0:
-                problems.append("source = 'pipeline' needs label_threshold_mm > 0")
+                problems.append("source = 'pipeline' (and classes of sessions or clouds) needs "
+                                "label_threshold_mm > 0")
         if problems:
             raise InputError("invalid build spec:\n  " + "\n  ".join(problems), source_path)
         return self
+
+    def _check_own(self, c: OwnClass) -> list[str]:
+        problems = []
+        if not _CLASS_NAME.match(c.name) or any(c.name.endswith(f"_{t}") for t in OPEN_INDUSTRY_DEFECTS):
+            problems.append("the name must be letters, digits and '-', joined by single '_', and "
+                            "not end in _<defect type>")
+        if "+" in c.kind:
+            problems.append(f"give one of meshes, sessions, clouds (got {c.kind.replace('+', ', ')}); "
+                            "mix kinds in separate classes")
+        if c.kind == "library" and not c.real_anomalies:
+            problems.append("no meshes, sessions or clouds")
+        if c.kind == "meshes" and self.source not in ("carve", "pipeline", "synthetic"):
+            problems.append(f"meshes need source 'carve', 'pipeline' or 'synthetic', not {self.source!r}")
+        if c.kind == "sessions" and c.units != "mm":
+            problems.append("sessions are in mm (the rig's calibration); units applies to meshes "
+                            "and clouds")
+        if not 0 <= c.size_jitter < 0.5:
+            problems.append("size_jitter must be in [0, 0.5)")
+        for pat in c.meshes + c.sessions + c.clouds + tuple(r.path for r in c.real_anomalies):
+            if not pat.strip():
+                problems.append("an empty path")
+        for r in c.real_anomalies:
+            if r.type not in OPEN_INDUSTRY_DEFECTS:
+                problems.append(f"real anomaly {r.path}: type {r.type!r} is not one of "
+                                f"{', '.join(OPEN_INDUSTRY_DEFECTS)}")
+        k = max(self.split_ks, default=0)
+        for t in sorted({r.type for r in c.real_anomalies} - set(self.defects)):
+            n = sum(r.type == t for r in c.real_anomalies)
+            if n <= k:
+                problems.append(f"{n} real anomaly(ies) of type {t}, which is not carved (not in "
+                                f"defects): an open-set split with k = {k} needs more than {k}")
+        return problems
 
 
 def shipped_specs() -> list[str]:
@@ -161,13 +290,23 @@ def shipped_specs() -> list[str]:
 def load_spec(spec: str | Path | dict, **overrides) -> BuildSpec:
     """A spec from a TOML path, a shipped spec name (``demo``) or a dict; validated."""
     if isinstance(spec, dict):
-        return load_config(BuildSpec, spec, **overrides).check()
+        s = load_config(BuildSpec, spec, **overrides)
+        return _with_base(s, Path.cwd()).check()
     path = Path(spec)
     if not path.exists() and (SPECS_DIR / f"{spec}.toml").is_file():
         path = SPECS_DIR / f"{spec}.toml"
     if not path.is_file():
         raise InputError(f"no such spec file (shipped specs: {', '.join(shipped_specs())})", path)
-    return load_config(BuildSpec, path, **overrides).check(path)
+    return _with_base(load_config(BuildSpec, path, **overrides), path.resolve().parent).check(path)
+
+
+def _with_base(spec: BuildSpec, folder: Path) -> BuildSpec:
+    """``spec`` with its own parts' folder made absolute (``base_dir``, itself relative to
+    ``folder``); specs of library classes only stay as written (their manifests then do not
+    depend on where the checkout lies)."""
+    if all(isinstance(c, str) for c in spec.classes):
+        return spec
+    return dataclasses.replace(spec, base_dir=str((folder / spec.base_dir).resolve()))
 
 
 def spec_to_dict(spec: BuildSpec) -> dict:

@@ -56,7 +56,7 @@ def _coerce(value: Any, tp: Any, where: str, source: Path | None) -> Any:
                 return _coerce(value, arg, where, source)
             except InputError as exc:
                 errors.append(exc.problem)
-        raise InputError(f"{where}: {value!r} fits none of {tp}", source)
+        raise InputError(f"{where}: {value!r} fits none of {tp} ({'; '.join(errors)})", source)
     if origin is typing.Literal:
         if value not in args:
             raise InputError(f"{where}: {value!r} is not one of {list(args)}", source)
