@@ -137,7 +137,7 @@ def check_mesh(path: Path, scale: float, units: str, on_rig: bool) -> dict:
             raise InputError(f"the part spans {2 * half:.1f} mm across the table, more than the "
                              f"virtual rig's turntable ({2 * radius:g} mm): it cannot be scanned "
                              "(source = 'pipeline'); check its units or use source = 'carve'", path)
-    mesh, rep = prepare_mesh(raw.copy().apply_scale(scale), path)
+    _, rep = prepare_mesh(raw.copy().apply_scale(scale), path)
     if rep.method != "none":
         log.info("%s: repaired with %s (%s)", path, rep.method, "; ".join(rep.problems))
     return {"mesh": str(path), "sha256": sha, "scale": scale, "repair": rep.method,
