@@ -414,3 +414,102 @@ def save_decoded_preview(
         fig.savefig(tmp, dpi=80)
     plt.close(fig)
     return Path(path)
+
+
+# ------------------------------------------------------------------------ capture folders
+@dataclasses.dataclass
+class Capture:
+    """One camera's structured-light frames of one pose, in ``pattern_set.frames`` order."""
+
+    frames: list[np.ndarray]
+    pattern_set: PatternSet
+    source: Path
+    layout: str  # "opencv" (graycode_NN.png, OpenCV GrayCodePattern order) or "session"
+
+    @property
+    def white(self) -> np.ndarray:
+        return self.frames[0]
+
+    def decode(self, config: DecodeConfig = DecodeConfig()) -> DecodedMap:
+        return decode_frames(self.frames, self.pattern_set, config)
+
+
+def _projector_size(projector) -> tuple[int, int] | None:
+    if projector is None:
+        return None
+    try:
+        w, h = (int(v) for v in projector)
+    except (TypeError, ValueError):
+        raise InputError(f"projector resolution must be (width, height), got {projector!r}") from None
+    if w < 2 or h < 2:
+        raise InputError(f"projector resolution {w}x{h} is too small")
+    return w, h
+
+
+def read_capture(
+    path: str | Path, projector: tuple[int, int] | None = None, camera: str = "cam0"
+) -> Capture:
+    """Read one capture folder in either layout:
+
+    - ``graycode_00.png … graycode_NN.png``: the order of OpenCV's ``GrayCodePattern`` (and of
+      the "procam-calibration" capture scripts): per bit pattern then inverse, column bits then
+      row bits, MSB first, then the all-white and the all-black frame. Needs the projector
+      resolution (``projector`` = (width, height)); the bit counts must match it.
+    - a view of a capture session (``<session>/view_NNN``, or its ``cam0`` folder): the
+      session's own pattern set and frames of ``camera``.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise InputError("capture folder not found", path)
+    size = _projector_size(projector)
+    gray = sorted(path.glob("graycode_*.png"))
+    if gray:
+        import cv2
+
+        if size is None:
+            raise InputError(
+                "an OpenCV-order Gray-code capture needs the projector resolution "
+                "(--projector WxH, or a calibration with a projector)",
+                path,
+            )
+        ps = PatternSet(size[0], size[1], kind="graycode")
+        names = [p.name for p in gray]
+        want = [f"graycode_{i:02d}.png" for i in range(len(ps.frames))]
+        if names != want:
+            raise InputError(
+                f"expected {len(want)} frames graycode_00.png … {want[-1]} for a "
+                f"{size[0]}x{size[1]} projector (OpenCV GrayCodePattern: "
+                f"{2 * ps.n_bits('columns')} column + {2 * ps.n_bits('rows')} row frames, white, "
+                f"black), found {len(names)} ({names[0]} … {names[-1]})",
+                path,
+            )
+        imgs = []
+        for p in gray:
+            img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+            if img is None:
+                raise FormatError("not a readable PNG", p)
+            imgs.append(img)
+        frames = [imgs[-2], imgs[-1]] + imgs[:-2]
+        return Capture(frames, ps, path, "opencv")
+    view = path
+    if not (view / "view.json").is_file() and (view.parent / "view.json").is_file():
+        camera, view = view.name, view.parent
+    if (view / "view.json").is_file() and (view.parent / "session.json").is_file():
+        from scan2ad.acquisition.session import open_session
+
+        session = open_session(view.parent)
+        if camera not in session.cameras:
+            raise InputError(
+                f"the session has no camera {camera!r} (it has {', '.join(session.cameras)})", view
+            )
+        ps = session.patterns
+        if size is not None and (ps.width, ps.height) != size:
+            raise InputError(
+                f"the session's projector is {ps.width}x{ps.height}, not {size[0]}x{size[1]}", view
+            )
+        return Capture(read_frames(view / camera, len(ps.frames)), ps, view, "session")
+    raise InputError(
+        "not a capture: expected graycode_NN.png frames (OpenCV order) or a session view "
+        "folder (view_NNN with view.json)",
+        path,
+    )

@@ -273,3 +273,122 @@ def virtual_images(
     poses = PoseConfig(views=views, turntable_angles_deg=ang, seed=seed)
     render_calibration_images(out, r, spec, poses, workers=workers)
     click.echo(f"wrote {2 * views + len(ang)} images of {spec.name} into {out}")
+
+
+def _resolution(value: str, param_hint: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"expected WIDTHxHEIGHT, e.g. 1024x768, got {value!r}",
+                                 param_hint=param_hint) from None
+    if w < 2 or h < 2:
+        raise click.BadParameter(f"{w}x{h} is too small", param_hint=param_hint)
+    return w, h
+
+
+@calibrate.command(name="procam")
+@click.option(
+    "--images",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder of capture_*/ Gray-code captures (OpenCV GrayCodePattern order: graycode_NN.png, "
+    "white and black last), or a capture session whose views show the board.",
+)
+@click.option(
+    "--board",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Board file (calibration_data/boards/*.toml, or a name in that folder).",
+)
+@click.option(
+    "--projector",
+    "projector",
+    default=None,
+    help="Projector resolution WIDTHxHEIGHT (needed for OpenCV-order captures).",
+)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="calibration.json to write.")
+@click.option(
+    "--patch-radius",
+    type=click.IntRange(0, 200),
+    default=0,
+    show_default=True,
+    help="Half side of the camera patch of each local homography, px (0: image width / 180).",
+)
+@click.option(
+    "--min-contrast",
+    type=click.FloatRange(0, 65535),
+    default=8.0,
+    show_default=True,
+    help="Decoding: white - black below this (8-bit levels) is shadow (OpenCV's black threshold: 40).",
+)
+@click.option(
+    "--min-bit-margin",
+    type=click.FloatRange(0, 65535),
+    default=2.0,
+    show_default=True,
+    help="Decoding: |pattern - inverse| below this leaves a bit undecided (OpenCV's white threshold: 5).",
+)
+@click.option("--fix-k3", is_flag=True, help="Fix k3 = 0 for camera and projector.")
+@click.option(
+    "--min-views", type=click.IntRange(3, None), default=4, show_default=True, help="Fewest usable captures."
+)
+@click.option("--rig", default="", help="Rig name recorded in the output.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
+@click.option(
+    "--report/--no-report",
+    default=True,
+    show_default=True,
+    help="Write <out stem>_report.png beside --out.",
+)
+def procam(images, board, projector, out, patch_radius, min_contrast, min_bit_margin, fix_k3,
+           min_views, rig, overwrite, report) -> None:
+    """Camera and projector intrinsics and their extrinsics from Gray-code board captures
+    (Moreno & Taubin 2012: local homographies around each corner)."""
+    from scan2ad.acquisition.calibration.boards import load_board
+    from scan2ad.acquisition.calibration.model import save_calibration
+    from scan2ad.acquisition.calibration.procam import (
+        ProcamConfig,
+        calibrate_procam,
+        find_captures,
+        write_procam_report,
+    )
+    from scan2ad.acquisition.calibration.solve import SolveConfig
+    from scan2ad.acquisition.decode import DecodeConfig
+
+    size = _resolution(projector, "--projector") if projector else None
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise click.UsageError(f"{out} exists: pass --overwrite to replace it")
+    spec = load_board(board)
+    run = calibrate_procam(
+        find_captures(images, size),
+        spec,
+        SolveConfig(min_views=min_views, fix_k3=fix_k3, max_iterations=200),
+        ProcamConfig(patch_radius_px=patch_radius),
+        DecodeConfig(min_contrast=min_contrast, min_bit_margin=min_bit_margin),
+        rig=rig,
+    )
+    cal = run.calibration
+    save_calibration(out, cal)
+    cam, proj = cal.cameras["cam0"], cal.projector_model()
+    for name, c, rms in (("camera", cam, cam.rms_px), ("projector", proj, proj.rms_px)):
+        K = c.K
+        click.echo(
+            f"{name}: fx {K[0, 0]:.2f} fy {K[1, 1]:.2f} cx {K[0, 2]:.2f} cy {K[1, 2]:.2f} "
+            f"RMS {rms:.3f} px ({len(c.per_view_rms_px)} poses)"
+        )
+        for view, why in c.rejected_views.items():
+            click.echo(f"  rejected pose {view}: {why}")
+    skipped = sum(len(s) for s in run.skipped_corners.values())
+    t = proj.T_projector_cam0[:3, 3]
+    click.echo(
+        f"camera-projector: RMS {proj.stereo_rms_px:.3f} px, T_projector_cam0 translation "
+        f"({t[0]:.1f}, {t[1]:.1f}, {t[2]:.1f}) mm, epipolar error median "
+        f"{cal.per_view_errors['procam_epipolar']['median_px']:.3f} px; "
+        f"{skipped} corners without a projector coordinate"
+    )
+    click.echo(f"wrote {out}")
+    if report:
+        rpath = out.with_name(out.stem + "_report.png")
+        write_procam_report(run, rpath)
+        click.echo(f"wrote {rpath}")

@@ -61,6 +61,68 @@ class TurntableCalibration:
 
 
 @dataclasses.dataclass
+class ProjectorCalibration:
+    """The projector as an inverse camera (Moreno & Taubin 2012), the ``projector`` entry.
+
+    On disk (``calibration.json`` → ``projector``): ``K`` (3×3), ``dist`` (k1 k2 p1 p2 k3: the
+    projector's ideal → projector-pixel mapping, as OpenCV models a camera), ``resolution``
+    [width, height], ``T_projector_cam0`` (4×4, maps cam0 points into the projector frame, OpenCV
+    axes), ``rms_px`` (its own Zhang calibration), ``stereo_rms_px`` (the camera–projector
+    extrinsics), ``per_view_rms_px``, ``rejected_views``, ``source`` ("images" or
+    "virtual-truth"). ``image_size`` and ``T_cam0_projector`` are written too (the same
+    resolution and the inverse pose) for readers of the older projector entry, which had only
+    those and ``K``.
+    """
+
+    K: np.ndarray                       # 3x3
+    dist: np.ndarray                    # (5,)
+    resolution: tuple[int, int]         # width, height
+    T_projector_cam0: np.ndarray        # 4x4
+    rms_px: float = float("nan")
+    stereo_rms_px: float = float("nan")
+    per_view_rms_px: dict[str, float] = dataclasses.field(default_factory=dict)
+    rejected_views: dict[str, str] = dataclasses.field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def T_cam0_projector(self) -> np.ndarray:
+        return np.linalg.inv(self.T_projector_cam0)
+
+    def to_dict(self) -> dict:
+        f = lambda v: None if not np.isfinite(v) else float(v)
+        return {
+            "K": np.asarray(self.K, float).tolist(),
+            "dist": np.asarray(self.dist, float).ravel().tolist(),
+            "resolution": [int(self.resolution[0]), int(self.resolution[1])],
+            "T_projector_cam0": np.asarray(self.T_projector_cam0, float).tolist(),
+            "rms_px": f(self.rms_px),
+            "stereo_rms_px": f(self.stereo_rms_px),
+            "per_view_rms_px": dict(self.per_view_rms_px),
+            "rejected_views": dict(self.rejected_views),
+            "source": self.source,
+            "image_size": [int(self.resolution[0]), int(self.resolution[1])],
+            "T_cam0_projector": self.T_cam0_projector.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ProjectorCalibration:
+        """Read the entry; the older form (K, image_size, T_cam0_projector) is accepted."""
+        A = lambda v: np.asarray(v, dtype=np.float64)
+        nan = lambda v: float("nan") if v is None else float(v)
+        if "T_projector_cam0" in d:
+            T = A(d["T_projector_cam0"])
+        else:
+            T = np.linalg.inv(A(d["T_cam0_projector"]))
+        res = d.get("resolution", d.get("image_size"))
+        K, dist = A(d["K"]), A(d.get("dist", np.zeros(5))).ravel()
+        if K.shape != (3, 3) or T.shape != (4, 4) or res is None or len(res) != 2:
+            raise ValueError("projector: K must be 3x3, T_projector_cam0 4x4, resolution [w, h]")
+        return cls(K, dist, (int(res[0]), int(res[1])), T, nan(d.get("rms_px")),
+                   nan(d.get("stereo_rms_px")), d.get("per_view_rms_px", {}),
+                   d.get("rejected_views", {}), d.get("source", ""))
+
+
+@dataclasses.dataclass
 class Calibration:
     cameras: dict[str, CameraCalibration]   # "cam0", "cam1"
     stereo: StereoCalibration | None         # None only in a cameras-only file (calibrate cameras)
@@ -68,9 +130,18 @@ class Calibration:
     T_world_cam0: np.ndarray                 # 4x4; identity (world = cam0) without a turntable
     rig: str = ""
     board: dict[str, Any] = dataclasses.field(default_factory=dict)
-    projector: dict[str, Any] = dataclasses.field(default_factory=dict)  # K, image_size if known
+    # the ProjectorCalibration entry as a dict ({} when the projector is not calibrated)
+    projector: dict[str, Any] = dataclasses.field(default_factory=dict)
     per_view_errors: dict[str, Any] = dataclasses.field(default_factory=dict)
     source: str = ""                         # "images" (calibrated) or "virtual-truth"
+
+    def projector_model(self) -> ProjectorCalibration | None:
+        """The calibrated projector, or None when this calibration has none (needs K and a pose)."""
+        if not self.projector or "K" not in self.projector or not (
+            {"T_projector_cam0", "T_cam0_projector"} & set(self.projector)
+        ):
+            return None
+        return ProjectorCalibration.from_dict(self.projector)
 
     def T_world_cam(self, name: str) -> np.ndarray:
         if name == "cam0":
@@ -128,7 +199,9 @@ def load_calibration(path: str | Path) -> Calibration:
 
     doc = read_json(path, supported=(SCHEMA_VERSION,))
     try:
-        return Calibration.from_dict(doc)
+        cal = Calibration.from_dict(doc)
+        cal.projector_model()  # a malformed projector entry fails here, not in a later stage
+        return cal
     except (KeyError, TypeError, ValueError) as exc:
         raise FormatError(f"not a calibration file: missing or bad field {exc}", path) from None
 
@@ -150,8 +223,10 @@ def true_calibration(rig) -> Calibration:
     T_0w = np.linalg.inv(T_w0)
     axis_point = T_0w[:3, :3] @ np.zeros(3) + T_0w[:3, 3]
     axis_dir = T_0w[:3, :3] @ np.array([0.0, 0.0, 1.0])
-    proj = {"K": v.projector.K.tolist(), "image_size": list(rig.projector.resolution),
-            "T_cam0_projector": (T_0w @ v.projector.T_world_device).tolist()}
+    proj = ProjectorCalibration(
+        v.projector.K, np.zeros(5), tuple(rig.projector.resolution),
+        np.linalg.inv(T_0w @ v.projector.T_world_device), 0.0, 0.0, source="virtual-truth",
+    ).to_dict()
     return Calibration(cams, StereoCalibration(R, T, E, F / F[2, 2], 0.0),
                        TurntableCalibration(axis_point, axis_dir, 0.0), T_w0, rig=rig.name,
                        projector=proj, source="virtual-truth")
