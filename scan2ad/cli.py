@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "parts": ("scan2ad.acquisition.parts.cli:parts", "The procedural part library (list, export, render)."),
     "capture": ("scan2ad.acquisition.cli:capture", "Capture a structured-light session (real or virtual rig)."),
     "calibrate": ("scan2ad.acquisition.calibration.cli:calibrate", "Calibrate cameras, stereo pair and turntable from images."),
+    "triangulate": ("scan2ad.reconstruction.triangulate_cli:triangulate", "Triangulate one capture with a calibrated projector (one camera)."),
     "register": ("scan2ad.reconstruction.cli:register", "Register two point clouds (S4PCS / FPFH + FRICP)."),
     "reconstruct": ("scan2ad.reconstruction.cli:reconstruct", "Reconstruct a part cloud from a capture session."),
     "carve": ("scan2ad.annotation.cli:carve", "Carve defects into a part mesh (Blender) and label points."),

@@ -223,6 +223,9 @@ def calibrate_procam(
     proj = calibrate_intrinsics(proj_views, proj_size, solve, "projector").camera
     sres = calibrate_stereo(cam_views, proj_views, cam, proj, solve)
     st = sres.stereo
+    if not solve.stereo_fix_intrinsics:  # refined jointly with the extrinsics
+        cam = dataclasses.replace(cam, K=sres.cam0.K, dist=sres.cam0.dist)
+        proj = dataclasses.replace(proj, K=sres.cam1.K, dist=sres.cam1.dist)
     T = np.eye(4)
     T[:3, :3], T[:3, 3] = st.R, st.T
     epi = np.vstack(
