@@ -67,12 +67,16 @@ def dataset() -> None:
 
 @dataset.command()
 @click.argument("root", type=click.Path(path_type=Path))
-def validate(root: Path) -> None:
+@click.option("--format", "fmt", type=click.Choice(["open-industry", "real3d-ad", "anomaly-shapenet", "iec3d-ad"]),
+              default=None, help="Validate a public release in this layout as it is shipped (test/good/, GT/, "
+                                 "gt-only anomalies, csv with a header); manifest and splits only when present. "
+                                 "Default: a dataset scan2ad built (Open-Industry layout, manifest and splits required).")
+def validate(root: Path, fmt: str | None) -> None:
     """Check layout, names, gt files, manifest and splits; list every problem (exit 2)."""
     from scan2ad.datasets.validate import validate_dataset
     from scan2ad.errors import ValidationError
 
-    problems = validate_dataset(root)
+    problems = validate_dataset(root, fmt)
     if problems:
         for p in problems:
             click.echo(f"  - {p}")

@@ -1,7 +1,8 @@
 """``read_dataset(root, format=None)``: the sample table of any supported layout.
 
 Formats: ``open-industry`` (DESIGN §5, what scan2ad writes), ``real3d-ad``, ``anomaly-shapenet``
-(v1 and v2 naming), ``iec3d-ad``. Detection looks only at names: a ``manifest.json`` or
+(v1 and v2 naming), ``iec3d-ad``, in the layouts the releases are shipped in (``test/good/``,
+``GT/``, gt-only anomalies, csv with a header: :mod:`.formats._common`). Detection looks only at names: a ``manifest.json`` or
 ``<class>_NNN`` file names mean Open-Industry; ``*template*`` training clouds mean Real3D-AD (gt
 folder ``gt``, types bulge/sink) or Anomaly-ShapeNet (gt folder ``GT`` or ``<class>_<type><n>``
 test names); ``<n>.pcd`` training clouds mean IEC3D-AD. Ambiguous folders need ``format=``.
@@ -13,7 +14,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from scan2ad.datasets.formats._common import cloud_files
+from scan2ad.datasets.formats._common import gt_dir, split_files
 from scan2ad.datasets.formats.anomaly_shapenet import read_anomaly_shapenet
 from scan2ad.datasets.formats.iec3d_ad import read_iec3d_ad
 from scan2ad.datasets.formats.open_industry import read_open_industry
@@ -42,8 +43,11 @@ def detect_format(root: str | Path) -> str:
     votes: dict[str, int] = {}
     for cdir in cdirs:
         cls = cdir.name
-        train = [f.stem for f in cloud_files(cdir / "train")]
-        test = [f.stem for f in cloud_files(cdir / "test")]
+        train = [f.stem for f, _ in split_files(cdir, "train")]
+        test = [f.stem for f, good in split_files(cdir, "test") if not good]
+        gdir = gt_dir(cdir)
+        if gdir is not None:  # gt-only anomalies name the test samples too
+            test += [g.stem for g in gdir.rglob("*") if g.suffix.lower() in (".txt", ".csv")]
         guess = None
         if train and all("template" in s for s in train):
             if (cdir / "GT").is_dir() or any(re.match(rf"^{re.escape(cls)}_[A-Za-z]+\d+$", s) for s in test):

@@ -1,12 +1,19 @@
-"""``scan2ad dataset validate``: check an Open-Industry-format dataset and list EVERY problem.
+"""``scan2ad dataset validate``: check a dataset folder and list EVERY problem.
 
-Checked: the layout and names (the reader's problems), every gt file (parses as 4 numeric
-columns, comma or whitespace separated; labels in {0, 1} or NaN; same point count as the pcd and
-the same points in the same order, to 1e-4 mm; at least one anomalous point), normal samples
-without gt, ``manifest.json`` (present, every sample listed once and nothing else, points and
-sha256 of cloud and gt as recorded), and the split files (name and content agree, every selected
-relpath exists in the class, is of a known type, exactly k per known type, no repeats, at least
-one seen test sample left).
+Without a format: a dataset scan2ad wrote (Open-Industry layout, DESIGN §5), checked in full.
+With ``format=`` (``--format open-industry|real3d-ad|anomaly-shapenet|iec3d-ad``): a public release
+in that layout, as it is shipped (``test/good/``, ``GT/``, gt-only anomalies, csv with a header;
+see :mod:`scan2ad.datasets.formats._common`); ``manifest.json`` and ``splits/`` are checked when
+present (Open-Industry only: the public releases ship neither).
+
+Checked: the layout and names (the reader's problems), every gt file (parses as x y z label
+columns — comma, semicolon or whitespace separated, a header line naming them allowed; labels in
+{0, 1} or NaN; for formats whose points come from the pcd, the same point count as the pcd and
+the same points in the same order, to 1e-4 mm; at least one anomalous point in an anomalous
+sample), every cloud readable, a gt file for a training sample, ``manifest.json`` (present, every
+sample listed once and nothing else, points and sha256 of cloud and gt as recorded), and the
+split files (name and content agree, every selected relpath exists in the class, is of a known
+type, exactly k per known type, no repeats, at least one seen test sample left).
 """
 
 from __future__ import annotations
@@ -22,8 +29,27 @@ from scan2ad.io import read_json, sha256_file
 
 
 def _read_gt(path: Path) -> np.ndarray:
-    text = path.read_text(encoding="utf-8").replace(",", " ")
-    rows = np.loadtxt(text.splitlines(), dtype=np.float64, ndmin=2)
+    """(n, 4) rows x y z label of a gt file (header names choose the columns when present)."""
+    import re
+
+    from scan2ad.datasets.samples import LABEL_COLUMN_NAMES
+
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    header = None
+    if lines and (lines[0].startswith("//") or not re.match(r"^[-+0-9.nNiI]", lines[0])):
+        header = [n.strip().strip('"').lower() for n in re.split(r"[,;\s]+", lines[0].lstrip("/")) if n.strip()]
+        lines = lines[1:]
+    if not lines:
+        raise ValueError("no data rows")
+    delim = "," if "," in lines[0] else (";" if ";" in lines[0] else None)
+    rows = np.loadtxt(lines, dtype=np.float64, delimiter=delim, ndmin=2)
+    if header is not None and len(header) == rows.shape[1]:
+        names = ["label" if n in LABEL_COLUMN_NAMES else n for n in header]
+        missing = [c for c in ("x", "y", "z", "label") if c not in names]
+        if missing:
+            raise ValueError(f"the header names no {'/'.join(missing)} column ({', '.join(header)})")
+        return rows[:, [names.index(c) for c in ("x", "y", "z", "label")]]
     if rows.shape[1] != 4:
         raise ValueError(f"{rows.shape[1]} columns, expected 4 (x y z label)")
     return rows
@@ -31,17 +57,19 @@ def _read_gt(path: Path) -> np.ndarray:
 
 def check_samples(root: Path, samples: list[Sample], problems: list[str]) -> dict[str, int]:
     """Per-sample file checks; returns relpath -> point count of the readable clouds."""
+    from scan2ad.datasets.samples import read_table_or_cloud
     from scan2ad.log import progress
-    from scan2ad.pointcloud import read_cloud
 
     counts = {}
     for s in progress(samples, desc="validate", total=len(samples)):
-        try:
-            cloud = read_cloud(s.path)
-        except InputError as exc:
-            problems.append(f"{s.relpath}: unreadable cloud ({exc.problem})")
-            continue
-        counts[s.relpath] = len(cloud)
+        cloud = None
+        if s.path != s.gt_path:  # a gt-only sample has no cloud of its own
+            try:
+                cloud = read_table_or_cloud(s.path)
+            except InputError as exc:
+                problems.append(f"{s.relpath}: unreadable cloud ({exc.problem})")
+                continue
+            counts[s.relpath] = len(cloud)
         if s.gt_path is None:
             continue
         gtrel = s.gt_path.relative_to(root).as_posix()
@@ -57,7 +85,9 @@ def check_samples(root: Path, samples: list[Sample], problems: list[str]) -> dic
                             f"(first at row {int(np.flatnonzero(bad)[0]) + 1}: {lab[bad][0]!r})")
         if not np.isfinite(gt[:, :3]).all():
             problems.append(f"{gtrel}: non-finite coordinates")
-        if len(gt) != len(cloud):
+        if s.points_from_gt or cloud is None:  # the gt's points are the sample (Real3D-AD, Anomaly-ShapeNet)
+            counts[s.relpath] = len(gt)
+        elif len(gt) != len(cloud):
             problems.append(f"{gtrel}: {len(gt)} rows but the cloud has {len(cloud)} points")
         else:
             dev = np.abs(gt[:, :3] - cloud.points).max() if len(gt) else 0.0
@@ -180,54 +210,38 @@ def check_splits(root: Path, samples: list[Sample], problems: list[str]) -> int:
     return n
 
 
-def validate_dataset(root: str | Path) -> list[str]:
-    """Every problem found in the Open-Industry dataset ``root`` (empty: valid)."""
-    from scan2ad.datasets.formats.open_industry import read_open_industry
+def scanners() -> dict:
+    from scan2ad.datasets.formats.anomaly_shapenet import scan_anomaly_shapenet
+    from scan2ad.datasets.formats.iec3d_ad import scan_iec3d_ad
+    from scan2ad.datasets.formats.open_industry import scan_open_industry
+    from scan2ad.datasets.formats.real3d_ad import scan_real3d_ad
 
+    return {"open-industry": scan_open_industry, "real3d-ad": scan_real3d_ad,
+            "anomaly-shapenet": scan_anomaly_shapenet, "iec3d-ad": scan_iec3d_ad}
+
+
+def validate_dataset(root: str | Path, format: str | None = None) -> list[str]:
+    """Every problem found in the dataset ``root`` (empty: valid): a scan2ad dataset when
+    ``format`` is None, else a public release in that layout (see the module docstring)."""
     root = Path(root)
+    scan = scanners()
+    if format is not None and format not in scan:
+        raise InputError(f"unknown dataset format {format!r} (known: {', '.join(scan)})")
     if not root.is_dir():
         return [f"{root}: not a folder"]
-    problems: list[str] = []
     try:
-        samples = read_open_industry(root)
-    except InputError as exc:
-        lines = str(exc.problem).splitlines()
-        problems += [ln.strip() for ln in lines[1:]] or [exc.problem]
-        samples = _salvage(root)
+        samples, problems = scan[format or "open-industry"](root)
     except Scan2adError as exc:
         return [str(exc)]
     for s in samples:
-        if s.defect_type == NORMAL and s.gt_path is None:
-            gdir = next((root / s.cls / d for d in ("gt", "GT") if (root / s.cls / d).is_dir()), None)
-            if gdir is not None and s.split == "train" and (gdir / f"{s.path.stem}.txt").is_file():
-                problems.append(f"{s.cls}/gt/{s.path.stem}.txt: gt file for a training sample")
+        if s.split != "train":
+            continue
+        gdir = next((root / s.cls / d for d in ("gt", "GT") if (root / s.cls / d).is_dir()), None)
+        if gdir is not None and any((gdir / f"{s.path.stem}{e}").is_file() for e in (".txt", ".csv")):
+            problems.append(f"{s.cls}/{gdir.name}/{s.path.stem}.txt: gt file for a training sample")
     counts = check_samples(root, samples, problems)
-    check_manifest(root, samples, counts, problems)
-    check_splits(root, samples, problems)
+    if format is None or (format == "open-industry" and (root / "manifest.json").is_file()):
+        check_manifest(root, samples, counts, problems)
+    if format is None or (format == "open-industry" and (root / "splits").is_dir()):
+        check_splits(root, samples, problems)
     return problems
-
-
-def _salvage(root: Path) -> list[Sample]:
-    """The samples of the well-named files (with their gt), so the other checks still run on a
-    folder whose layout has problems; the layout problems themselves were already listed."""
-    import re
-
-    from scan2ad.datasets.formats._common import cloud_files, gt_dir
-
-    good: list[Sample] = []
-    for cdir in sorted(d for d in root.iterdir() if d.is_dir() and (d / "train").is_dir()):
-        cls = cdir.name
-        pat = re.compile(rf"^{re.escape(cls)}_(?:(?P<type>.+)_)?(?P<idx>\d+)$")
-        gdir = gt_dir(cdir)
-        for split in ("train", "test"):
-            for f in cloud_files(cdir / split):
-                m = pat.match(f.stem)
-                if m is None:
-                    continue
-                dtype = m.group("type") or NORMAL
-                rel = f.relative_to(root).as_posix()
-                if dtype == NORMAL:
-                    good.append(Sample(cls, split, NORMAL, f, None, rel))
-                elif split == "test" and gdir is not None and (gdir / f"{f.stem}.txt").is_file():
-                    good.append(Sample(cls, split, dtype, f, gdir / f"{f.stem}.txt", rel))
-    return good

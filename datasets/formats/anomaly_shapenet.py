@@ -1,17 +1,18 @@
 """Anomaly-ShapeNet (Li et al., CVPR 2024; 002), v1 and v2 naming.
 
     <root>/<class>/train/<...template...>.pcd    normal templates
-    <root>/<class>/test/<name>.pcd               test samples
-    <root>/<class>/GT/<name>.txt                 "x y z label" rows (also gt/)
+    <root>/<class>/test/<name>.pcd               test samples (normal ones also in test/good/)
+    <root>/<class>/GT/<name>.txt                 "x y z label" rows (also gt/, per-type subfolders)
 
 v1 (the Hugging Face release, e.g. ``ashtray0``): ``ashtray0_template0.pcd``,
 ``ashtray0_bulge0.pcd``, normal test samples ``ashtray0_positive0.pcd``.
 v2 (the README's layout): ``0_template.pcd``, ``1_bulge.pcd``, ``2_concavity.pcd``, normal test
-samples ``<n>_good.pcd`` or ``<n>_positive.pcd``.
+samples ``<n>_good.pcd`` or ``<n>_positive.pcd``. Anomaly-ShapeNet-v2 as the Open-Industry
+authors' loader reads it: ``test/good/*.pcd`` and the anomalous samples only as ``GT/*.txt``.
 
 Anomalous samples take their points from the GT file, as the Real3D-AD-derived loaders of
 IMRNet/R3D-AD do; "positive" and "good" mean normal. Types (bulge, concavity, crack, hole, broken,
-scratch, bending...) are kept as written (lower case).
+scratch, bending, and the release's own spelling "crak"...) are kept as written (lower case).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from scan2ad.datasets.formats._common import class_dirs, cloud_files, fail_on, gt_dir
+from scan2ad.datasets.formats._common import fail_on, scan_classes
 from scan2ad.datasets.samples import NORMAL, Sample
 
 _NORMAL_WORDS = ("positive", "good")
@@ -36,44 +37,33 @@ def _parse(stem: str, cls: str) -> tuple[str, str] | None:
     return None
 
 
-def read_anomaly_shapenet(root: str | Path, classes: list[str] | None = None) -> list[Sample]:
+def _type(stem: str, cls: str) -> str | None:
+    parsed = _parse(stem, cls)
+    if parsed is None:
+        return None
+    return NORMAL if parsed[1] in _NORMAL_WORDS else parsed[1]
+
+
+def _train_problem(stem: str, _cls: str) -> str | None:
+    return None if "template" in stem else "train file without 'template' in its name"
+
+
+def scan_anomaly_shapenet(root: str | Path, classes: list[str] | None = None) -> tuple[list[Sample], list[str]]:
     root = Path(root)
-    samples: list[Sample] = []
-    problems: list[str] = []
-    for cdir in class_dirs(root, classes, "Anomaly-ShapeNet"):
-        cls = cdir.name
-        gdir = gt_dir(cdir, ("GT", "gt"))
-        train = cloud_files(cdir / "train")
-        for f in train:
-            if "template" not in f.stem:
-                problems.append(f"{f.relative_to(root)}: train file without 'template' in its name")
-            else:
-                samples.append(Sample(cls, "train", NORMAL, f, None, f.relative_to(root).as_posix()))
-        if not train:
-            problems.append(f"{cls}/train: no template clouds")
-        namings = set()
-        for f in cloud_files(cdir / "test"):
-            rel = f.relative_to(root).as_posix()
-            parsed = _parse(f.stem, cls)
-            if parsed is None:
-                problems.append(f"{rel}: name is neither {cls}_<type><n> (v1) nor <n>_<type> (v2)")
-                continue
-            naming, dtype = parsed
-            namings.add(naming)
-            if dtype in _NORMAL_WORDS:
-                samples.append(Sample(cls, "test", NORMAL, f, None, rel))
-                continue
-            gt = gdir / f"{f.stem}.txt" if gdir is not None else None
-            if gt is None or not gt.is_file():
-                problems.append(f"{rel}: no gt file {cls}/GT/{f.stem}.txt")
-                continue
-            samples.append(Sample(cls, "test", dtype, f, gt, rel, points_from_gt=True))
+    samples, problems = scan_classes(root, classes, "Anomaly-ShapeNet", parse_test=_type,
+                                     train_problem=_train_problem, points_from_gt=True,
+                                     test_pattern="{cls}_<type><n> (v1) or <n>_<type> (v2)",
+                                     gt_names=("GT", "gt"))
+    for cls in sorted({s.cls for s in samples}):
+        namings = {_parse(s.path.stem, cls)[0] for s in samples
+                   if s.cls == cls and s.split == "test" and s.path.parent.name != "good"
+                   and _parse(s.path.stem, cls) is not None}
         if len(namings) > 1:
             problems.append(f"{cls}/test mixes v1 and v2 file naming")
-        if gdir is not None:
-            tests = {f.stem for f in cloud_files(cdir / "test")}
-            for g in sorted(gdir.glob("*.txt")):
-                if g.stem not in tests:
-                    problems.append(f"{g.relative_to(root)}: gt file without a test cloud")
-    fail_on(problems, "Anomaly-ShapeNet", root)
+    return samples, problems
+
+
+def read_anomaly_shapenet(root: str | Path, classes: list[str] | None = None) -> list[Sample]:
+    samples, problems = scan_anomaly_shapenet(root, classes)
+    fail_on(problems, "Anomaly-ShapeNet", Path(root))
     return samples
