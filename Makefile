@@ -60,11 +60,13 @@ lock: $(UV)
 	$(UV) lock
 
 $(UV):
+	@echo "installing uv $(UV_VERSION) into $(UV_HOME)"
 	@mkdir -p "$(CACHE_ROOT)" && tmp=$$(mktemp -d "$(CACHE_ROOT)/.uv-$(UV_VERSION)-XXXXXX") && \
-	  echo "installing uv $(UV_VERSION) into $(UV_HOME)" && \
-	  $(PYTHON) -m pip install -q --disable-pip-version-check --root-user-action=ignore \
-	    --no-warn-script-location --target "$$tmp" "uv==$(UV_VERSION)" && \
-	  { mv -T "$$tmp" "$(UV_HOME)" 2>/dev/null || rm -rf "$$tmp"; } && test -x $(UV)
+	  if $(PYTHON) -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+	       --no-warn-script-location --target "$$tmp" "uv==$(UV_VERSION)"; \
+	  then mv -T "$$tmp" "$(UV_HOME)" 2>/dev/null || rm -rf "$$tmp"; \
+	  else rm -rf "$$tmp"; echo "error: could not pip-install uv $(UV_VERSION) with $(PYTHON)" >&2; exit 1; fi
+	@test -x $(UV)
 
 clean:
 	rm -rf $(VENV) demo_out build *.egg-info
