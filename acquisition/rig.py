@@ -1,6 +1,7 @@
 """Rig descriptions: ``calibration_data/rigs/<rig>.toml`` loaded into frozen dataclasses.
 
-A rig names its devices (two cameras, a projector, a turntable), the backend that drives each
+A rig names its devices (two cameras, or one camera and a calibrated projector; a projector;
+a turntable), the backend that drives each
 (``virtual`` for the built-in virtual rig, ``genicam`` / ``uvc`` cameras, ``window`` projector,
 ``serial`` turntable) with the backend's settings, the pattern set, the turntable steps and
 the calibration board. A virtual rig also carries its true geometry in ``[virtual]`` (ground
@@ -125,7 +126,8 @@ class VirtualMaterial:
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class VirtualRig:
     cam0: VirtualDevice = doc("true geometry of cam0")
-    cam1: VirtualDevice = doc("true geometry of cam1")
+    cam1: VirtualDevice | None = doc(
+        "true geometry of cam1 (absent on a one-camera rig)", None)
     projector: VirtualDevice = doc("true geometry of the projector")
     render: VirtualRender = doc("image formation", VirtualRender())
     table_radius_mm: float = doc("radius of the turntable disc", 60.0)
@@ -140,7 +142,10 @@ class VirtualRig:
 class RigDescription:
     name: str = doc("rig name")
     description: str = doc("free text", "")
-    cameras: tuple[CameraSpec, ...] = doc("the two cameras, cam0 first (the reference frame)")
+    cameras: tuple[CameraSpec, ...] = doc(
+        "the cameras, cam0 first (the reference frame): two (stereo, the projector only codes "
+        "the surface, or is calibrated too for three-ray triangulation), or one (the projector "
+        "is then the second view and must be calibrated: scan2ad calibrate procam)")
     projector: ProjectorSpec = doc("the projector", ProjectorSpec())
     turntable: TurntableSpec = doc("the turntable", TurntableSpec())
     patterns: PatternSpec = doc("structured-light pattern set", PatternSpec())
@@ -149,11 +154,20 @@ class RigDescription:
     virtual: VirtualRig | None = doc("true geometry of a virtual rig; absent on a real rig", None)
 
     def __post_init__(self):
-        if len(self.cameras) != 2:
-            raise ValueError(f"a rig has two cameras, this one lists {len(self.cameras)}")
+        if len(self.cameras) not in (1, 2):
+            raise ValueError(
+                f"a rig has one camera (with a calibrated projector) or two, this one lists "
+                f"{len(self.cameras)}")
         names = [c.name for c in self.cameras]
-        if len(set(names)) != 2:
-            raise ValueError(f"camera names must differ, got {names}")
+        if names != ["cam0", "cam1"][: len(names)]:
+            raise ValueError(f"cameras must be named cam0 (and cam1), in that order, got {names}")
+        if self.virtual is not None and len(names) == 2 and self.virtual.cam1 is None:
+            raise ValueError("a virtual rig with two cameras needs [virtual.cam1]")
+
+    @property
+    def one_camera(self) -> bool:
+        """One camera and a projector (triangulated against the projector's calibration)."""
+        return len(self.cameras) == 1
 
     @property
     def is_virtual(self) -> bool:

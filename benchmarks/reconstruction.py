@@ -157,7 +157,8 @@ import numpy as np
 
 
 def visible_samples(
-    mesh_world0, rig, calib, angles, n=6000, margin=0.5, seed=0, max_incidence_deg=90.0
+    mesh_world0, rig, calib, angles, n=6000, margin=0.5, seed=0, max_incidence_deg=90.0,
+    one_camera=False,
 ):
     """Surface samples of the mesh (world, angle 0) that some view sees with both cameras and
     lights with the projector (first hit from each device centre), above the cropped table
@@ -173,7 +174,7 @@ def visible_samples(
     nrm = np.asarray(mesh_world0.face_normals)[face]
     centres = [
         calib.T_world_cam("cam0")[:3, 3],
-        calib.T_world_cam("cam1")[:3, 3],
+        None if one_camera else calib.T_world_cam("cam1")[:3, 3],
         (calib.T_world_cam0 @ np.asarray(calib.projector["T_cam0_projector"]))[:3, 3],
     ]
     seen = np.zeros(len(pts), bool)
@@ -190,6 +191,8 @@ def visible_samples(
         nq = nrm @ R[:3, :3].T
         ok = np.ones(len(pts), bool)
         for k, c in enumerate(centres):
+            if c is None:  # a one-camera rig: the camera and the projector
+                continue
             v = q - c
             L = np.linalg.norm(v, axis=1)
             rays = np.hstack([np.broadcast_to(c, v.shape), v / L[:, None]]).astype(np.float32)
@@ -242,7 +245,14 @@ def cached_capture(rig, mesh, views, cache=None):
     return caps
 
 
-def run_part(name, views, calib_mode, workdir, cache=None, edge=(0.0, 2)):
+SHAPES = ("stereo", "three-ray", "procam")
+
+
+def run_part(name, views, calib_mode, workdir, cache=None, edge=(0.0, 2), shape=None, caps=None):
+    """One part; ``shape`` (with true calibration): ``stereo`` (two cameras, projector unused),
+    ``three-ray`` (two cameras and the calibrated projector), ``procam`` (cam0 and the projector:
+    the rig ``virtual_procam``, whose camera and projector are the virtual rig's, so cam0's maps
+    of the two-camera capture are its capture). ``caps``: a capture to reuse."""
     from pathlib import Path
 
     import trimesh
@@ -261,19 +271,24 @@ def run_part(name, views, calib_mode, workdir, cache=None, edge=(0.0, 2)):
     )
     mesh = make_part(name, seed=0)
     t0 = time.perf_counter()
-    caps = cached_capture(rig, mesh, views, None if cache is None else Path(cache) / name)
+    if caps is None:
+        caps = cached_capture(rig, mesh, views, None if cache is None else Path(cache) / name)
     t_cap = time.perf_counter() - t0
+    tri = TriangulateConfig(edge_jump=edge[0], edge_radius_px=edge[1],
+                            use_projector=shape == "three-ray")
+    if shape == "procam":
+        rig = load_rig("virtual_procam")
+        calib = true_calibration(rig)
     truth = mesh.copy()
     truth.apply_transform(caps[0].T_world_part)
-    out = workdir / name
+    out = workdir / f"{name}_{shape or 'rig'}"
     t0 = time.perf_counter()
     reconstruct_views(
-        [(f"view_{c.index:03d}", c.angle_deg, c.decoded) for c in caps],
+        [(f"view_{c.index:03d}", c.angle_deg,
+          {"cam0": c.decoded["cam0"]} if shape == "procam" else c.decoded) for c in caps],
         calib,
         out,
-        ReconstructConfig(
-            mesh=False, triangulate=TriangulateConfig(edge_jump=edge[0], edge_radius_px=edge[1])
-        ),
+        ReconstructConfig(mesh=False, triangulate=tri),
     )
     t_rec = time.perf_counter() - t0
     part = read_cloud(out / "part.ply").points
@@ -285,12 +300,14 @@ def run_part(name, views, calib_mode, workdir, cache=None, edge=(0.0, 2)):
     cov = {}
     limit = TriangulateConfig().max_incidence_deg  # the triangulation's hard limit
     for key, inc in (("coverage", limit), ("coverage_any", 90.0)):
-        vis, n = visible_samples(truth, rig, true_calibration(rig), angles, max_incidence_deg=inc)
+        vis, n = visible_samples(truth, rig, true_calibration(rig), angles, max_incidence_deg=inc,
+                                 one_camera=shape == "procam")
         near, _ = cKDTree(part).query(vis)
         cov[key] = float((near < max(3 * spacing, 0.005 * diag)).mean()) * 100
         cov[key.replace("coverage", "visible")] = len(vis) / n * 100
     return {
-        "part": name,
+        "part": name if shape is None else f"{name} [{shape}]",
+        "caps": caps,
         "points": len(part),
         "diag": diag,
         "mean": d.mean() / diag * 100,
@@ -328,33 +345,68 @@ def main() -> None:
         help="TriangulateConfig.edge_jump (depth-edge filter; 0: off, the default)",
     )
     ap.add_argument("--edge-radius", type=int, default=2, help="TriangulateConfig.edge_radius_px")
+    ap.add_argument(
+        "--shapes",
+        nargs="*",
+        choices=SHAPES,
+        default=None,
+        help="rig shapes to compare on the same capture (forces --calibration true): stereo, "
+        "three-ray (two cameras + calibrated projector), procam (one camera + projector)",
+    )
     args = ap.parse_args()
+    if args.shapes:
+        args.calibration = "true"
     print(
         f"{'part':28s} {'points':>7s} {'diag mm':>7s} {'mean %':>7s} {'p95 %':>7s} {'cover %':>8s} "
         f"{'any %':>6s} "
         f"{'capture s':>9s} {'recon s':>8s}"
     )
     rows = []
+    by_shape: dict[str, dict[str, dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.parts:
-            try:
-                r = run_part(
-                    name,
-                    args.views,
-                    args.calibration,
-                    Path(tmp),
-                    args.cache,
-                    (args.edge_jump, args.edge_radius),
+            caps = None
+            for shape in args.shapes or [None]:
+                try:
+                    r = run_part(
+                        name,
+                        args.views,
+                        args.calibration,
+                        Path(tmp),
+                        args.cache,
+                        (args.edge_jump, args.edge_radius),
+                        shape,
+                        caps,
+                    )
+                except Exception as exc:  # noqa: BLE001 - report the part and go on with the next
+                    print(f"{name:28s} {shape or ''} FAILED: {exc}", flush=True)
+                    continue
+                caps = r.pop("caps")
+                rows.append(r)
+                by_shape.setdefault(name, {})[shape] = r
+                print(
+                    f"{r['part']:28s} {r['points']:7d} {r['diag']:7.1f} {r['mean']:7.4f} "
+                    f"{r['p95']:7.4f} {r['coverage']:8.1f} {r['coverage_any']:6.1f} "
+                    f"{r['t_cap']:9.1f} {r['t_rec']:8.1f}",
+                    flush=True,
                 )
-            except Exception as exc:  # noqa: BLE001 - report the part and go on with the next
-                print(f"{name:28s} FAILED: {exc}")
+            del caps
+    if args.shapes and {"stereo"} <= set(args.shapes):
+        print("\nagainst the two-camera rig (stereo) on the same capture, true calibration:")
+        print(f"{'part':28s} {'shape':10s} {'mean ratio':>10s} {'p95 ratio':>10s} {'target':>22s} ok")
+        for name, rs in by_shape.items():
+            if "stereo" not in rs:
                 continue
-            rows.append(r)
-            print(
-                f"{r['part']:28s} {r['points']:7d} {r['diag']:7.1f} {r['mean']:7.4f} {r['p95']:7.4f} "
-                f"{r['coverage']:8.1f} {r['coverage_any']:6.1f} {r['t_cap']:9.1f} {r['t_rec']:8.1f}",
-                flush=True,
-            )
+            base = rs["stereo"]
+            for shape, r in rs.items():
+                if shape == "stereo":
+                    continue
+                rm, rp = r["mean"] / base["mean"], r["p95"] / base["p95"]
+                if shape == "procam":
+                    target, ok = "mean, p95 <= 1.5x", rm <= 1.5 and rp <= 1.5
+                else:
+                    target, ok = "mean < 1x", rm < 1.0
+                print(f"{name:28s} {shape:10s} {rm:10.3f} {rp:10.3f} {target:>22s} {'yes' if ok else 'NO'}")
     if rows:
         ok = [r["mean"] < 0.05 and r["p95"] < 0.2 and r["coverage"] >= 95 for r in rows]
         print(

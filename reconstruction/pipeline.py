@@ -36,6 +36,7 @@ from scan2ad.reconstruction.registration.multiview import (
     register_views,
     turntable_prior,
 )
+from scan2ad.reconstruction.procam import ProcamTriangulateConfig, triangulate_procam
 from scan2ad.reconstruction.triangulate import TriangulateConfig, rectification, triangulate_view
 
 log = get_logger(__name__)
@@ -45,6 +46,11 @@ log = get_logger(__name__)
 class ReconstructConfig:
     triangulate: TriangulateConfig = doc(
         "stereo back-projection", default_factory=TriangulateConfig
+    )
+    procam: ProcamTriangulateConfig = doc(
+        "camera–projector triangulation (a one-camera rig: its calibration has no stereo pair, "
+        "and a projector)",
+        default_factory=ProcamTriangulateConfig,
     )
     multiview: MultiviewConfig = doc(
         "multi-view registration (turntable prior, pairwise FRICP, loop closure, markers)",
@@ -106,6 +112,14 @@ def drop_redundant_grazing(
     return cloud.subset(~drop), int(drop.sum())
 
 
+def _pattern_kind(dm) -> str:
+    """``graycode`` when the decoded coordinates are integers (a pure Gray-code set), else
+    ``phase``: the sub-pixel smoothing depends on it."""
+    v = dm.col[dm.valid]
+    v = v[np.isfinite(v)][:20000]
+    return "graycode" if len(v) and np.all(v == np.round(v)) else "phase"
+
+
 def reconstruct_views(
     views,
     calib,
@@ -120,13 +134,23 @@ def reconstruct_views(
     out = Path(out)
     (out / "views").mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
-    rect = rectification(calib)
+    one_camera = calib.stereo is None
+    if one_camera and calib.projector_model() is None:
+        raise InputError(
+            "the calibration has neither a stereo pair nor a projector: a one-camera rig needs "
+            "`scan2ad calibrate procam`, a two-camera rig `scan2ad calibrate all`"
+        )
+    rect = None if one_camera else rectification(calib)
     names, angles, clouds = [], [], []
     views = list(views)
     for name, angle, maps in progress(views, desc="triangulate", total=len(views), unit="view"):
-        cloud = triangulate_view(
-            maps() if callable(maps) else maps, calib, rect, config.triangulate
-        )
+        maps = maps() if callable(maps) else maps
+        if one_camera:
+            cloud, _ = triangulate_procam(
+                maps["cam0"], calib, _pattern_kind(maps["cam0"]), config.procam
+            )
+        else:
+            cloud = triangulate_view(maps, calib, rect, config.triangulate)
         cloud = _crop_table(cloud, turntable_prior(calib.T_world_cam0, [angle])[0], config)
         if len(cloud) < config.min_view_points:
             raise Scan2adError(
@@ -273,7 +297,7 @@ def reconstruct_session(
         (f"view_{i:03d}", session.angles_deg[i], (lambda i=i: session.decode(i))) for i in done
     ]
     markers = None
-    if config.multiview.markers.enabled:
+    if config.multiview.markers.enabled and "cam1" in session.cameras:
         markers = [session_view_markers(session, i, calib, config.multiview.markers) for i in done]
         log.info("circular markers per view: %s", [0 if m is None else len(m) for m in markers])
     return reconstruct_views(views, calib, out, config, markers)

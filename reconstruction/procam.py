@@ -64,8 +64,14 @@ class ProcamTriangulateConfig:
     max_depth_mm: float = doc("points farther than this from the camera are dropped", 20000.0)
     max_point_error_px: float = doc(
         "a point whose decoded projector position lies farther than this (projector px) from "
-        "its camera pixel's epipolar line is dropped",
+        "its camera pixel's epipolar line is dropped ...",
         1.5,
+    )
+    point_error_factor: float = doc(
+        "... or farther than this × the view's median epipolar error (at least 0.25 px): a "
+        "sub-pixel decode (phase shift: median ~0.02 px on the virtual rig) then rejects mixed "
+        "pixels at edges that a Gray-code limit would keep",
+        8.0,
     )
     max_median_error_px: float = doc(
         "calibration check: the median epipolar error over all decoded pixels above this "
@@ -79,13 +85,14 @@ class ProcamTriangulateConfig:
     )
     max_incidence_deg: float = doc(
         "points seen by the camera or lit by the projector at more than this angle from the "
-        "surface normal are dropped (90: keep all)",
-        85.0,
+        "surface normal are dropped (90: keep all; the stereo path's limit)",
+        80.0,
     )
 
     def __post_init__(self):
         for name in ("min_confidence", "max_depth_mm", "max_point_error_px",
-                     "max_median_error_px", "min_kept_fraction", "max_incidence_deg"):
+                     "max_median_error_px", "min_kept_fraction", "max_incidence_deg",
+                     "point_error_factor"):
             v = getattr(self, name)
             if not np.isfinite(v) or v < 0:
                 raise InputError(f"{name} must be a finite number >= 0, got {v!r}")
@@ -263,7 +270,10 @@ def triangulate_procam(
         )
     P = np.full((H, W, 3), np.nan)
     good = (X[:, 2] > 0) & (X[:, 2] < config.max_depth_mm)
-    good &= ~(err > config.max_point_error_px)  # NaN (one direction) passes
+    limit = config.max_point_error_px
+    if np.isfinite(check.median_error_px):
+        limit = min(limit, max(0.25, config.point_error_factor * check.median_error_px))
+    good &= ~(err > limit)  # NaN (one direction) passes
     P[ys[good], xs[good]] = X[good]
     E = np.full((H, W), np.nan)
     E[ys, xs] = err

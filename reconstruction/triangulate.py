@@ -24,6 +24,16 @@ the median symmetric epipolar distance of the pairs is compared with ``max_media
 A calibration of another rig (or cameras swapped) used to yield a few hundred points out of a
 million decoded pixels without a word; it now stops with :class:`CalibrationMismatch`.
 
+Three rays (:func:`_three_ray_depths`): when the calibration also has a projector
+(``calibration.json`` → ``projector``, ``scan2ad calibrate procam``) and ``use_projector`` is on,
+each matched point is solved by least squares from all three rays: its depth along the cam0
+ray (exact: a pixel centre) minimises the cam1 and projector reprojection errors, both in units
+of the decoder's noise (a projector pixel; a cam1 pixel counts ``f_projector / f_camera`` of
+one, since the match position in cam1 comes from cam1's decoded map). A cam0 pixel that cam1
+does not see (no match: occlusion) is triangulated from the cam0–projector pair, the better
+conditioned pair left, when its decoded projector position lies within ``max_projector_error``
+of the epipolar line (``fill_from_projector``).
+
 Where the paper is silent: the projector column is the matching key (it varies across the
 epipolar lines in a horizontal-baseline rig), the row only confirms the match.
 """
@@ -102,6 +112,21 @@ class TriangulateConfig:
         "that does not fit the images); the virtual rig with its own calibration gives ~0.1 px; "
         "0: no check",
         3.0,
+    )
+    use_projector: bool = doc(
+        "when the calibration has a projector, triangulate from all three rays (see the module "
+        "docstring); off: the two cameras only",
+        True,
+    )
+    fill_from_projector: bool = doc(
+        "three rays: cam0 pixels without a cam1 match are triangulated from cam0 and the projector",
+        True,
+    )
+    max_projector_error: float = doc(
+        "three rays: a point whose decoded projector position lies farther than this (projector "
+        "px) from where the solved point projects leaves the projector out (a filled point is "
+        "dropped)",
+        1.0,
     )
     edge_radius_px: int = doc(
         "depth-edge filter: left pixels within this many rectified pixels (square window) of a "
@@ -408,6 +433,64 @@ def check_stereo_calibration(maps: dict, calib, max_median_px: float) -> dict:
     return chk
 
 
+def _project_to_projector(X_rect: np.ndarray, R1: np.ndarray, proj) -> np.ndarray:
+    """Projector pixels (N, 2, with its distortion) of rectified-cam0 points (N, 3)."""
+    import cv2
+
+    T = np.asarray(proj.T_projector_cam0, float) @ np.block(
+        [[R1.T, np.zeros((3, 1))], [np.zeros((1, 3)), np.ones((1, 1))]]
+    )
+    rvec = cv2.Rodrigues(T[:3, :3])[0]
+    uv, _ = cv2.projectPoints(
+        np.ascontiguousarray(X_rect, np.float64).reshape(-1, 1, 3), rvec, T[:3, 3],
+        np.asarray(proj.K, float), np.asarray(proj.dist, float),
+    )
+    return uv.reshape(-1, 2)
+
+
+def _three_ray_depths(d, t_s, k_1, c0, r0, rect: Rectification, proj, config: TriangulateConfig):
+    """Depth t along the rectified cam0 rays ``d`` (N, 3, z = 1) from all three rays.
+
+    ``t_s``: the stereo depth (NaN: no cam1 match), ``k_1``: d(cam1's decoded column at the
+    cam1 pixel of depth t)/dt there, ``c0``, ``r0``: cam0's decoded projector coordinates. The
+    two residuals, in projector pixels (the decoder's unit), are ``r_p(t) = (c0, r0) − π_p(t)``
+    (cam0's code against the projector ray) and ``r_1(t) = c1(π_1(t)) − π_p,col(t)`` (cam1's
+    code at its pixel of the point against the projector): stereo matching zeroes
+    ``c1(π_1(t)) − c0`` and gives the minimum only when ``k_1 = 2 k_p`` (a projector midway
+    between the cameras, on a fronto-parallel surface). One Gauss–Newton step from ``t_s``
+    (both residuals are linear in t over the step). Without a match: the cam0–projector pair."""
+    eps = 1e-3
+    t = np.array(t_s, float)
+    has_p = np.isfinite(c0) & np.isfinite(r0)
+    m = np.isfinite(t_s) & has_p & np.isfinite(k_1)
+    if m.any():
+        X = d[m] * t_s[m, None]
+        p0 = _project_to_projector(X, rect.R1, proj)
+        p1 = _project_to_projector(X * (1 + eps), rect.R1, proj)
+        kp = (p1 - p0) / (eps * t_s[m, None])  # projector px per mm of depth
+        rho = np.stack([c0[m], r0[m]], 1) - p0
+        a = k_1[m] - kp[:, 0]
+        delta = ((kp * rho).sum(1) - a * rho[:, 0]) / ((kp * kp).sum(1) + a * a)
+        ok = np.hypot(*rho.T) <= config.max_projector_error
+        t[np.flatnonzero(m)[ok]] += delta[ok]
+    fill = ~np.isfinite(t_s) & has_p
+    if config.fill_from_projector and fill.any():
+        # the cam0–projector pair: Gauss–Newton on the projector residual from the depth of the
+        # ray's closest approach to the projector's column plane, started at the median depth
+        t0 = np.full(int(fill.sum()), np.nanmedian(t_s) if np.isfinite(t_s).any() else 300.0)
+        obs = np.stack([c0[fill], r0[fill]], 1)
+        for _ in range(4):
+            X = d[fill] * t0[:, None]
+            p0 = _project_to_projector(X, rect.R1, proj)
+            p1 = _project_to_projector(X * (1 + eps), rect.R1, proj)
+            kp = (p1 - p0) / (eps * t0[:, None])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                t0 = t0 + ((obs - p0) * kp).sum(1) / (kp * kp).sum(1)
+        res = np.hypot(*(obs - _project_to_projector(d[fill] * t0[:, None], rect.R1, proj)).T)
+        t[np.flatnonzero(fill)] = np.where(res <= config.max_projector_error, t0, np.nan)
+    return t
+
+
 def triangulate_view(
     maps: dict,
     calib,
@@ -448,14 +531,39 @@ def triangulate_view(
         x0 = np.clip(np.floor(xr[m]).astype(int), 0, W - 1)
         near[m] |= e1[yy, x0] | e1[yy, np.minimum(x0 + 1, W - 1)]
         xr[near] = np.nan
-    disp = xs - xr
-    Q = rect.Q
-    X = Q[0, 0] * xs + Q[0, 3]
-    Y = Q[1, 1] * ys + Q[1, 3]
-    Z = np.full_like(xs, Q[2, 3])
-    Wh = Q[3, 2] * disp + Q[3, 3]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        P = np.stack([X / Wh, Y / Wh, Z / Wh], axis=-1)  # rectified cam0 frame
+        c0 = np.where(near, np.nan, c0)  # and no cam0-projector fill there either
+    proj = calib.projector_model() if config.use_projector else None
+    filled = np.zeros((H, W), bool)
+    if proj is not None:
+        f, cx0, cy = rect.P1[0, 0], rect.P1[0, 2], rect.P1[1, 2]
+        cx1, B = rect.P2[0, 2], -rect.P2[0, 3] / rect.P2[0, 0]
+        d = np.stack([(xs - cx0) / f, (ys - cy) / f, np.ones_like(xs)], axis=-1).reshape(-1, 3)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t_s = (f * B / (xs - xr - (cx0 - cx1))).ravel()  # depth from the disparity
+            # slope of cam1's rectified column map at the match, times dx1/dt = f B / t²
+            i0 = np.clip(np.floor(np.nan_to_num(xr, nan=0.0)).astype(int), 0, W - 2)
+            slope = c1[np.arange(H)[:, None], i0 + 1] - c1[np.arange(H)[:, None], i0]
+            k_1 = (slope.ravel() * f * B / t_s**2)
+        t_s[~np.isfinite(xr.ravel())] = np.nan
+        cand = (np.isfinite(t_s) | np.isfinite(c0.ravel()))
+        t = np.full(H * W, np.nan)
+        t[cand] = _three_ray_depths(
+            d[cand], t_s[cand], k_1[cand], c0.ravel()[cand], r0.ravel()[cand], rect, proj, config
+        )
+        P = (d * t[:, None]).reshape(H, W, 3)  # rectified cam0 frame
+        # a filled point has no cam1 match: its confidence is cam0's, its row error 0
+        filled = ~np.isfinite(xr) & np.isfinite(P).all(-1)
+        xr = np.where(filled, xs, xr)
+        err = np.where(filled, 0.0, err)
+    else:
+        disp = xs - xr
+        Q = rect.Q
+        X = Q[0, 0] * xs + Q[0, 3]
+        Y = Q[1, 1] * ys + Q[1, 3]
+        Z = np.full_like(xs, Q[2, 3])
+        Wh = Q[3, 2] * disp + Q[3, 3]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            P = np.stack([X / Wh, Y / Wh, Z / Wh], axis=-1)  # rectified cam0 frame
     ok = np.isfinite(P).all(-1) & (P[..., 2] > 0) & (P[..., 2] < config.max_depth_mm)
     P[~ok] = np.nan
     # normals from the organised map: central differences
@@ -488,7 +596,7 @@ def triangulate_view(
     # right-camera confidence at the matched sub-pixel position (nearest pixel)
     xi = np.clip(np.round(xr[keep]).astype(int), 0, W - 1)
     yi = ys[keep].astype(int)
-    conf = np.minimum(f0[keep], f1[yi, xi]) * np.exp(
+    conf = np.where(filled[keep], f0[keep], np.minimum(f0[keep], f1[yi, xi])) * np.exp(
         -((err[keep] / max(config.max_row_error, 1e-6)) ** 2)
     )
     return PointCloud(

@@ -211,12 +211,15 @@ def true_calibration(rig) -> Calibration:
     if rig.virtual is None:
         raise ValueError(f"rig {rig.name!r} is not virtual: it has no true calibration")
     v = rig.virtual
-    T_w0, T_w1 = v.cam0.T_world_device, v.cam1.T_world_device
-    T_10 = np.linalg.inv(T_w1) @ T_w0
-    R, T = T_10[:3, :3], T_10[:3, 3]
-    tx = np.array([[0, -T[2], T[1]], [T[2], 0, -T[0]], [-T[1], T[0], 0]])
-    E = tx @ R
-    F = np.linalg.inv(v.cam1.K).T @ E @ np.linalg.inv(v.cam0.K)
+    T_w0 = v.cam0.T_world_device
+    stereo = None
+    if len(rig.cameras) == 2:
+        T_10 = np.linalg.inv(v.cam1.T_world_device) @ T_w0
+        R, T = T_10[:3, :3], T_10[:3, 3]
+        tx = np.array([[0, -T[2], T[1]], [T[2], 0, -T[0]], [-T[1], T[0], 0]])
+        E = tx @ R
+        F = np.linalg.inv(v.cam1.K).T @ E @ np.linalg.inv(v.cam0.K)
+        stereo = StereoCalibration(R, T, E, F / F[2, 2], 0.0)
     cams = {}
     for spec, dev in zip(rig.cameras, (v.cam0, v.cam1)):
         cams[spec.name] = CameraCalibration(dev.K, np.asarray(dev.dist, float), tuple(spec.resolution), 0.0)
@@ -224,9 +227,9 @@ def true_calibration(rig) -> Calibration:
     axis_point = T_0w[:3, :3] @ np.zeros(3) + T_0w[:3, 3]
     axis_dir = T_0w[:3, :3] @ np.array([0.0, 0.0, 1.0])
     proj = ProjectorCalibration(
-        v.projector.K, np.zeros(5), tuple(rig.projector.resolution),
+        v.projector.K, np.asarray(v.projector.dist, float), tuple(rig.projector.resolution),
         np.linalg.inv(T_0w @ v.projector.T_world_device), 0.0, 0.0, source="virtual-truth",
     ).to_dict()
-    return Calibration(cams, StereoCalibration(R, T, E, F / F[2, 2], 0.0),
+    return Calibration(cams, stereo,
                        TurntableCalibration(axis_point, axis_dir, 0.0), T_w0, rig=rig.name,
                        projector=proj, source="virtual-truth")

@@ -72,11 +72,11 @@ class Turntable(Device):
 
 
 class Rig(Device):
-    """Two cameras, a projector and a turntable; captures one view of a pattern sequence."""
+    """One or two cameras, a projector and a turntable; captures one view of a pattern sequence."""
 
     def __init__(self, cameras: list[Camera], projector: Projector, turntable: Turntable):
-        if len(cameras) != 2:
-            raise InputError(f"a rig has two cameras, got {len(cameras)}")
+        if len(cameras) not in (1, 2):
+            raise InputError(f"a rig has one or two cameras, got {len(cameras)}")
         self.cameras = cameras
         self.projector = projector
         self.turntable = turntable

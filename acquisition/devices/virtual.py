@@ -159,7 +159,8 @@ class VirtualScene:
         self.angle_deg = 0.0
         self._geometry: dict[str, _PixelGeometry] = {}
         self.pattern: np.ndarray | None = None  # the projected frame after black level + defocus
-        self.devices = {"cam0": self.v.cam0, "cam1": self.v.cam1}
+        true = {"cam0": self.v.cam0, "cam1": self.v.cam1}
+        self.devices = {c.name: true[c.name] for c in rig.cameras}  # one or two cameras
         self.specs = {c.name: c for c in rig.cameras}
         proj = self.v.projector
         self.d0 = float(np.linalg.norm(np.subtract(proj.position_mm, proj.look_at_mm)))
@@ -363,7 +364,8 @@ class VirtualScene:
 class VirtualCamera(Camera):
     def __init__(self, scene: VirtualScene, name: str):
         if name not in scene.devices:
-            raise InputError(f"the virtual rig has cameras cam0 and cam1, not {name!r}")
+            raise InputError(
+                f"the virtual rig has cameras {', '.join(scene.devices)}, not {name!r}")
         self.scene, self.name = scene, name
 
     def grab(self) -> np.ndarray:
