@@ -442,12 +442,46 @@ class BuildResult:
 
 
 def build(spec: BuildSpec, out: str | Path, executor: str = "local", workers: int | None = None,
-          address: str | None = None) -> BuildResult:
+          address: str | None = None, overwrite: bool = False) -> BuildResult:
     """Build (or resume) ``spec`` into ``out``; raise :class:`UnitFailedError` on failures
-    after every independent unit has run."""
+    after every independent unit has run.
+
+    ``out`` is claimed (:mod:`scan2ad.outputs`, job = the spec): the same spec resumes in place;
+    a folder of another spec or not made by ``build`` is refused unless ``overwrite``, and then
+    built in a staging folder (itself resumable) that replaces ``out`` only when complete, so
+    a failed or killed rebuild leaves the previous dataset as it was and no stale class folder
+    can survive beside a new manifest."""
+    from scan2ad.outputs import claim_output
+
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError("output exists and is not a folder", out)
+    job = spec_to_dict(spec)
+
+    def adopt(folder: Path) -> bool:  # a dataset built before output markers, of this spec
+        try:
+            return (folder / BUILD_DIR).is_dir() and read_json(folder / "manifest.json").get("spec") == job
+        except InputError:
+            return False
+
+    with claim_output(out, "build", job, overwrite=overwrite, staging="overwrite", keep_staging=True,
+                      adopt=adopt) as claim:
+        result = _build_into(spec, claim.work, executor, workers, address)
+        if claim.staged:
+            _rekey_cache(spec, claim.work, out)
+    return dataclasses.replace(result, out=out)
+
+
+def _rekey_cache(spec: BuildSpec, staged: Path, final: Path) -> None:
+    """Unit keys hash the output path: rename the staging folder's cache entries to the keys the
+    units will have at ``final``, so a later rerun there finds them."""
+    cache = staged / BUILD_DIR / "units"
+    for a, b in zip(plan_units(spec, staged), plan_units(spec, final), strict=True):
+        entry = cache / f"{a.key}.json"
+        if entry.is_file():
+            entry.rename(cache / f"{b.key}.json")
+
+
+def _build_into(spec: BuildSpec, out: Path, executor: str, workers: int | None,
+                address: str | None) -> BuildResult:
     out.mkdir(parents=True, exist_ok=True)
     cache = out / BUILD_DIR / "units"
     cache.mkdir(parents=True, exist_ok=True)

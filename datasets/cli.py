@@ -14,9 +14,15 @@ import click
 @click.argument("spec", type=str)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Dataset folder to write.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
-@click.option("--workers", type=int, default=None, help="Parallel workers (default: all cores).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Parallel workers (default: all cores).")
 @click.option("--address", type=str, default=None, help="Ray cluster HOST:PORT (--executor ray).")
-def build(spec: str, out: Path, executor: str, workers: int | None, address: str | None) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace an OUT dataset of another spec (or a folder "
+              "build did not make); the old one stays until the new build completes.")
+@click.option("--allow-large", is_flag=True, help="Build a spec estimated at more than 50 GB or "
+              "24 CPU hours, or more than the free disk space.")
+def build(spec: str, out: Path, executor: str, workers: int | None, address: str | None,
+          overwrite: bool, allow_large: bool) -> None:
     """Build a dataset from SPEC (a TOML file or a shipped spec: tiny, demo,
     open-industry-full, tiny-pipeline, demo-pipeline).
 
@@ -46,13 +52,24 @@ def build(spec: str, out: Path, executor: str, workers: int | None, address: str
                 test samples of their type, counted apart in stats.csv
     Train and test never share a session or cloud (a class needs two).
     The manifest records every sample's source file and its sha256."""
+    import shutil
+
+    from scan2ad.datasets.budget import LIMIT_CPU_HOURS, LIMIT_GB, estimate
     from scan2ad.datasets.builder import build as run_build
     from scan2ad.datasets.spec import load_spec
     from scan2ad.datasets.validate import validate_dataset
-    from scan2ad.errors import Scan2adError
+    from scan2ad.errors import InputError, Scan2adError
 
     s = load_spec(spec)
-    r = run_build(s, out, executor=executor, workers=workers, address=address)
+    budget = estimate(s)
+    probe = next((p for p in (out, *out.absolute().parents) if p.exists()), Path("."))
+    free_gb = shutil.disk_usage(probe).free / 1e9
+    if not allow_large and (budget.large or budget.disk_gb > free_gb):
+        why = (f"only {free_gb:.1f} GB are free there" if budget.disk_gb > free_gb
+               else f"beyond {LIMIT_GB:.0f} GB or {LIMIT_CPU_HOURS:.0f} CPU hours")
+        raise InputError(f"this spec asks for {budget.text()} ({why}); check n_train, n_test_normal, "
+                         f"n_per_defect, points and classes, or pass --allow-large to build it anyway", spec)
+    r = run_build(s, out, executor=executor, workers=workers, address=address, overwrite=overwrite)
     problems = validate_dataset(out)
     click.echo(f"built {s.name}: {r.samples} samples in {out} ({r.ran} units ran, {r.cached} cached, "
                f"{r.seconds:.1f} s)")

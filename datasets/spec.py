@@ -183,6 +183,8 @@ class BuildSpec:
         from scan2ad.datasets.synthetic import SHAPES
 
         known = OPEN_INDUSTRY_CLASSES + SHAPES
+        if not self.classes:
+            problems.append("classes is empty")
         names = self.class_names
         library = [c if isinstance(c, str) else c.name for c in self.classes
                    if isinstance(c, str) or c.kind == "library"]
@@ -297,7 +299,15 @@ def load_spec(spec: str | Path | dict, **overrides) -> BuildSpec:
         path = SPECS_DIR / f"{spec}.toml"
     if not path.is_file():
         raise InputError(f"no such spec file (shipped specs: {', '.join(shipped_specs())})", path)
-    return _with_base(load_config(BuildSpec, path, **overrides), path.resolve().parent).check(path)
+    from scan2ad.config import read_toml
+
+    cfg = load_config(BuildSpec, path, **overrides)  # unknown keys and types first
+    if "classes" not in read_toml(path) and "classes" not in overrides:
+        # the default is every Open-Industry class at full size: hours of work nobody asked for
+        raise InputError(f"the spec names no classes{' (the file is empty)' if not read_toml(path) else ''}: "
+                         f"add e.g. classes = [\"ring\", \"washer\"] (known: "
+                         f"{', '.join(OPEN_INDUSTRY_CLASSES)}, ring, washer, bracket)", path)
+    return _with_base(cfg, path.resolve().parent).check(path)
 
 
 def _with_base(spec: BuildSpec, folder: Path) -> BuildSpec:

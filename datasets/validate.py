@@ -244,4 +244,24 @@ def validate_dataset(root: str | Path, format: str | None = None) -> list[str]:
         check_manifest(root, samples, counts, problems)
     if format is None or (format == "open-industry" and (root / "splits").is_dir()):
         check_splits(root, samples, problems)
+    if format in (None, "open-industry"):
+        check_root_entries(root, samples, problems)
     return problems
+
+
+ROOT_FILES = ("manifest.json", "README.md", "stats.csv")
+ROOT_DIRS = ("splits", "gallery")
+
+
+def check_root_entries(root: Path, samples: list[Sample], problems: list[str]) -> None:
+    """Nothing at an Open-Industry dataset's root but the class folders, the packaged files and
+    hidden build state (``.build``, the output marker): a stray file is named, not shipped."""
+    classes = {s.cls for s in samples}
+    for p in sorted(root.iterdir()):
+        if p.name.startswith(".") or p.name in classes:
+            continue
+        if (p.is_file() and p.name in ROOT_FILES) or (p.is_dir() and p.name in ROOT_DIRS):
+            continue
+        kind = "folder" if p.is_dir() else "file"
+        problems.append(f"{p.name}: unexpected {kind} at the dataset root (expected only class folders, "
+                        f"{', '.join(ROOT_FILES)}, {'/, '.join(ROOT_DIRS)}/)")

@@ -21,8 +21,8 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from scan2ad.config import config_to_dict, doc, load_config
-from scan2ad.errors import InputError
+from scan2ad.config import check_ranges, config_to_dict, doc, load_config
+from scan2ad.errors import FormatError, InputError
 from scan2ad.io import atomic_path, read_json, write_json
 from scan2ad.pointcloud import PointCloud
 
@@ -69,9 +69,9 @@ def aggregate(point_scores: np.ndarray, how: Aggregation = "max", topk: int = 10
 
 @dataclasses.dataclass(frozen=True)
 class BaseConfig:
-    aggregation: str = doc("object score from point scores: max | mean | topk_mean", "max")
-    topk: int = doc("k of topk_mean", 10)
-    seed: int = doc("random seed of everything the method samples", 0)
+    aggregation: Aggregation = doc("object score from point scores: max | mean | topk_mean", "max")
+    topk: int = doc("k of topk_mean", 10, ge=1)
+    seed: int = doc("random seed of everything the method samples", 0, ge=0)
 
 
 class Detector(abc.ABC):
@@ -82,7 +82,7 @@ class Detector(abc.ABC):
         if config is None or isinstance(config, dict):
             config = load_config(self.Config, config or {}, **overrides)
         elif overrides:
-            config = dataclasses.replace(config, **overrides)
+            config = check_ranges(dataclasses.replace(config, **overrides))
         self.config = config
 
     # -- what a method implements
@@ -116,12 +116,15 @@ class Detector(abc.ABC):
                 total += int(v.size)
         return total
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, meta: dict | None = None) -> Path:
+        """``config.json`` (the detector, its config and ``meta``: e.g. the class and seed it was
+        trained on, checked by ``evaluate --models``) and ``model.pt``."""
         import torch
 
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        write_json(path / "config.json", {"detector": self.name, "config": config_to_dict(self.config)})
+        write_json(path / "config.json", {"detector": self.name, "config": config_to_dict(self.config),
+                                          **(meta or {})})
         state = _to_torch(self.state_dict())
         with atomic_path(path / "model.pt") as tmp:
             torch.save(state, tmp)
@@ -136,14 +139,27 @@ class Detector(abc.ABC):
 
         path = Path(path)
         meta = read_json(path / "config.json")
+        if "detector" not in meta or "config" not in meta:
+            raise InputError("not a saved detector's config.json (needs 'detector' and 'config')",
+                             path / "config.json")
         klass = detector_class(meta["detector"]) if cls is Detector else cls
         det = klass(meta["config"])
         det.name = meta["detector"]
+        model = path / "model.pt"
         try:
-            state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
+            state = torch.load(model, map_location="cpu", weights_only=True)
         except FileNotFoundError:
             raise InputError("no model.pt in the run folder", path) from None
-        det.load_state_dict(_from_torch(state))
+        except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a bad file
+            # torch's own text suggests weights_only=False, which would run code from the
+            # file: never pass that on; say what is wrong with the file instead
+            raise FormatError(f"not a readable model file: truncated or corrupt ({type(exc).__name__}); "
+                              f"retrain it or restore it", model) from None
+        try:
+            det.load_state_dict(_from_torch(state))
+        except (KeyError, IndexError, ValueError, TypeError, RuntimeError, AttributeError) as exc:
+            raise FormatError(f"does not hold the state of a {meta['detector']} model "
+                              f"({type(exc).__name__}: {str(exc)[:120]})", model) from None
         return det
 
 

@@ -14,9 +14,12 @@ def _seeds(text: str) -> tuple[int, ...]:
     try:
         for part in text.split(","):
             a, _, b = part.strip().partition("-")
+            if b and int(b) < int(a):
+                raise ValueError
             out += list(range(int(a), int(b) + 1)) if b else [int(a)]
     except ValueError:
-        raise click.BadParameter(f"seeds must look like 1-5 or 1,2,3, got {text!r}") from None
+        raise click.BadParameter(f"seeds must look like 1-5 or 1,2,3 (non-negative, a range low-high), "
+                                 f"got {text!r}", param_hint="--seeds") from None
     return tuple(out)
 
 
@@ -55,12 +58,14 @@ def _common(f):
                      show_default=True),
         click.option("--known", default="", help="Open-set known defect types, comma-separated "
                      "(default: first half of each class's types)."),
-        click.option("-k", "k", type=int, default=5, show_default=True, help="Open-set seen samples per known type."),
+        click.option("-k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="Open-set seen samples per known type."),
         click.option("--seeds", default="1", show_default=True, help="Seeds, e.g. 1-5."),
         click.option("--class", "classes", multiple=True, help="Only this class (repeatable)."),
         click.option("--set", "sets", multiple=True, help="Detector setting key=value (repeatable)."),
         click.option("--config", type=click.Path(path_type=Path, dir_okay=False),
                      help="TOML file of detector settings."),
+        click.option("--overwrite", is_flag=True, help="Replace an OUT folder written by another command "
+                     "or job (the previous content stays until the new run completes)."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -70,12 +75,12 @@ def _common(f):
 @click.command()
 @click.option("--method", "-m", default="patchcore-fpfh", show_default=True, help="Registry name.")
 @_common
-def train(method, dataset, out, protocol, known, k, seeds, classes, sets, config):
+def train(method, dataset, out, protocol, known, k, seeds, classes, sets, config, overwrite):
     """Fit METHOD on every class of DATASET and save the models (no testing)."""
     from scan2ad.detectors.train import train as run
 
     s = _settings(method, protocol, known, k, seeds, classes, sets, config)
-    times = run(dataset, out, s)
+    times = run(dataset, out, s, overwrite=overwrite)
     click.echo(f"trained {len(times)} model(s) of {method} in {sum(times.values()):.1f} s -> {out}/models")
 
 
@@ -83,18 +88,23 @@ def train(method, dataset, out, protocol, known, k, seeds, classes, sets, config
 @click.option("--method", "-m", default="patchcore-fpfh", show_default=True, help="Registry name.")
 @click.option("--models", type=click.Path(path_type=Path, file_okay=False),
               help="Score with the models of this train run instead of fitting.")
-@click.option("--heatmaps", type=int, default=2, show_default=True, help="Heat maps per class.")
+@click.option("--heatmaps", type=click.IntRange(min=0), default=2, show_default=True, help="Heat maps per class.")
 @click.option("--no-plots", is_flag=True, help="Skip curves and heat maps.")
 @_common
 def evaluate(method, models, heatmaps, no_plots, dataset, out, protocol, known, k, seeds,
-             classes, sets, config):
+             classes, sets, config, overwrite):
     """Evaluate METHOD on DATASET (one-class or open-set) and write the run folder."""
     from scan2ad.detectors.evaluate import evaluate as run
 
     s = _settings(method, protocol, known, k, seeds, classes, sets, config, heatmaps, not no_plots)
-    payload = run(dataset, out, s, models_from=models)
+    from scan2ad.detectors.metrics import fmt
+
+    payload = run(dataset, out, s, models_from=models, overwrite=overwrite)
     for sub, ms in payload["mean"].items():
-        click.echo(f"{sub:8s} " + "  ".join(f"{m} {v[0] * 100:.2f}±{v[1] * 100:.2f}" for m, v in ms.items()))
+        click.echo(f"{sub:8s} " + "  ".join(f"{m} {fmt(*v)}" for m, v in ms.items()))
+    if payload.get("undefined"):
+        click.echo(f"{len(payload['undefined'])} metric(s) undefined (null in metrics.json, reasons under "
+                   f"'undefined'): {payload['undefined'][0]['reason']}")
     click.echo(f"FPS {payload['fps']:.2f} · table: {out / 'table.md'}")
 
 
@@ -102,10 +112,10 @@ def evaluate(method, models, heatmaps, no_plots, dataset, out, protocol, known, 
 @click.option("--methods", default="btf-raw,btf-fpfh,patchcore-fpfh,patchcore-fpfh+raw,open3d-ad",
               show_default=True, help="Comma-separated registry names.")
 @_common
-def benchmark(methods, dataset, out, protocol, known, k, seeds, classes, sets, config):
+def benchmark(methods, dataset, out, protocol, known, k, seeds, classes, sets, config, overwrite):
     """Evaluate several methods on DATASET and write one comparison table."""
     from scan2ad.detectors.benchmark import benchmark as run
 
     s = _settings("", protocol, known, k, seeds, classes, sets, config, heatmaps=1)
-    run(dataset, out, [m for m in methods.split(",") if m], s)
+    run(dataset, out, [m.strip() for m in methods.split(",") if m.strip()], s, overwrite=overwrite)
     click.echo((out / "benchmark.md").read_text())

@@ -8,9 +8,10 @@ of the known types are the *seen* test anomalies and every other type is *unseen
 reported Overall (every test sample), Seen (normal + seen types) and Unseen (normal + unseen).
 
 When the dataset ships the authors' split file ``splits/<class>/known-<types>_k<k>_seed<s>.json``
-({seed, k, known_defects, selected_relpaths}) it is used verbatim (with no known types asked for:
-the file of the default known types, else the first one); otherwise the partition is
-derived here the same way: for each known type in sorted order, ``k`` of its test samples in name
+({seed, k, known_defects, selected_relpaths}) for the known types asked for (none asked for: the
+default, the first half of the class's sorted types) it is used verbatim; otherwise the
+partition is derived here the same way (never another known set's file: a dataset with
+single-type split files and no ``--known`` gets the first half of its types, as the help says): for each known type in sorted order, ``k`` of its test samples in name
 order are drawn without replacement by ``numpy.random.default_rng(seed)``.
 """
 
@@ -76,8 +77,8 @@ def one_class_partition(samples: list[Sample], cls: str) -> Partition:
 
 def _split_file(root: Path | None, cls: str, known: tuple[str, ...] | None, k: int, seed: int,
                 types: list[str]):
-    """The dataset's split file for (known, k, seed). With no known types asked for, the file
-    whose known types are :func:`default_known` wins, else the first in name order."""
+    """The dataset's split file for (known, k, seed); no known types asked for means
+    :func:`default_known`. None when the dataset has no file for exactly those types."""
     if root is None or not (root / "splits" / cls).is_dir():
         return None
     found = []
@@ -91,7 +92,7 @@ def _split_file(root: Path | None, cls: str, known: tuple[str, ...] | None, k: i
     for f, meta in found:
         if sorted(meta["known_defects"]) == want:
             return f, meta
-    return found[0] if found and known is None else None
+    return None
 
 
 def open_set_partition(samples: list[Sample], cls: str, known: tuple[str, ...] | None, k: int,

@@ -34,13 +34,13 @@ from typing import Any
 
 import numpy as np
 
-from scan2ad.config import config_to_dict, doc
+from scan2ad.config import check_ranges, config_to_dict, doc
 from scan2ad.datasets.samples import load_sample
 from scan2ad.detectors import data as D
 from scan2ad.detectors.base import TrainSet
 from scan2ad.detectors.metrics import METRICS, class_mean, class_metrics, fmt, mean_std
 from scan2ad.errors import InputError
-from scan2ad.io import atomic_open, write_json
+from scan2ad.io import atomic_open, read_json, write_json
 from scan2ad.log import get_logger, progress
 from scan2ad.versions import library_versions
 
@@ -54,14 +54,21 @@ class EvalSettings:
     protocol: str = doc("one-class | open-set", "one-class")
     known: tuple[str, ...] = doc("open-set: known (seen) defect types; empty = first half of each "
                                  "class's sorted types", ())
-    k: int = doc("open-set: seen anomalies per known type in training (5 or 10 in the paper)", 5)
-    seeds: tuple[int, ...] = doc("seeds; results are mean ± std over them (paper: 1-5)", (1,))
+    k: int = doc("open-set: seen anomalies per known type in training (5 or 10 in the paper)", 5, ge=1)
+    seeds: tuple[int, ...] = doc("seeds; results are mean ± std over them (paper: 1-5)", (1,), ge=0)
     classes: tuple[str, ...] = doc("classes to run (empty = all)", ())
     overrides: dict[str, Any] = doc("detector settings on top of the registry entry", {})
     heatmaps: int = doc("point-score heat maps per class (first seed; most anomalous samples + "
-                        "the most normal-looking normal sample)", 2)
+                        "the most normal-looking normal sample)", 2, ge=0)
     plots: bool = doc("write ROC / PR curves and heat maps", True)
     save_models: bool = doc("save every fitted model under models/", True)
+
+    def __post_init__(self):
+        check_ranges(self)
+        if not self.seeds:
+            raise InputError("no seeds given (e.g. --seeds 1 or --seeds 1-5)")
+        if self.protocol not in PROTOCOLS:
+            raise InputError(f"unknown protocol {self.protocol!r} ({', '.join(PROTOCOLS)})")
 
 
 def reset_peak_rss() -> bool:
@@ -100,16 +107,49 @@ def _train_set(part: D.Partition):
     return TrainSet(normal, anomalies, [x.defect_type for x in part.train_anomalies], part.cls)
 
 
+def run_job(settings: EvalSettings, root: Path) -> dict:
+    """What decides a run folder's result (its :mod:`scan2ad.outputs` job): a run folder holds
+    one method's results on one dataset under one protocol, seeds, classes and settings."""
+    return {"method": settings.method, "protocol": settings.protocol, "known": list(settings.known),
+            "k": settings.k if settings.protocol == "open-set" else None, "seeds": list(settings.seeds),
+            "classes": list(settings.classes), "overrides": settings.overrides,
+            "dataset": str(root.resolve())}
+
+
+def check_models(models_from: Path, method: str, classes: list[str], seeds: tuple[int, ...]) -> None:
+    """Refuse ``--models`` of another method, class or seed before anything runs."""
+    if not models_from.is_dir():
+        raise InputError("--models: no such train run folder", models_from)
+    for cls in classes:
+        for seed in seeds:
+            mdir = models_from / "models" / cls / f"seed{seed}"
+            if not (mdir / "config.json").is_file():
+                have = sorted(p.name for p in (models_from / "models").glob("*")) if (models_from / "models").is_dir() else []
+                raise InputError(f"--models has no model for class {cls!r} seed {seed} (expected {mdir}; "
+                                 f"it has classes {have or 'none'}): train it with the same --class and --seeds",
+                                 models_from)
+            meta = read_json(mdir / "config.json")
+            if meta.get("detector") != method:
+                raise InputError(f"--models holds {meta.get('detector')!r} models, this evaluation is of "
+                                 f"{method!r}: give -m {meta.get('detector')} or the models of a {method} run",
+                                 mdir)
+            if meta.get("class") not in (None, cls):
+                raise InputError(f"--models: the model in {mdir.name} of class folder {cls!r} was trained on "
+                                 f"class {meta['class']!r}, not {cls!r}", mdir)
+
+
 def evaluate(dataset: str | Path, out: str | Path, settings: EvalSettings,
-             models_from: str | Path | None = None) -> dict:
-    """Run the evaluation and write the run folder; returns the metrics.json payload."""
-    from scan2ad.detectors.base import Detector
+             models_from: str | Path | None = None, overwrite: bool = False) -> dict:
+    """Run the evaluation and write the run folder; returns the metrics.json payload.
+
+    The run folder is claimed (:mod:`scan2ad.outputs`): another job's or a foreign folder is
+    refused unless ``overwrite``; everything is written into a staging folder that replaces
+    ``out`` only when complete, so a failure leaves the previous run as it was."""
     from scan2ad.detectors.registry import REGISTRY, create
+    from scan2ad.outputs import claim_output
 
     if settings.method not in REGISTRY:
         raise InputError(f"unknown detector {settings.method!r}; known: {', '.join(REGISTRY)}")
-    if settings.protocol not in PROTOCOLS:
-        raise InputError(f"unknown protocol {settings.protocol!r} (one-class, open-set)")
     root, out = Path(dataset), Path(out)
     samples = D.load_dataset(root, list(settings.classes) or None)
     classes = D.class_names(samples)
@@ -117,13 +157,27 @@ def evaluate(dataset: str | Path, out: str | Path, settings: EvalSettings,
     parts = {(seed, cls): partition(samples, cls, settings, seed, root)
              for seed in settings.seeds for cls in classes}
     create(settings.method, **{**settings.overrides, "seed": settings.seeds[0]})  # settings valid?
-    out.mkdir(parents=True, exist_ok=True)
+    if models_from is not None:
+        models_from = Path(models_from)
+        check_models(models_from, settings.method, classes, settings.seeds)
+    with claim_output(out, "evaluate", run_job(settings, root), overwrite=overwrite, staging="always",
+                      accept=("train",)) as claim:
+        return _evaluate_into(claim.work, root, settings, classes, parts, models_from)
+
+
+def _evaluate_into(out: Path, root: Path, settings: EvalSettings, classes: list[str], parts: dict,
+                   models_from: Path | None) -> dict:
+    from scan2ad.detectors.base import Detector
+    from scan2ad.detectors.metrics import json_numbers, undefined_reason
+    from scan2ad.detectors.registry import create
+
     reset_peak_rss()
     write_json(out / "config.json", {"settings": config_to_dict(settings), "dataset": str(root.resolve()),
                                      "classes": classes, "models_from": str(models_from or "")})
     per_seed: dict[int, dict[str, dict[str, dict[str, float]]]] = {}
     speed = {"fps": [], "cpu_s": [], "fit_s": [], "parameters": 0, "points_per_sample": []}
     keep: dict[str, dict] = {}     # first seed's scores per class, for the plots
+    undefined: list[dict] = []
     for seed in settings.seeds:
         per_seed[seed] = {}
         for cls in progress(classes, desc=f"{settings.method} seed {seed}"):
@@ -131,31 +185,39 @@ def evaluate(dataset: str | Path, out: str | Path, settings: EvalSettings,
             mdir = out / "models" / cls / f"seed{seed}"
             t0 = time.perf_counter()
             if models_from is not None:
-                det = Detector.load(Path(models_from) / "models" / cls / f"seed{seed}")
+                det = Detector.load(models_from / "models" / cls / f"seed{seed}")
             else:
                 det = create(settings.method, **{**settings.overrides, "seed": seed})
                 det.fit(_train_set(part))
             fit_s = time.perf_counter() - t0
             if settings.save_models:
-                det.save(mdir)
+                det.save(mdir, meta={"class": cls, "seed": seed})
             test = [load_sample(x) for x in part.test]
             t0, c0 = time.perf_counter(), time.process_time()
             scores = det.score_batch([c.points for c in test])
             dt, dc = time.perf_counter() - t0, time.process_time() - c0
-            speed["fps"].append(len(test) / dt if dt > 0 else math.inf)
+            speed["fps"].append(len(test) / max(dt, 1e-9))
             speed["cpu_s"].append(dc / len(test))
             speed["fit_s"].append(fit_s)
             speed["parameters"] = max(speed["parameters"], det.parameter_count())
             speed["points_per_sample"].append(float(np.mean([len(c) for c in test])))
             for subset, members in part.subsets().items():
                 idx = [i for i, x in enumerate(part.test) if x in members]
+                labels, point_labels = [part.test[i].label for i in idx], [test[i].labels for i in idx]
                 per_seed[seed].setdefault(subset, {})[cls] = class_metrics(
-                    [part.test[i].label for i in idx], [scores[i].object for i in idx],
-                    [test[i].labels for i in idx], [scores[i].points for i in idx])
+                    labels, [scores[i].object for i in idx], point_labels, [scores[i].points for i in idx])
+                for metric, why in undefined_reason(labels, point_labels).items():
+                    undefined.append({"seed": seed, "subset": subset, "class": cls, "metric": metric,
+                                      "reason": why})
             if cls not in keep:
                 keep[cls] = {"part": part, "test": test, "scores": scores}
             log.info("%s %s seed %d: %s", settings.method, cls, seed, per_seed[seed]["overall"][cls])
+    for u in undefined:
+        log.warning("%s of %s (%s, seed %d) is %s", u["metric"], u["class"], u["subset"], u["seed"], u["reason"])
     payload = summarise(settings, per_seed, speed, classes)
+    payload["known_per_class"] = {cls: list(parts[(settings.seeds[0], cls)].known) for cls in classes}
+    payload["undefined"] = undefined
+    payload = json_numbers(payload)
     write_json(out / "metrics.json", payload)
     _write_csv(out / "per_class.csv", payload)
     with atomic_open(out / "table.md") as fh:
@@ -188,6 +250,10 @@ def summarise(settings: EvalSettings, per_seed, speed, classes) -> dict:
     }
 
 
+def _num(x: float | None) -> str:
+    return "" if x is None else f"{x:.6f}"
+
+
 def _write_csv(path: Path, payload: dict) -> None:
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -195,9 +261,9 @@ def _write_csv(path: Path, payload: dict) -> None:
     for sub, rows in payload["per_class"].items():
         for cls, ms in rows.items():
             for m, (mu, sd) in ms.items():
-                w.writerow([sub, cls, m, f"{mu:.6f}", f"{sd:.6f}"])
+                w.writerow([sub, cls, m, _num(mu), _num(sd)])
         for m, (mu, sd) in payload["mean"][sub].items():
-            w.writerow([sub, "Average", m, f"{mu:.6f}", f"{sd:.6f}"])
+            w.writerow([sub, "Average", m, _num(mu), _num(sd)])
     with atomic_open(path) as fh:
         fh.write(buf.getvalue())
 

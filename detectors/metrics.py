@@ -73,8 +73,39 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(v.mean()), float(v.std())
 
 
-def fmt(mean: float, std: float | None = None, scale: float = 100.0) -> str:
-    """"84.39±0.44" (percent, two decimals) as the papers' tables print."""
-    if math.isnan(mean):
+def undefined_reason(sample_labels: Sequence[int], point_labels: Sequence[np.ndarray]) -> dict[str, str]:
+    """Why each metric of a class is undefined (metric -> reason), from its test labels."""
+    n_anom = int(np.sum(np.asarray(sample_labels) > 0))
+    n_norm = len(sample_labels) - n_anom
+    y = np.concatenate([np.asarray(v).ravel() for v in point_labels]) if len(point_labels) else np.zeros(0)
+    p_anom = int(np.sum(y > 0))
+    out = {}
+    if n_anom == 0 or n_norm == 0:
+        why = (f"undefined: the test set has only {'normal' if n_anom == 0 else 'anomalous'} samples "
+               f"({n_norm} normal, {n_anom} anomalous); AUROC/AUPR need both")
+        out.update({"O-AUROC": why, "O-AUPR": why})
+    if p_anom == 0 or p_anom == y.size:
+        why = (f"undefined: {'no' if p_anom == 0 else 'every'} test point is labelled anomalous "
+               f"({p_anom} of {y.size}); AUROC/AUPR need both labels")
+        out.update({"P-AUROC": why, "P-AUPR": why})
+    return out
+
+
+def json_numbers(obj):
+    """``obj`` with NaN and infinite floats as None (JSON has no NaN: an undefined metric is null)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_numbers(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_numbers(v) for v in obj]
+    return obj
+
+
+def fmt(mean: float | None, std: float | None = None, scale: float = 100.0) -> str:
+    """"84.39±0.44" (percent, two decimals) as the papers' tables print; "n/a" when undefined."""
+    if mean is None or math.isnan(mean):
         return "n/a"
+    if std is None or math.isnan(std):
+        std = None
     return f"{mean * scale:.2f}" if std is None else f"{mean * scale:.2f}±{std * scale:.2f}"

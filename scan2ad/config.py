@@ -5,6 +5,14 @@ A stage's settings are a ``@dataclass(frozen=True)`` whose fields carry their do
 recursing into nested dataclasses, converting lists to tuples where the field says tuple, and
 raising :class:`InputError` naming the file and the key for anything unknown or mistyped.
 :func:`config_to_dict` gives the plain dict saved beside every output.
+
+Ranges are declared where the field is: ``k: int = doc("neighbours", 30, ge=3)`` (``ge``,
+``gt``, ``le``, ``lt``; for a tuple field they hold for every element). :func:`check_ranges`
+enforces them, and two rules for every number field without a declaration: a float must be
+finite (NaN never; infinity only where the field's default is infinite or ``finite=False``), an
+int must be >= 0 (a field that takes negative values declares its own ``ge``). ``load_config``
+checks every config it builds; a dataclass built directly calls ``check_ranges(self)`` in its
+``__post_init__``. The message names the key, the value and the allowed range.
 """
 
 from __future__ import annotations
@@ -21,12 +29,70 @@ from scan2ad.errors import InputError
 T = TypeVar("T")
 
 
-def doc(text: str, default: Any = dataclasses.MISSING, **kwargs) -> Any:
-    """A dataclass field with documentation: ``x: float = doc("what x means", 1.0)``."""
+_BOUNDS = ("ge", "gt", "le", "lt")
+
+
+def doc(text: str, default: Any = dataclasses.MISSING, *, ge: float | None = None, gt: float | None = None,
+        le: float | None = None, lt: float | None = None, finite: bool = True, **kwargs) -> Any:
+    """A dataclass field with documentation and its allowed range:
+    ``x: float = doc("what x means", 1.0, gt=0)`` (see the module docstring)."""
+    meta = {"doc": text, "finite": finite}
+    meta.update({k: v for k, v in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt)) if v is not None})
     if isinstance(default, (list, dict, set)):
         value = default
-        return dataclasses.field(default_factory=lambda: type(value)(value), metadata={"doc": text}, **kwargs)
-    return dataclasses.field(default=default, metadata={"doc": text}, **kwargs)
+        return dataclasses.field(default_factory=lambda: type(value)(value), metadata=meta, **kwargs)
+    return dataclasses.field(default=default, metadata=meta, **kwargs)
+
+
+def allowed_range(f: dataclasses.Field) -> str:
+    """The declared range of a field as text (``>= 1``, ``> 0 and <= 1``), or ``""``."""
+    sym = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+    return " and ".join(f"{sym[b]} {f.metadata[b]:g}" for b in _BOUNDS if b in f.metadata)
+
+
+def _numbers(value: Any) -> list:
+    if isinstance(value, (list, tuple)):
+        return [x for v in value for x in _numbers(v)]
+    return [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else []
+
+
+def _range_problem(f: dataclasses.Field, value: Any) -> str | None:
+    """Why ``value`` is outside field ``f``'s allowed range (None when inside)."""
+    import math
+
+    meta = f.metadata
+    default = f.default if f.default is not dataclasses.MISSING else None
+    inf_ok = not meta.get("finite", True) or any(isinstance(d, float) and math.isinf(d)
+                                                 for d in _numbers(default))
+    declared = any(b in meta for b in _BOUNDS)
+    name = f.name if not isinstance(value, (list, tuple)) else f"{f.name} = {list(value)!r}: element"
+    for x in _numbers(value):
+        if isinstance(x, float) and (math.isnan(x) or (math.isinf(x) and not inf_ok)):
+            rng = allowed_range(f)
+            return f"{name} = {x!r} is not a finite number" + (f" (allowed: {rng})" if rng else "")
+        if declared:
+            ok = all([meta.get("ge") is None or x >= meta["ge"], meta.get("gt") is None or x > meta["gt"],
+                      meta.get("le") is None or x <= meta["le"], meta.get("lt") is None or x < meta["lt"]])
+            if not ok:
+                return f"{name} = {x!r} is out of range (allowed: {allowed_range(f)})"
+        elif isinstance(x, int) and x < 0:
+            return f"{name} = {x!r} is negative (allowed: >= 0)"
+    return None
+
+
+def check_ranges(obj: Any, where: str = "", source: str | Path | None = None) -> Any:
+    """Check every field of the dataclass ``obj`` (and of nested ones) against its declared
+    range and the finite / non-negative rules; raise :class:`InputError` naming the key."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        key = f"{where}.{f.name}" if where else f.name
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            check_ranges(value, key, source)
+            continue
+        problem = _range_problem(f, value)
+        if problem:
+            raise InputError(problem.replace(f.name, key, 1), source)
+    return obj
 
 
 def read_toml(path: str | Path) -> dict:
@@ -125,9 +191,10 @@ def _build(cls: type[T], data: dict, where: str, source: Path | None) -> T:
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise InputError(f"missing required key {key!r}", source)
     try:
-        return cls(**kwargs)
+        obj = cls(**kwargs)
     except (ValueError, TypeError) as exc:
         raise InputError(f"{where or cls.__name__}: {exc}", source) from None
+    return check_ranges(obj, where, source)
 
 
 def load_config(cls: type[T], source: str | Path | dict | None = None, **overrides) -> T:
@@ -167,5 +234,6 @@ def describe(cls: type) -> str:
     for f in dataclasses.fields(cls):
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else "(required)")
-        lines.append(f"{f.name} = {default!r}: {f.metadata.get('doc', '')}")
+        rng = allowed_range(f)
+        lines.append(f"{f.name} = {default!r}: {f.metadata.get('doc', '')}" + (f" (allowed: {rng})" if rng else ""))
     return "\n".join(lines)

@@ -37,7 +37,9 @@ The rules it enforces (issue 22):
   holder dies (even by ``kill -9``), so a stale lock file of a dead process is simply taken over.
 
 Folders written before markers existed are foreign to this module: ``--overwrite`` replaces
-them (safely, via staging when the command asks for it).
+them (safely, via staging when the command asks for it), unless the command passes ``adopt``, a
+function that recognises its own older output of the same job (``build`` compares the spec in
+``manifest.json``): such a folder is resumed as if it had the marker.
 
 Fault injection for tests: :func:`scan2ad.io.atomic_path` honours ``SCAN2AD_FAULT`` (see
 :mod:`scan2ad.io`), so a disk-full during any atomic write can be simulated without a tmpfs.
@@ -52,7 +54,7 @@ import json
 import os
 import shutil
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -177,9 +179,9 @@ class OutputFolder:
         return self.work != self.path
 
     def write_marker(self, state: str) -> None:
+        # no time or pid: a rebuilt folder must be byte-identical to an uninterrupted build
         write_json(self.work / MARKER, {"command": self.command, "job": self.job,
-                                        "job_hash": self.job_hash, "state": state,
-                                        "updated": _now(), "pid": os.getpid()},
+                                        "job_hash": self.job_hash, "state": state},
                    schema_version=MARKER_SCHEMA)
 
     def _commit(self) -> None:
@@ -210,7 +212,7 @@ def _repair(path: Path) -> None:
 
 
 def _check(path: Path, command: str, job: dict, job_hash: str, accept: tuple[str, ...],
-           overwrite: bool) -> tuple[str, dict | None]:
+           overwrite: bool, adopt=None) -> tuple[str, dict | None]:
     """``(state, previous marker)`` for claiming ``path``, or an InputError refusing it."""
     if not path.exists():
         return "new", None
@@ -224,6 +226,8 @@ def _check(path: Path, command: str, job: dict, job_hash: str, accept: tuple[str
     if marker is None:
         if not entries:
             return "new", None
+        if adopt is not None and adopt(path):
+            return "resume", None
         if overwrite:
             return "overwrite", None
         shown = ", ".join(entries[:5]) + (f", ... ({len(entries)} entries)" if len(entries) > 5 else "")
@@ -248,7 +252,8 @@ def _check(path: Path, command: str, job: dict, job_hash: str, accept: tuple[str
 @contextlib.contextmanager
 def claim_output(path: str | Path, command: str, job: dict[str, Any], *, overwrite: bool = False,
                  staging: Literal["never", "overwrite", "always"] = "overwrite",
-                 keep_staging: bool = False, accept: tuple[str, ...] = ()) -> Iterator[OutputFolder]:
+                 keep_staging: bool = False, accept: tuple[str, ...] = (),
+                 adopt: Callable[[Path], bool] | None = None) -> Iterator[OutputFolder]:
     """Claim ``path`` for ``command`` running ``job`` (a JSON-able dict); see the module doc.
 
     Yields an :class:`OutputFolder`; write into its ``work`` folder. On a clean exit the marker
@@ -271,7 +276,7 @@ def claim_output(path: str | Path, command: str, job: dict[str, Any], *, overwri
     lock = _Lock(path, command)
     try:
         _repair(path)
-        state, previous = _check(path, command, job, job_hash, accept, overwrite)
+        state, previous = _check(path, command, job, job_hash, accept, overwrite, adopt)
         stage = staging_path(path)
         use_staging = staging == "always" or (staging == "overwrite" and state == "overwrite")
         if stage.exists():

@@ -26,15 +26,15 @@ from scan2ad.errors import InputError
 @dataclasses.dataclass(frozen=True)
 class FeatureSettings:
     feature_points: int = doc("points kept (seeded random subset) before computing descriptors; "
-                              "0 keeps all", 16384)
-    groups: int = doc("G, the number of FPS centres (patches); 0 makes every kept point a centre", 1024)
-    group_size: int = doc("points pooled around each centre (Simple3D's 128 aggregation points)", 128)
-    normal_k: int = doc("neighbours of the PCA normal estimate", 30)
-    fpfh_k: int = doc("neighbours of single-scale FPFH", 40)
-    scales: tuple[int, ...] = doc("neighbourhood sizes of multi-scale FPFH", (40, 80, 120))
+                              "0 keeps all", 16384, ge=0)
+    groups: int = doc("G, the number of FPS centres (patches); 0 makes every kept point a centre", 1024, ge=0)
+    group_size: int = doc("points pooled around each centre (Simple3D's 128 aggregation points)", 128, ge=1)
+    normal_k: int = doc("neighbours of the PCA normal estimate", 30, ge=3)
+    fpfh_k: int = doc("neighbours of single-scale FPFH", 40, ge=3)
+    scales: tuple[int, ...] = doc("neighbourhood sizes of multi-scale FPFH", (40, 80, 120), ge=3)
     raw_weight: float = doc("mm -> feature units for raw coordinates in fpfh+raw "
-                            "(FPFH enters as histogram fractions, each sub-histogram sums to 1)", 0.1)
-    seed: int = doc("seed of the random subset", 0)
+                            "(FPFH enters as histogram fractions, each sub-histogram sums to 1)", 0.1, ge=0)
+    seed: int = doc("seed of the random subset", 0, ge=0)
 
 
 @dataclasses.dataclass
