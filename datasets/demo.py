@@ -23,7 +23,8 @@ def run(ctx) -> str:
     spec = load_spec("tiny" if ctx.quick else os.environ.get(SPEC_ENV) or DEFAULT_SPEC)
     # a spec of its own name gets a folder of its own: a build never mixes two specs' samples
     out = ctx.workdir / ("dataset" if spec.name in ("tiny", DEFAULT_SPEC) else f"dataset-{spec.name}")
-    r = build(spec, out, workers=1 if ctx.quick else ctx.workers)
+    # the demo's own folder: a dataset of an earlier demo spec is rebuilt (staged) without asking
+    r = build(spec, out, workers=1 if ctx.quick else ctx.workers, overwrite=True)
     problems = validate_dataset(out)
     if problems:
         raise Scan2adError(f"demo dataset invalid: {problems[:5]}")

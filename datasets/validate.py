@@ -263,5 +263,5 @@ def check_root_entries(root: Path, samples: list[Sample], problems: list[str]) -
         if (p.is_file() and p.name in ROOT_FILES) or (p.is_dir() and p.name in ROOT_DIRS):
             continue
         kind = "folder" if p.is_dir() else "file"
-        problems.append(f"{p.name}: unexpected {kind} at the dataset root (expected only class folders, "
+        problems.append(f"{p.name}: stray {kind} at the dataset root (expected only class folders, "
                         f"{', '.join(ROOT_FILES)}, {'/, '.join(ROOT_DIRS)}/)")

@@ -34,10 +34,11 @@ def _evaluate(dataset: Path, out: Path, settings):
     from scan2ad.detectors.evaluate import evaluate
     from scan2ad.errors import InputError
 
+    # the demo's own run folders: an earlier demo's run is replaced (staged) without asking
     try:
-        return evaluate(dataset, out, settings)
+        return evaluate(dataset, out, settings, overwrite=True)
     except InputError:  # too few anomalies per type for the open-set protocol
-        return evaluate(dataset, out, dataclasses.replace(settings, protocol="one-class"))
+        return evaluate(dataset, out, dataclasses.replace(settings, protocol="one-class"), overwrite=True)
 
 
 def _metrics(method: str, payload: dict) -> str:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import math
 import resource
 import time
 from pathlib import Path

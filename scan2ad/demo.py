@@ -46,7 +46,7 @@ def _has(module: str) -> bool:
 @click.command()
 @click.option("--out", "workdir", type=click.Path(path_type=Path), default=Path("demo_out"),
               show_default=True, help="Folder for everything the demo writes.")
-@click.option("--workers", type=int, default=2, show_default=True, help="Parallel workers.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Parallel workers.")
 @click.option("--quick", is_flag=True, help="Smallest sizes (used by the tests).")
 def demo(workdir: Path, workers: int, quick: bool) -> None:
     """Run the main job end to end on the virtual rig and say what each step did."""

@@ -112,9 +112,49 @@ def _blender_roots() -> tuple[str, ...]:
     return tuple({str(version_dir), str(version_dir.resolve())})
 
 
+def _exit_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
+    """Make this pool worker die with the process that started it, even when that one is
+    killed with SIGKILL (no cleanup runs there, and a worker waiting for work would otherwise
+    block forever holding its memory): on Linux the kernel sends SIGKILL on the parent's death
+    (``prctl(PR_SET_PDEATHSIG)``); everywhere a daemon thread checks the parent pid every
+    ``poll_s`` seconds and exits when the worker has been re-parented."""
+    import os
+    import signal
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass  # the watchdog below still works
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        import time
+
+        while True:
+            time.sleep(poll_s)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="scan2ad-parent-watch", daemon=True).start()
+
+
+def _worker_init(roots: tuple[str, ...], parent_pid: int) -> None:
+    """Pool initializer: exit with the parent (:func:`_exit_with_parent`), and forget the
+    parent's Blender folders (:func:`_forget_paths`)."""
+    _exit_with_parent(parent_pid)
+    _forget_paths(roots)
+
+
 def _forget_paths(roots: tuple[str, ...]) -> None:
-    """Pool initializer: drop the parent's Blender folders from a fresh worker's ``sys.path``
-    (see :func:`_blender_roots`); the worker's own ``import bpy`` then starts Blender properly."""
+    """Drop the parent's Blender folders from a fresh worker's ``sys.path`` (see
+    :func:`_blender_roots`); the worker's own ``import bpy`` then starts Blender properly."""
     import sys
 
     if roots:
@@ -136,7 +176,8 @@ class _LocalBackend:
 
             # spawn: torch/open3d/bpy are not fork-safe once their thread pools have started
             self.pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
-                                            initializer=_forget_paths, initargs=(_blender_roots(),))
+                                            initializer=_worker_init,
+                                            initargs=(_blender_roots(), os.getpid()))
 
     def submit(self, unit: Unit, dep_results: dict):
         from concurrent.futures import Future
@@ -205,6 +246,23 @@ class _RayBackend:
     def close(self):
         if self.started:
             self.ray.shutdown()
+
+
+def _short(kwargs: dict, limit: int = 300) -> str:
+    text = repr(kwargs)
+    return text if len(text) <= limit else text[:limit] + "...}"
+
+
+def _fatal_os_error(fut) -> OSError | None:
+    """The unit's OSError when it means no later unit can write either (disk full, quota,
+    read-only file system): the run stops at once and the CLI names the file."""
+    import errno
+
+    get = getattr(fut, "exception", None)
+    exc = get() if callable(get) else None
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        return exc
+    return None
 
 
 def run_units(
@@ -279,8 +337,12 @@ def run_units(
                         write_json(cache / f"{key}.json",
                                    {"unit": u.describe(), "fn": u.fn_name, "result": value})
                 else:
-                    log.error("unit failed: %s (inputs %s): %s", u.describe(), u.kwargs, value)
-                    failures.append((key, f"{u.describe()} inputs={u.kwargs}", value))
+                    fatal = _fatal_os_error(fut)
+                    if fatal is not None:  # a full or read-only disk fails every unit after it
+                        raise fatal
+                    inputs = _short(u.kwargs)
+                    log.error("unit failed: %s (inputs %s): %s", u.describe(), inputs, value)
+                    failures.append((key, f"{u.describe()} inputs={inputs}", value))
                     failed.add(key)
                 next(bar, None)
     finally:

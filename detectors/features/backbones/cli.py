@@ -38,6 +38,8 @@ def _value(text: str):
 @click.option("--points", type=int, default=None, help="Points per cloud.")
 @click.option("--seed", type=int, default=None, help="Seed of the data draws and torch.")
 @click.option("--resume", is_flag=True, help="Continue the run saved in --out.")
+@click.option("--overwrite", is_flag=True, help="Replace an --out folder of another kind or data (or not "
+              "made by pretrain); the old one stays until the new run completes.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="TOML with [train] (PretrainConfig) and [model] (PointMAEConfig / PointBERTConfig / "
@@ -45,8 +47,8 @@ def _value(text: str):
 @click.option("--set", "train_set", multiple=True, metavar="KEY=VALUE", help="A PretrainConfig field.")
 @click.option("--model", "model_set", multiple=True, metavar="KEY=VALUE",
               help="A model config field, e.g. --model trans_dim=192 --model depth=6.")
-def pretrain(kind, data, out, steps, epochs, batch, points, seed, resume, device, config_path, train_set,
-             model_set):
+def pretrain(kind, data, out, steps, epochs, batch, points, seed, resume, overwrite, device, config_path,
+             train_set, model_set):
     """Pretrain a Point-MAE (masked autoencoder), Point-BERT (dVAE tokenizer, then masked point
     modelling) or PointNet++ (GMANet's expert: regression of multi-scale local descriptors)
     backbone; writes point_mae.pt / point_bert.pt / pointnet2.pt, resumable states, loss CSV +
@@ -87,7 +89,15 @@ def pretrain(kind, data, out, steps, epochs, batch, points, seed, resume, device
                                                                                / cfg.batch))})
     run = {"point-mae": pt.pretrain_point_mae, "point-bert": pt.pretrain_point_bert,
            "pointnet2": pt.pretrain_pointnet2}[kind]
-    summary = run(corpus, out, model_cfg, cfg, resume=resume, device=device)
+    from pathlib import Path
+
+    from scan2ad.outputs import claim_output
+
+    # the folder holds one kind's run on one corpus; the model and training settings of a
+    # resumed run are checked against its saved state by the run itself
+    with claim_output(Path(out), "pretrain", {"kind": kind, "data": data}, overwrite=overwrite,
+                      staging="overwrite", keep_staging=True) as claim:
+        summary = run(corpus, claim.work, model_cfg, cfg, resume=resume, device=device)
     for name, phase in summary["phases"].items():
         click.echo(f"{kind} {name}: {phase['steps']} steps in {phase['seconds']:.1f} s, loss "
                    f"{phase['first_loss']:.4g} -> {phase['final_loss']:.4g} (mean of the last <= 20 steps)")
