@@ -32,7 +32,8 @@ that read it, so a changed file redoes exactly those units on the next build.
     measured points, normals the measured cloud's — exactly as for the ``pipeline`` source.
 ``clouds``
     Folders of an existing reconstruction (``part.ply`` with normals, and ``mesh.ply``), one
-    scan each: :func:`prepare_cloud_scan` takes them (scaled from ``units``) straight to the
+    scan each; the mesh is size-checked against ``units`` and repaired or refused as mesh
+    files are. :func:`prepare_cloud_scan` takes them (scaled from ``units``) straight to the
     carving mesh, then samples as for sessions.
 
 Sessions and clouds divide between train and test (a scan never serves both): the train split
@@ -223,8 +224,13 @@ def cloud_scans(spec, cls: str) -> list[dict]:
         if not path.is_dir() or not (path / "part.ply").is_file() or not (path / "mesh.ply").is_file():
             raise InputError(f"class {cls!r}: a clouds entry must be a reconstruction folder holding "
                              "part.ply and mesh.ply (as scan2ad reconstruct writes)", path)
+        # the mesh's size against its declared units, and its repair (or refusal), now
+        mesh = path / "mesh.ply"
+        st = mesh.stat()
+        _checked(str(mesh), (st.st_size, st.st_mtime_ns), UNITS_MM[spec.own(cls).units],
+                 spec.own(cls).units, False)
         out.append({"kind": "cloud", "path": str(path), "sha256": sha256_file(path / "part.ply"),
-                    "mesh_sha256": sha256_file(path / "mesh.ply"),
+                    "mesh_sha256": sha256_file(mesh),
                     "scale": UNITS_MM[spec.own(cls).units],
                     "source_file": relative(spec, path / "part.ply")})
     return out

@@ -218,6 +218,12 @@ def test_clouds_class_carves_existing_reconstructions(tmp_path):
     with pytest.raises(InputError, match="train and test never share a scan"):
         build(load_spec(_spec_file(tmp_path, 'classes = [{ name = "bushing", clouds = ["recon/bushing_1"] }]')),
               tmp_path / "ds1", workers=1)
+    # a reconstruction in metres declared in mm is refused, naming its mesh
+    parts.write_reconstruction(tmp_path / "recon_m" / "b_1", parts.bushing().apply_scale(0.001), 500, seed=1)
+    with pytest.raises(InputError) as e:
+        plan_units(load_spec(_spec_file(tmp_path, 'classes = [{ name = "b", clouds = ["recon_m/b_*"] }]')),
+                   tmp_path / "ds2")
+    assert "b_1/mesh.ply" in str(e.value) and "units = 'm' makes it" in str(e.value)
 
 
 # ------------------------------------------------------ acceptance at test size, through the CLI
