@@ -1,4 +1,4 @@
-"""CLI: ``scan2ad build`` and ``scan2ad dataset validate|stats|splits|gallery``.
+"""CLI: ``scan2ad build`` and ``scan2ad dataset validate|stats|splits|gallery|export``.
 
 Heavy imports happen inside the commands so ``scan2ad --help`` stays instant.
 """
@@ -145,3 +145,41 @@ def gallery(root: Path) -> None:
     samples = read_dataset(root)
     for cls in sorted({s.cls for s in samples}):
         click.echo(str(render_gallery(root, samples, cls)))
+
+
+@dataset.command("export")
+@click.argument("root", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", required=True,
+              type=click.Choice(["open-industry", "real3d-ad", "anomaly-shapenet"]),
+              help="Layout to write (the one the other group's loader reads).")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write.")
+@click.option("--from-format", "src_fmt", default=None, help="Layout of ROOT (default: detected).")
+@click.option("--class", "classes", multiple=True, help="Only this class (repeatable).")
+@click.option("--exclude-split", type=click.Path(path_type=Path), default=None,
+              help="Leave out the samples a split JSON selects (its k seen anomalies), for loaders "
+                   "without an open-set protocol.")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty OUT that no export made.")
+def export(root: Path, fmt: str, out: Path, src_fmt: str | None, classes: tuple[str, ...],
+           exclude_split: Path | None, overwrite: bool) -> None:
+    """Write ROOT's samples to OUT in another group's layout (Real3D-AD, Anomaly-ShapeNet or the
+    authors' Open-Industry layout), so their code reads exactly our samples."""
+    from scan2ad.datasets.export import export_dataset
+    from scan2ad.datasets.readers import read_dataset
+    from scan2ad.errors import InputError
+    from scan2ad.io import read_json
+    from scan2ad.log import progress
+
+    samples = read_dataset(root, src_fmt, classes=list(classes) or None)
+    exclude: set[str] = set()
+    if exclude_split is not None:
+        doc = read_json(exclude_split)
+        if "selected_relpaths" not in doc:
+            raise InputError("split file has no 'selected_relpaths'", exclude_split)
+        exclude = set(doc["selected_relpaths"])
+        missing = sorted(exclude - {s.relpath for s in samples})
+        if missing:
+            raise InputError(f"split names {len(missing)} sample(s) not in the dataset: {missing[:3]}",
+                             exclude_split)
+    written = export_dataset(samples, out, fmt, source=root, exclude=exclude, overwrite=overwrite,
+                             progress=lambda it: progress(it, desc=f"export {fmt}", total=len(it)))
+    click.echo(f"exported {len(written)} samples to {out} ({fmt})")
