@@ -80,7 +80,7 @@ def test_open_industry_export_reads_back_as_their_loader_reads_it(tiny, tmp_path
 def test_real3d_export_reads_back_as_their_loader_reads_it(tiny, tmp_path):
     src, samples = tiny
     out = tmp_path / "r3d"
-    split = read_json(sorted((src / "splits" / "ring").glob("*_k1_seed1.json"))[0])
+    split = read_json(min((src / "splits" / "ring").glob("*_k1_seed1.json")))
     export_dataset(samples, out, "real3d-ad", source=src, exclude=set(split["selected_relpaths"]))
     cdir = out / "ring"
     train = [p for p in os.listdir(cdir / "train") if "template" in p and p.endswith(".pcd")]
@@ -144,7 +144,7 @@ def test_cli_export(tiny, tmp_path):
     from scan2ad.datasets.cli import dataset
 
     src, samples = tiny
-    split = sorted((src / "splits" / "ring").glob("*_k1_seed1.json"))[0]
+    split = min((src / "splits" / "ring").glob("*_k1_seed1.json"))
     out = tmp_path / "cli"
     r = CliRunner().invoke(dataset, ["export", str(src), "--format", "real3d-ad", "--out", str(out),
                                      "--exclude-split", str(split)])
