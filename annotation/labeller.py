@@ -270,9 +270,36 @@ class Labeller:
         self._status = self.plotter.add_text(self._status_text(), font_size=9, color="black")
         self.plotter.add_text(self.HELP, position="lower_left", font_size=8, color="black")
         self.plotter.reset_camera()
+        if not off_screen:
+            self._open_display()
         self._polygon: list[tuple[int, int]] = []
         self._mouse: tuple[int, int] | None = None
         self._bind()
+
+    def _open_display(self, tries: int = 30, wait_s: float = 0.2) -> None:
+        """Connect the window to the X server, retrying: a busy X server (Xvfb on a loaded machine)
+        refuses a few percent of connections, and VTK would then run no window at all and return
+        at once (every edit lost); raise InputError naming $DISPLAY when it never connects."""
+        import os
+        import time
+
+        import vtk
+
+        rw = self.plotter.render_window
+        if not hasattr(rw, "GetGenericDisplayId"):
+            return  # not an X11 window (Windows, macOS)
+        level = vtk.vtkLogger.GetCurrentVerbosityCutoff()  # stderr is the only sink here
+        vtk.vtkLogger.SetStderrVerbosity(vtk.vtkLogger.VERBOSITY_ERROR)  # the retries' warnings
+        try:
+            for _ in range(tries):
+                rw.Initialize()
+                if rw.GetGenericDisplayId():
+                    return
+                time.sleep(wait_s)
+        finally:
+            vtk.vtkLogger.SetStderrVerbosity(vtk.vtkLogger.ConvertToVerbosity(level))
+        raise InputError(f"cannot connect to the X display {os.environ.get('DISPLAY', '(unset)')!r} "
+                         f"({tries} tries): is the X server running and reachable?")
 
     # -- window wiring
     def _bind(self) -> None:

@@ -130,3 +130,40 @@ def test_refusals_name_the_file(real_sample, tmp_path, capsys):
                  "--field", "3", "--out", str(tmp_path / "o")]) == 2
     assert "--tolerance must be" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_real_anomaly_through_the_import_round_trips_into_a_built_dataset(tmp_path):
+    """CloudCompare export -> scan2ad label --import-cloudcompare -> spec real_anomalies -> build:
+    the dataset's gt labels are the exported scalar field, point for point."""
+    import trimesh
+    from helpers import own_parts as parts
+
+    from scan2ad.datasets.builder import build
+    from scan2ad.datasets.readers import read_dataset
+    from scan2ad.datasets.samples import load_sample
+    from scan2ad.datasets.spec import load_spec
+    from scan2ad.datasets.validate import validate_dataset
+    from scan2ad.pointcloud import PointCloud, read_cloud, write_cloud
+
+    parts.write_parts(tmp_path / "parts")
+    pts = np.asarray(trimesh.sample.sample_surface(parts.gear(), 1500, seed=3)[0])
+    (tmp_path / "scans").mkdir()
+    write_cloud(tmp_path / "scans" / "gear_dent.ply", PointCloud(pts))
+    pts = read_cloud(tmp_path / "scans" / "gear_dent.ply").points  # as stored
+    labels = (np.linalg.norm(pts - pts[0], axis=1) < 3.0).astype(np.uint8)
+    order = np.random.default_rng(2).permutation(len(pts))
+    export = write_cloudcompare_ascii(tmp_path / "gear_dent_cc.txt", pts[order], {"defect": labels[order]},
+                                      separator=";", count_line=True)
+    assert main(["label", str(tmp_path / "scans" / "gear_dent.ply"), "--import-cloudcompare", str(export),
+                 "--out", str(tmp_path / "labelled" / "gear_dent")]) == 0
+    (tmp_path / "spec.toml").write_text(
+        'name = "own"\nsource = "synthetic"\npoints = 4000\nn_train = 2\nn_test_normal = 1\nn_per_defect = 2\n'
+        'defects = ["Dent"]\nsplit_ks = [1]\nsplit_seeds = [1]\ngallery = false\n'
+        'classes = [{ name = "gear", meshes = ["parts/gear.stl"], '
+        'real_anomalies = [{ path = "labelled/gear_dent", type = "Dent" }] }]\n')
+    out = tmp_path / "ds"
+    build(load_spec(tmp_path / "spec.toml"), out, workers=1)
+    assert validate_dataset(out) == []
+    real = [s for s in read_dataset(out) if s.relpath == "gear/test/gear_Dent_003.pcd"]
+    assert real, [s.relpath for s in read_dataset(out)]
+    np.testing.assert_array_equal(load_sample(real[0]).labels, labels)
