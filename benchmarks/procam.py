@@ -3,6 +3,15 @@
 (from the data README; its code is not used).
 
     .venv/bin/python -P benchmarks/procam.py [--fixed-intrinsics] [--no-fix-k3]
+    .venv/bin/python -P benchmarks/procam.py --virtual [--parts a b ...] [--noise 0.1]
+
+``--virtual``: the rig shapes on the virtual rig against truth, per view (a cheap stand-in for
+``benchmarks/reconstruction.py --shapes``, which renders and reconstructs whole turntable
+sessions): each part on the table at view angles 0 and 180°, exact decoded maps of both cameras
+(``reconstruction.synthetic``) plus Gaussian decoder noise (``--noise`` projector px per pixel,
+independent per camera), triangulated by the two cameras (stereo), by all three rays, and by
+cam0 and the projector alone (the ``virtual_procam`` rig); mean / p95 distance of the view's
+points to the mesh as % of the part's diagonal, true calibration.
 
 Prints the calibration RMS (camera, projector, camera–projector) and per capture: points in the
 board region, plane RMS of the board, adjacent-corner spacing of the corner rays cut with that
@@ -52,11 +61,81 @@ def board_figures(cap, cal, board, cloud):
     return int(inside.sum()), rms, float(sp.mean()), float(sp.std())
 
 
+def virtual_shapes(parts, noise: float, angles=(0.0, 180.0)) -> None:
+    import dataclasses
+
+    import trimesh
+
+    from scan2ad.acquisition.calibration.model import true_calibration
+    from scan2ad.acquisition.devices.virtual import rest_on_table
+    from scan2ad.acquisition.parts import make_part
+    from scan2ad.acquisition.rig import load_rig
+    from scan2ad.reconstruction.procam import triangulate_procam
+    from scan2ad.reconstruction.registration.multiview import rot_z
+    from scan2ad.reconstruction.synthetic import decoded_maps_from_mesh
+    from scan2ad.reconstruction.triangulate import TriangulateConfig, triangulate_view
+
+    calib = true_calibration(load_rig("virtual"))
+    one = true_calibration(load_rig("virtual_procam"))
+    T_0w = np.linalg.inv(calib.T_world_cam0)
+    shapes = ("stereo", "three-ray", "procam")
+    print(f"virtual rig, true calibration, decoder noise {noise:g} projector px, views at "
+          f"{', '.join(f'{a:g}' for a in angles)} deg; mean / p95 distance to the mesh, % of the diagonal")
+    print("| part | " + " | ".join(f"{s} pts | {s} mean | {s} p95" for s in shapes)
+          + " | three/stereo mean | procam/stereo mean | procam/stereo p95 |")
+    print("|---|" + "---:|" * (3 * len(shapes) + 3))
+    ok_three = ok_one = 0
+    for name in parts:
+        mesh = make_part(name, seed=0)
+        mesh = mesh.copy()
+        mesh.apply_transform(rest_on_table(np.asarray(mesh.vertices)))
+        diag = float(np.linalg.norm(mesh.extents))
+        res = {s: [] for s in shapes}
+        for k, a in enumerate(angles):
+            T = T_0w @ rot_z(a)
+            maps = decoded_maps_from_mesh(mesh, calib, T)
+            rng = np.random.default_rng(k)
+            for m in maps.values():
+                m.col[:] += rng.normal(0, noise, m.col.shape).astype(np.float32)
+                m.row[:] += rng.normal(0, noise, m.row.shape).astype(np.float32)
+            moved = mesh.copy()
+            moved.apply_transform(T)
+            clouds = {
+                "stereo": triangulate_view(maps, calib, config=TriangulateConfig(use_projector=False)),
+                "three-ray": triangulate_view(maps, calib, config=TriangulateConfig()),
+                "procam": triangulate_procam(maps["cam0"], one, "phase")[0],
+            }
+            for s_, c in clouds.items():
+                pick = np.random.default_rng(0).choice(len(c), min(6000, len(c)), replace=False)
+                d = np.abs(trimesh.proximity.signed_distance(moved, c.points[pick]))
+                res[s_].append((len(c), d))
+        row = {}
+        for s_ in shapes:
+            d = np.concatenate([x[1] for x in res[s_]])
+            row[s_] = (sum(x[0] for x in res[s_]), d.mean() / diag * 100, np.percentile(d, 95) / diag * 100)
+        r3 = row["three-ray"][1] / row["stereo"][1]
+        r1, r1p = row["procam"][1] / row["stereo"][1], row["procam"][2] / row["stereo"][2]
+        ok_three += r3 < 1.0
+        ok_one += r1 <= 1.5 and r1p <= 1.5
+        print(f"| {name} | " + " | ".join(f"{row[s_][0]} | {row[s_][1]:.4f} | {row[s_][2]:.4f}" for s_ in shapes)
+              + f" | {r3:.3f} | {r1:.3f} | {r1p:.3f} |", flush=True)
+    print(f"three rays below two cameras (mean) on {ok_three}/{len(parts)} parts; one camera "
+          f"within 1.5x of two (mean and p95) on {ok_one}/{len(parts)}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fixed-intrinsics", action="store_true", help="no joint refinement")
     ap.add_argument("--no-fix-k3", action="store_true", help="fit k3 too")
+    ap.add_argument("--virtual", action="store_true", help="the rig shapes on the virtual rig")
+    ap.add_argument("--parts", nargs="*", default=None, help="--virtual: parts (default all 15)")
+    ap.add_argument("--noise", type=float, default=0.1, help="--virtual: decoder noise, projector px")
     args = ap.parse_args(argv)
+    if args.virtual:
+        from scan2ad.acquisition.parts import PART_NAMES
+
+        virtual_shapes(args.parts or list(PART_NAMES), args.noise)
+        return 0
     if not DATA.is_dir():
         print(f"{DATA} is absent: nothing to measure")
         return 0

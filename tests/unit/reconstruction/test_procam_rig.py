@@ -78,9 +78,9 @@ def test_three_rays_beat_two_on_noisy_maps():
     moved.apply_transform(T)
     err = {}
     for name, cfg in (("two", TriangulateConfig(use_projector=False)),
-                      ("three", TriangulateConfig(fill_from_projector=False)),
-                      ("filled", TriangulateConfig())):
+                      ("three", TriangulateConfig()),
+                      ("filled", TriangulateConfig(fill_from_projector=True))):
         cloud = triangulate_view(maps, calib, config=cfg)
         err[name] = (len(cloud), float(np.abs(trimesh.proximity.signed_distance(moved, cloud.points[::20])).mean()))
     assert err["three"][1] < 0.99 * err["two"][1], err
-    assert err["filled"][0] > err["two"][0] and err["filled"][1] < err["two"][1], err
+    assert err["filled"][0] > err["three"][0], err  # the pair fills what cam1 does not see
