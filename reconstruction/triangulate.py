@@ -544,8 +544,12 @@ def triangulate_view(
         with np.errstate(invalid="ignore", divide="ignore"):
             t_s = (f * B / (xs - xr - (cx0 - cx1))).ravel()  # depth from the disparity
             # slope of cam1's rectified column map at the match, times dx1/dt = f B / t²
-            i0 = np.clip(np.floor(np.nan_to_num(xr, nan=0.0)).astype(int), 0, W - 2)
-            slope = c1[np.arange(H)[:, None], i0 + 1] - c1[np.arange(H)[:, None], i0]
+            # (a central difference over 4 pixels: the two-pixel one carries the map's noise
+            # into the step; where a neighbour is invalid, the two-pixel one)
+            i0 = np.clip(np.floor(np.nan_to_num(xr, nan=0.0)).astype(int), 1, W - 3)
+            rows_ = np.arange(H)[:, None]
+            wide = (c1[rows_, i0 + 2] - c1[rows_, i0 - 1]) / 3.0
+            slope = np.where(np.isfinite(wide), wide, c1[rows_, i0 + 1] - c1[rows_, i0])
             k_1 = (slope.ravel() * f * B / t_s**2)
         t_s[~np.isfinite(xr.ravel())] = np.nan
         cand = (np.isfinite(t_s) | np.isfinite(c0.ravel()))
