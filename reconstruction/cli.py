@@ -6,6 +6,32 @@ from pathlib import Path
 
 import click
 
+from scan2ad.params import SEED, Float, Int
+
+MIN_POINTS = 4  # S4PCS bases and a rigid transform need at least four points
+
+
+def _check_geometry(points, path: Path) -> str | None:
+    """Refuse a cloud whose shape cannot fix a rigid transform; name a planar one.
+
+    Collinear (or coincident) points leave the rotation about their line free: any answer would
+    be arbitrary, so they are an input error. A plane leaves a slide and a turn within itself
+    free: registration runs but the result is flagged. Returns ``"planar"`` or None."""
+    import numpy as np
+
+    from scan2ad.errors import ValidationError
+
+    if len(points) < MIN_POINTS:
+        raise ValidationError(
+            f"{len(points)} point(s); registration needs at least {MIN_POINTS}", path)
+    centred = points - points.mean(0)
+    s = np.linalg.svd(centred[:: max(1, len(points) // 20000)], compute_uv=False)
+    if s[0] <= 0 or s[1] / s[0] < 1e-6:
+        what = "all the same point" if s[0] <= 0 else "collinear (on one line)"
+        raise ValidationError(
+            f"the points are {what}: a rigid transform is not determined by them", path)
+    return "planar" if s[2] / s[0] < 1e-6 else None
+
 
 @click.command()
 @click.argument("source", type=click.Path(path_type=Path))
@@ -27,36 +53,47 @@ import click
 )
 @click.option(
     "--overlap",
-    type=float,
+    type=Float(0.0, 1.0, min_open=True),
     default=0.5,
     show_default=True,
     help="Expected share of SOURCE seen in TARGET (S4PCS).",
 )
 @click.option(
     "--time-budget",
-    type=float,
+    type=Float(0.0, 86400.0, min_open=True),
     default=10.0,
     show_default=True,
     help="S4PCS time budget in seconds.",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
     required=True,
     help="JSON file for T_target_source and the scores.",
 )
-def register(source, target, init, refine, overlap, time_budget, seed, out):
+@click.option("--overwrite", is_flag=True, help="Replace --out when it exists.")
+def register(source, target, init, refine, overlap, time_budget, seed, out, overwrite):
     """Register SOURCE onto TARGET (any .ply/.pcd/.xyz/.txt/.npz clouds); prints fitness,
     inlier RMSE and the 4x4 transform mapping SOURCE into TARGET."""
     import numpy as np
 
+    from scan2ad.errors import Scan2adError
     from scan2ad.io import write_json
+    from scan2ad.log import get_logger
+    from scan2ad.params import check_output_file
     from scan2ad.pointcloud import read_cloud
     from scan2ad.reconstruction.registration.pairwise import register_pair
     from scan2ad.reconstruction.registration.result import evaluate, point_spacing
 
+    check_output_file(out, overwrite, suffixes=(".json",))
     src, tgt = read_cloud(source), read_cloud(target)
+    shapes = [_check_geometry(src.points, source), _check_geometry(tgt.points, target)]
+    degenerate = [f"{name} is planar" for name, sh in zip(("SOURCE", "TARGET"), shapes) if sh]
+    if degenerate:
+        get_logger(__name__).warning(
+            "%s: a plane can slide and turn within itself, so the transform is not fixed by "
+            "the geometry (recorded as 'degenerate' in %s)", " and ".join(degenerate), out)
     coarse, fine, T = register_pair(
         src.points,
         tgt.points,
@@ -71,6 +108,12 @@ def register(source, target, init, refine, overlap, time_budget, seed, out):
 
     dist = 3.0 * point_spacing(tgt.points)
     fitness, rmse = evaluate(src.points, cKDTree(tgt.points), T, dist)
+    if not (np.isfinite(T).all() and np.isfinite(fitness) and np.isfinite(dist)):
+        raise Scan2adError(
+            f"registration of {source} onto {target} diverged (non-finite transform, fitness "
+            f"{fitness} or inlier distance {dist}); nothing was written")
+    if not np.isfinite(rmse):  # no inlier at all: RMSE is undefined, fitness says so (0)
+        rmse = None
     payload = {
         "source": str(source),
         "target": str(target),
@@ -80,9 +123,11 @@ def register(source, target, init, refine, overlap, time_budget, seed, out):
         "max_distance": dist,
         "coarse": coarse.to_dict() if coarse else None,
         "fine": fine.to_dict() if fine else None,
+        "degenerate": degenerate,
     }
     write_json(out, payload)
-    click.echo(f"fitness {fitness:.4f}  inlier RMSE {rmse:.6g}  (inlier distance {dist:.4g})")
+    shown = "undefined (no inlier)" if rmse is None else f"{rmse:.6g}"
+    click.echo(f"fitness {fitness:.4f}  inlier RMSE {shown}  (inlier distance {dist:.4g})")
     for step in (coarse, fine):
         if step is not None:
             click.echo(

@@ -134,6 +134,8 @@ def write_cloud(
     path = Path(path)
     fmt = _fmt_of(path, fmt)
     validate_cloud(cloud, path)
+    if fmt in ("ply", "pcd"):
+        _check_float32(cloud, path)
     if fmt == "ply":
         _write_ply(path, cloud, binary)
     elif fmt == "pcd":
@@ -178,11 +180,44 @@ def _cloud_from_columns(cols: dict[str, np.ndarray], path: Path) -> PointCloud:
         used.add(key)
     for name in _LABEL_NAMES:
         if name in cols:
-            labels = cols[name]
+            labels = _checked_labels(cols[name], path, name)
             used.add(name)
             break
     extra = {k: v for k, v in cols.items() if k not in used}
     return PointCloud(points, normals, colors, labels, extra)
+
+
+def _checked_labels(values: np.ndarray, path: Path | None, field: str = "labels") -> np.ndarray:
+    """Labels read from a file must be 0 (normal) or 1 (anomalous); NaN means normal (DESIGN
+    §5, as the public gt files write it). Any other value (2, -1, 255, 0.5) is refused rather
+    than silently counted as anomalous."""
+    values = np.asarray(values)
+    if values.dtype.kind not in "biuf":
+        raise ValidationError(f"field {field!r}: labels must be numbers 0/1, got dtype {values.dtype}", path)
+    if values.dtype.kind == "f":
+        bad = ~(np.isnan(values) | (values == 0) | (values == 1))
+    else:
+        bad = (values != 0) & (values != 1)
+    if bad.any():
+        found = np.unique(values[bad])
+        shown = ", ".join(f"{v:g}" for v in found[:5]) + (", ..." if len(found) > 5 else "")
+        raise ValidationError(
+            f"field {field!r}: labels must be 0 (normal) or 1 (anomalous); {int(bad.sum())} "
+            f"point(s) have other values ({shown})", path)
+    return values
+
+
+# largest magnitude a float32 field holds; beyond it a PLY/PCD would store inf
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_float32(cloud: PointCloud, path: Path | None) -> None:
+    for name, arr in (("coordinates", cloud.points), ("normals", cloud.normals)):
+        if arr is not None and len(arr) and float(np.abs(arr).max()) > _F32_MAX:
+            raise ValidationError(
+                f"{name} reach {float(np.abs(arr).max()):.3g}, beyond the float32 range "
+                f"(±{_F32_MAX:.3g}) of PLY/PCD files; nothing was written (write .npz or .xyz, "
+                f"which keep float64)", path)
 
 
 def _columns_from_cloud(cloud: PointCloud, pcd: bool) -> list[tuple[str, np.ndarray]]:
@@ -264,6 +299,10 @@ def _read_ply(path: Path) -> PointCloud:
         if vertex is None:
             raise FormatError("no 'vertex' element", path)
         _, count, props = vertex
+        if count < 0:
+            raise FormatError(f"the header gives a negative vertex count ({count})", path)
+        if count == 0:
+            raise ValidationError("the cloud is empty (the header says 0 vertices)", path)
         if any(p[2] is not None for p in props):
             raise FormatError("list properties on vertices are not supported", path)
         before = elements[: elements.index(vertex)]
@@ -286,6 +325,10 @@ def _read_ply(path: Path) -> PointCloud:
                     raise FormatError(f"element {name!r} before the vertices has list properties", path)
                 fh.seek(n_el * sum(np.dtype(p[1]).itemsize for p in eprops), os.SEEK_CUR)
             dtype = np.dtype([(name, order + t) for name, t, _ in props])
+            left = os.fstat(fh.fileno()).st_size - fh.tell()
+            if dtype.itemsize * count > left:  # before reading: a huge count would exhaust memory
+                raise FormatError(
+                    f"truncated: header says {count} vertices, file has {max(left, 0) // dtype.itemsize}", path)
             raw = fh.read(dtype.itemsize * count)
             if len(raw) < dtype.itemsize * count:
                 got = len(raw) // dtype.itemsize
@@ -403,6 +446,10 @@ def _read_pcd(path: Path) -> PointCloud:
         else:
             w, h = int(meta.get("WIDTH", ["0"])[0]), int(meta.get("HEIGHT", ["1"])[0])
             npts = w * h
+        if npts < 0:
+            raise FormatError(f"the header gives a negative point count ({npts})", path)
+        if npts == 0:
+            raise ValidationError("the cloud is empty (the header says 0 points)", path)
         kinds = []
         for f, s, t in zip(fields, sizes, types):
             if (t.upper(), s) not in _PCD_TYPES:
@@ -430,6 +477,10 @@ def _read_pcd(path: Path) -> PointCloud:
                 j += c
         elif mode == "binary":
             dtype = np.dtype([(f, "<" + k, (c,)) if c > 1 else (f, "<" + k) for f, k, c in zip(fields, kinds, counts)])
+            left = os.fstat(fh.fileno()).st_size - fh.tell()
+            if dtype.itemsize * npts > left:  # before reading: a huge count would exhaust memory
+                raise FormatError(
+                    f"truncated: header says {npts} points, file has {max(left, 0) // dtype.itemsize}", path)
             raw = fh.read(dtype.itemsize * npts)
             if len(raw) < dtype.itemsize * npts:
                 raise FormatError(
@@ -550,11 +601,14 @@ def _read_npz(path: Path) -> PointCloud:
                 raise FormatError(f"no 'points' array (arrays: {z.files})", path)
             get = lambda k: z[k] if k in z.files else None
             extra = {k[len("extra_"):]: z[k] for k in z.files if k.startswith("extra_")}
-            return PointCloud(z["points"], get("normals"), get("colors"), get("labels"), extra)
+            labels = get("labels")
+            if labels is not None:
+                labels = _checked_labels(labels, path)
+            return PointCloud(z["points"], get("normals"), get("colors"), labels, extra)
     except (OSError, EOFError) as exc:
         raise FormatError(f"not a readable NPZ archive ({exc})", path) from None
     except Exception as exc:  # zipfile.BadZipFile and friends from a truncated archive
-        if isinstance(exc, FormatError):
+        if isinstance(exc, (FormatError, ValidationError)):
             raise
         raise FormatError(f"not a readable NPZ archive ({type(exc).__name__}: {exc})", path) from None
 

@@ -56,10 +56,17 @@ def info(path: Path) -> None:
 @click.argument("src", type=click.Path(path_type=Path))
 @click.argument("dst", type=click.Path(path_type=Path))
 @click.option("--ascii", "ascii_", is_flag=True, help="Write ASCII PLY/PCD instead of binary.")
-def convert(src: Path, dst: Path, ascii_: bool) -> None:
-    """Convert between formats by extension (fields that the target can hold are kept)."""
-    from scan2ad.pointcloud import read_cloud, write_cloud
+@click.option("--overwrite", is_flag=True, help="Replace DST when it exists.")
+def convert(src: Path, dst: Path, ascii_: bool, overwrite: bool) -> None:
+    """Convert between formats by extension (fields that the target can hold are kept).
 
+    DST is written only when the whole cloud converts (a cloud a format cannot hold, such as
+    coordinates beyond float32 for PLY/PCD, is refused and an existing DST kept)."""
+    from scan2ad.params import check_output_file
+    from scan2ad.pointcloud import _fmt_of, read_cloud, write_cloud
+
+    _fmt_of(dst, None)  # an unknown target format is refused before any work
+    check_output_file(dst, overwrite, option="DST")
     c = read_cloud(src)
     write_cloud(dst, c, binary=not ascii_)
     click.echo(f"wrote {dst} ({len(c)} points)")

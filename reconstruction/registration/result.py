@@ -29,7 +29,8 @@ class RegistrationResult:
             "method": self.method,
             "transformation": np.asarray(self.transformation).tolist(),
             "fitness": float(self.fitness),
-            "inlier_rmse": float(self.inlier_rmse),
+            # no inlier: the RMSE is undefined (inf in memory); JSON gets null, never Infinity
+            "inlier_rmse": float(self.inlier_rmse) if np.isfinite(self.inlier_rmse) else None,
             "iterations": int(self.iterations),
             "time_s": float(self.time_s),
             "max_distance": float(self.max_distance),
