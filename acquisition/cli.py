@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from scan2ad.params import SEED, Int
+
 
 @click.command()
 @click.option(
@@ -25,7 +27,7 @@ import click
 )
 @click.option(
     "--views",
-    type=int,
+    type=Int(min=1),
     default=None,
     help="Number of equal turntable steps [default: the rig's turntable angles].",
 )
@@ -41,10 +43,10 @@ import click
     default=None,
     help="calibration.json to record in the session [default: the rig's, if present].",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Virtual camera noise seed.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Virtual camera noise seed.")
 @click.option(
     "--part-seed",
-    type=int,
+    type=SEED,
     default=0,
     show_default=True,
     help="Seed of the procedural part's variation.",
@@ -56,6 +58,11 @@ import click
     show_default=True,
     help="Decode the first view afterwards: valid pixel share and a preview PNG.",
 )
+@click.option(
+    "--large",
+    is_flag=True,
+    help="Go ahead with a capture needing more than 20 GB of disk or 4 hours.",
+)
 def capture(
     rig_arg: str,
     part: str,
@@ -66,14 +73,25 @@ def capture(
     seed: int,
     part_seed: int,
     do_decode: bool,
+    large: bool,
 ) -> None:
     """Capture a structured-light session (DESIGN §3 layout); a rerun resumes an interrupted one."""
     import time
 
     from scan2ad.acquisition.rig import load_rig
-    from scan2ad.acquisition.session import capture_session
+    from scan2ad.acquisition.session import capture_need, capture_session
+    from scan2ad.params import check_large_request
 
     rig = load_rig(rig_arg)
+    n_views = len(rig.turntable.view_angles_deg(views))
+    disk, seconds = capture_need(rig, n_views)
+    check_large_request(
+        f"a capture of {n_views} views", out, disk, seconds, allowed=large, flag="--large"
+    )
+    if calibration is not None:  # a file that is not a calibration must not be recorded as one
+        from scan2ad.acquisition.calibration.model import load_calibration
+
+        load_calibration(calibration)
     rig_path = str(Path(rig_arg).resolve()) if Path(rig_arg).is_file() else rig_arg
     t0 = time.perf_counter()
     session = capture_session(

@@ -26,6 +26,7 @@ PNGs, returning frames and/or decoded maps per view.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import shutil
 import time
@@ -231,9 +232,47 @@ def _same_session(a: dict, b: dict) -> list[str]:
 def _write_png(path: Path, img: np.ndarray) -> None:
     import cv2
 
-    with atomic_path(path) as tmp:
-        if not cv2.imwrite(str(tmp), img, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
-            raise OSError(f"cv2.imwrite failed for {path}")
+    ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise OSError(errno.EIO, "OpenCV could not encode the frame as PNG", str(path))
+    try:
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(buf.tobytes())
+    except OSError as exc:  # a full disk: name the frame (a failed write carries no filename)
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+
+
+# compressed bytes per pixel of a frame (virtual_small: 0.43 for 8-bit frames) and render time
+# per pixel of the virtual rig (7e-8 s on one core); a real rig waits for the projector and the
+# table instead
+_PNG_BYTES_PER_PX = {8: 0.5, 16: 1.0}
+_VIRTUAL_S_PER_PX = 7e-8
+_REAL_S_PER_FRAME, _REAL_S_PER_VIEW = 0.1, 2.0
+
+
+def capture_need(rig, n_views: int) -> tuple[float, float]:
+    """(bytes of disk, seconds) a capture of ``n_views`` views with ``rig`` takes, roughly."""
+    frames = len(PatternSet.from_rig(rig).frames)
+    px = [c.resolution[0] * c.resolution[1] for c in rig.cameras]
+    disk = n_views * frames * sum(
+        p * _PNG_BYTES_PER_PX.get(c.bit_depth, 1.0) for p, c in zip(px, rig.cameras)
+    )
+    if rig.is_virtual:
+        seconds = n_views * frames * sum(px) * _VIRTUAL_S_PER_PX
+    else:
+        seconds = n_views * (frames * _REAL_S_PER_FRAME + _REAL_S_PER_VIEW)
+    return float(disk), float(seconds)
+
+
+def _remove_stale_temporaries(out: Path) -> int:
+    """Delete the temporary files of atomic writes a killed capture left (``.<name>.*.tmp*``);
+    they are never a finished frame. Returns how many were removed."""
+    n = 0
+    for tmp in out.rglob(".*.tmp*"):
+        if tmp.is_file():
+            tmp.unlink()
+            n += 1
+    return n
 
 
 def capture_session(
@@ -302,8 +341,9 @@ def capture_session(
     session = open_session(out)
 
     todo = [i for i in range(session.n_views) if not session.is_complete(i)]
+    stale = _remove_stale_temporaries(out)
     if todo and todo[0] > 0:
-        log.info("resuming %s at view %d", out, todo[0])
+        log.info("resuming %s at view %d (%d stale temporary files removed)", out, todo[0], stale)
     images = patterns.images()
     with open_rig(rig, part_src.mesh, seed=seed) as dev:
         if rig.is_virtual:

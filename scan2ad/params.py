@@ -30,7 +30,7 @@ SEED_MAX = 2**32 - 1  # numpy's SeedSequence and cv2 take 32-bit seeds
 
 
 def _fmt(x: float) -> str:
-    return f"{x:g}"
+    return str(x) if isinstance(x, int) else f"{x:g}"
 
 
 def _range_text(lo, hi, lo_open: bool = False, hi_open: bool = False) -> str:

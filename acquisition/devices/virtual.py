@@ -120,6 +120,14 @@ class _PixelGeometry:
         self.hit, self.surface, self.depth, self.ss = hit, surface, depth, ss
 
 
+def _noise_seed(seed: int, angle_deg: float) -> int:
+    """A 31-bit cv2 RNG seed from the scene seed and a table angle (millidegree resolution)."""
+    import hashlib
+
+    key = f"{int(seed)}:{round(float(angle_deg) * 1000) % 360000}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:4], "little") & 0x7FFFFFFF
+
+
 class VirtualScene:
     """A part on the virtual turntable, seen by the true cameras and projector of ``rig``."""
 
@@ -135,7 +143,8 @@ class VirtualScene:
         self.v = rig.virtual
         import cv2
 
-        cv2.setRNGSeed(int(seed))  # camera noise (cv2.randn): reproducible per seed
+        self.seed = int(seed)
+        cv2.setRNGSeed(_noise_seed(self.seed, 0.0))  # camera noise (cv2.randn), reseeded per stop
         self.part = part
         self.T_table_part = rest_on_table(np.asarray(part.vertices))
         verts = (np.asarray(part.vertices) @ self.T_table_part[:3, :3].T) + self.T_table_part[:3, 3]
@@ -177,9 +186,14 @@ class VirtualScene:
         return m
 
     def set_angle(self, angle_deg: float) -> None:
+        import cv2
+
         if float(angle_deg) != self.angle_deg:
             self.angle_deg = float(angle_deg)
             self._geometry.clear()
+        # the noise of a table stop depends on (seed, angle) only, not on the views rendered
+        # before it: a capture resumed after a kill equals an uninterrupted one, bit for bit
+        cv2.setRNGSeed(_noise_seed(self.seed, self.angle_deg))
 
     def _T_table_device(self, device) -> np.ndarray:
         return rot_z(-self.angle_deg) @ device.T_world_device
