@@ -132,11 +132,11 @@ def check_output_file(path: str | os.PathLike, overwrite: bool = False, *,
     job from another one, so it asks.
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{option} names a folder; give a file path", path)
     if suffixes and path.suffix.lower() not in suffixes:
         raise InputError(f"{option} must end in {' or '.join(suffixes)} (got {path.suffix or 'no suffix'!r})",
                          path)
-    if path.is_dir():
-        raise InputError(f"{option} names a folder; give a file path", path)
     if path.exists() and not overwrite:
         raise InputError(f"{option} exists; pass --overwrite to replace it, or choose another file", path)
     parent = path.parent

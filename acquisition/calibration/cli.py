@@ -21,6 +21,8 @@ from pathlib import Path
 
 import click
 
+from scan2ad.params import SEED, Float, Int
+
 
 def _options(fn):
     opts = [
@@ -75,7 +77,7 @@ def _options(fn):
         ),
         click.option(
             "--outlier-factor",
-            type=float,
+            type=Float(1.0, 1000.0),
             default=4.0,
             show_default=True,
             help="Reject views whose RMS exceeds this x the median view RMS.",
@@ -86,7 +88,7 @@ def _options(fn):
             help="Reject no view (per-view errors are still reported).",
         ),
         click.option(
-            "--min-views", type=int, default=4, show_default=True, help="Fewest usable views."
+            "--min-views", type=Int(3, 100_000), default=4, show_default=True, help="Fewest usable views."
         ),
         click.option("--rig", default="", help="Rig name recorded in the output."),
         click.option(
@@ -95,6 +97,7 @@ def _options(fn):
             show_default=True,
             help="Write <out stem>_report.png beside --out.",
         ),
+        click.option("--overwrite", is_flag=True, help="Replace an existing --out (and its report)."),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -116,6 +119,7 @@ def _run(
     min_views,
     rig,
     report,
+    overwrite,
 ) -> None:
     import numpy as np
 
@@ -123,7 +127,13 @@ def _run(
     from scan2ad.acquisition.calibration.model import load_calibration, save_calibration
     from scan2ad.acquisition.calibration.pipeline import calibrate_images
     from scan2ad.acquisition.calibration.solve import SolveConfig
+    from scan2ad.params import check_output_file
 
+    # before the solve: a folder, an unwritable place or another file at --out is refused now
+    check_output_file(out, overwrite, suffixes=(".json",))
+    if report:
+        check_output_file(Path(out).with_name(Path(out).stem + "_report.png"), overwrite,
+                          option="the report beside --out")
     spec = load_board(board)
     base_cal = load_calibration(base) if base else None
     if what == "turntable" and base_cal is None:
@@ -235,7 +245,7 @@ def all_(**kw) -> None:
     help="Board file (default: the rig's).",
 )
 @click.option(
-    "--views", type=int, default=40, show_default=True, help="Hand-held board poses (both cameras)."
+    "--views", type=Int(1, 10_000), default=40, show_default=True, help="Hand-held board poses (both cameras)."
 )
 @click.option(
     "--angles",
@@ -244,10 +254,10 @@ def all_(**kw) -> None:
     help="Turntable angles of the board-on-table views, degrees, comma-separated.",
 )
 @click.option(
-    "--seed", type=int, default=0, show_default=True, help="Random seed of poses and noise."
+    "--seed", type=SEED, default=0, show_default=True, help="Random seed of poses and noise."
 )
 @click.option(
-    "--workers", type=int, default=1, show_default=True, help="Parallel render processes."
+    "--workers", type=Int(1, 64), default=1, show_default=True, help="Parallel render processes."
 )
 def virtual_images(
     out: Path, rig: str, board, views: int, angles: str, seed: int, workers: int
@@ -265,11 +275,18 @@ def virtual_images(
         )
     spec = load_board(board or r.board_path())
     try:
-        ang = tuple(float(a) for a in angles.split(",") if a.strip())
-    except ValueError:
+        ang = tuple(Float(-360.0, 360.0).convert(a.strip(), None, None)
+                    for a in angles.split(",") if a.strip())
+    except click.BadParameter as exc:
         raise click.BadParameter(
-            f"not a comma-separated list of numbers: {angles!r}", param_hint="--angles"
+            f"not a comma-separated list of angles in degrees: {angles!r} ({exc.message})",
+            param_hint="--angles",
         ) from None
+    from scan2ad.params import check_large_request
+
+    px = sum(c.resolution[0] * c.resolution[1] for c in r.cameras)
+    check_large_request(f"{2 * views + len(ang)} board images", out,
+                        (views + len(ang)) * px * 0.5, (views + len(ang)) * px * 2e-7, allowed=False)
     poses = PoseConfig(views=views, turntable_angles_deg=ang, seed=seed)
     render_calibration_images(out, r, spec, poses, workers=workers)
     click.echo(f"wrote {2 * views + len(ang)} images of {spec.name} into {out}")

@@ -300,7 +300,9 @@ def turntable_board_poses(rig, board: BoardSpec, cfg: PoseConfig) -> list[np.nda
         Rz[:3, :3] = _rot([0, 0, 1], np.deg2rad(a))
         T = Rz @ T0
         if not _visible(rig, board, T, cfg.edge_margin_px, [(v.cam0, rig.cameras[0])]):
-            raise ValueError(
+            from scan2ad.errors import InputError
+
+            raise InputError(
                 f"board {board.describe()} at table angle {a:g}° leaves cam0's image; "
                 "choose other angles or a smaller board"
             )
