@@ -214,61 +214,42 @@ def load_rig(path_or_name: str | Path) -> RigDescription:
     return rig
 
 
-def _numbers(obj, where: str = ""):
-    """(dotted name, value) of every number in a rig description (nested dataclasses, tuples)."""
-    if dataclasses.is_dataclass(obj):
-        for f in dataclasses.fields(obj):
-            if f.name != "settings":  # backend settings are checked by their backend
-                yield from _numbers(getattr(obj, f.name), f"{where}.{f.name}".lstrip("."))
-    elif isinstance(obj, (tuple, list)):
-        for i, v in enumerate(obj):
-            yield from _numbers(v, f"{where}[{i}]")
-    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
-        yield where, obj
-
-
 CAMERA_BACKENDS = ("virtual", "genicam", "uvc")
 PROJECTOR_BACKENDS = ("virtual", "window")
 TURNTABLE_BACKENDS = ("virtual", "serial")
 
-# (name pattern suffix, low, high, low open): ranges of rig fields that have one
-_RIG_RANGES = (
-    ("resolution", 1, 100_000, False),
-    ("pixel_size_um", 0.0, 1000.0, True),
-    ("focal_length_mm", 0.0, 10_000.0, True),
-    ("steps", 1, 100_000, False),
-    ("phase_steps", 3, 64, False),
-    ("phase_period_px", 2, 4096, False),
-    ("fx", 0.0, None, True),
-    ("fy", 0.0, None, True),
-    ("noise_sigma", 0.0, 255.0, False),
-    ("ambient", 0.0, 10.0, False),
-    ("projector_defocus_px", 0.0, 100.0, False),
-    ("camera_defocus_px", 0.0, 100.0, False),
-    ("exposure", 0.0, 1e6, True),
-    ("supersample", 1, 8, False),
-    ("projector_black", 0.0, 1.0, False),
-    ("shot_noise_gain", 0.0, 100.0, False),
-    ("albedo", 0.0, 1.0, False),
-    ("specular", 0.0, 100.0, False),
-    ("shininess", 0.0, 1e4, False),
-    ("table_radius_mm", 0.0, 1e5, True),
-)
+# ranges of the rig fields that have one: (low, high, low open); other numbers: any finite value
+_RIG_RANGES = {
+    "resolution": (1, 100_000, False),
+    "pixel_size_um": (0.0, 1000.0, True),
+    "focal_length_mm": (0.0, 10_000.0, True),
+    "steps": (1, 100_000, False),
+    "phase_steps": (3, 64, False),
+    "phase_period_px": (2, 4096, False),
+    "fx": (0.0, None, True),
+    "fy": (0.0, None, True),
+    "noise_sigma": (0.0, 255.0, False),
+    "ambient": (0.0, 10.0, False),
+    "projector_defocus_px": (0.0, 100.0, False),
+    "camera_defocus_px": (0.0, 100.0, False),
+    "exposure": (0.0, 1e6, True),
+    "supersample": (1, 8, False),
+    "projector_black": (0.0, 1.0, False),
+    "shot_noise_gain": (0.0, 100.0, False),
+    "albedo": (0.0, 1.0, False),
+    "specular": (0.0, 100.0, False),
+    "shininess": (0.0, 1e4, False),
+    "table_radius_mm": (0.0, 1e5, True),
+}
 
 
 def check_rig(rig: RigDescription, path: str | Path | None = None) -> RigDescription:
     """Every number of the description finite and in its range, named with the allowed range
     (a negative resolution reached OpenCV's undistortion as an assertion; zero steps made an
     empty session)."""
-    from scan2ad.params import check_range
+    from scan2ad.params import check_config
 
-    for name, value in _numbers(rig):
-        leaf = name.rsplit(".", 1)[-1].split("[", 1)[0]
-        rule = next((r for r in _RIG_RANGES if r[0] == leaf), None)
-        if rule is None:
-            check_range(name, value, path=path)
-        else:
-            check_range(name, value, rule[1], rule[2], lo_open=rule[3], path=path)
+    check_config(rig, _RIG_RANGES, path=path, skip=("settings",))  # settings: their backend's
     backends = [(f"cameras.{c.name}.backend", c.backend, CAMERA_BACKENDS) for c in rig.cameras]
     backends += [("projector.backend", rig.projector.backend, PROJECTOR_BACKENDS),
                  ("turntable.backend", rig.turntable.backend, TURNTABLE_BACKENDS)]

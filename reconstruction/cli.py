@@ -158,15 +158,34 @@ def register(source, target, init, refine, overlap, time_budget, seed, out, over
     default=None,
     help="TOML with ReconstructConfig fields (triangulate/multiview/cleanup tables).",
 )
-@click.option("--target-points", type=int, default=None, help="Points kept by octree resampling.")
+@click.option("--target-points", type=Int(100, 100_000_000), default=None,
+              help="Points kept by octree resampling.")
 @click.option("--no-mesh", is_flag=True, help="Skip the Poisson mesh.")
-def reconstruct(session, out, calibration, config_path, target_points, no_mesh):
+@click.option("--partial", is_flag=True,
+              help="Reconstruct a session with missing views (an interrupted capture) from the "
+                   "views it has (recorded as missing_views in reconstruction.json).")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an --out folder made by another command or for another job.")
+def reconstruct(session, out, calibration, config_path, target_points, no_mesh, partial, overwrite):
     """Reconstruct the part cloud of a capture SESSION: per-view clouds, registration, fused,
-    clean and resampled clouds, Poisson mesh and report.png under --out."""
+    clean and resampled clouds, Poisson mesh and report.png under --out.
+
+    --out is written only when the whole reconstruction succeeds: a failure leaves a previous
+    result there as it was."""
     import dataclasses
 
-    from scan2ad.config import load_config
-    from scan2ad.reconstruction.pipeline import ReconstructConfig, reconstruct_session
+    from scan2ad.acquisition.session import open_session
+    from scan2ad.config import config_to_dict, load_config
+    from scan2ad.errors import InputError
+    from scan2ad.io import read_json, sha256_file, write_json
+    from scan2ad.log import get_logger
+    from scan2ad.outputs import claim_output
+    from scan2ad.params import check_config
+    from scan2ad.reconstruction.pipeline import (
+        ReconstructConfig,
+        reconstruct_session,
+        session_calibration,
+    )
 
     cfg = load_config(ReconstructConfig, config_path) if config_path else ReconstructConfig()
     if target_points is not None:
@@ -175,10 +194,65 @@ def reconstruct(session, out, calibration, config_path, target_points, no_mesh):
         )
     if no_mesh:
         cfg = dataclasses.replace(cfg, mesh=False)
-    summary = reconstruct_session(session, out, calibration, cfg)
+    check_config(cfg, RECONSTRUCT_RANGES, default=(0.0, None, False), path=config_path)
+    sess = open_session(session)
+    done = sess.completed()
+    missing = [f"view_{i:03d}" for i in range(sess.n_views) if i not in set(done)]
+    if missing and (not partial or not done):
+        shown = ", ".join(missing[:6]) + (", ..." if len(missing) > 6 else "")
+        raise InputError(
+            f"{len(done)} of {sess.n_views} views are complete (missing {shown}): the capture "
+            f"was interrupted. Rerun the same `scan2ad capture` to finish it"
+            + (f", or pass --partial to reconstruct from the {len(done)} views present" if done else ""),
+            session,
+        )
+    if missing:
+        get_logger(__name__).warning(
+            "%s: reconstructing %d of %d views; missing %s", session, len(done), sess.n_views,
+            ", ".join(missing))
+    calib_path = calibration or (sess.meta.get("calibration") or {}).get("path")
+    session_calibration(sess, calibration)  # a bad calibration stops here, before any output
+    job = {
+        "session": str(Path(session).resolve()),
+        "session_sha256": sha256_file(Path(session) / "session.json"),
+        "views": done,
+        "calibration": str(Path(calib_path).resolve()) if calib_path else "truth",
+        "config": config_to_dict(cfg),
+    }
+    with claim_output(out, "reconstruct", job, overwrite=overwrite, staging="always") as o:
+        summary = reconstruct_session(session, o.work, calibration, cfg)
+        if missing:
+            doc = read_json(o.work / "reconstruction.json")
+            doc["missing_views"] = missing
+            write_json(o.work / "reconstruction.json", doc)
     click.echo(
         f"{summary['views']} view(s): fused {summary['fused']} -> clean {summary['clean']} -> "
         f"part {summary['part']} points in {summary['time_s']:.1f} s; "
         f"mesh watertight: {summary.get('mesh_watertight', 'skipped')}"
+        + (f"; MISSING {len(missing)} view(s)" if missing else "")
     )
     click.echo(f"wrote {out}/part.ply, registration.json, report.png")
+
+
+# allowed ranges of ReconstructConfig fields, (low, high, low open); every other number must be
+# finite and >= 0 (thresholds, sizes, counts)
+RECONSTRUCT_RANGES = {
+    "table_margin_mm": (None, None, False),
+    "poisson_threads": (-1, 256, False),
+    "target_points": (100, 100_000_000, False),
+    "min_view_points": (1, None, False),
+    "nb_neighbors": (1, 1000, False),
+    "max_passes": (1, 1000, False),
+    "poisson_depth": (1, 16, False),
+    "min_matches": (3, None, False),
+    "min_confidence": (0.0, 1.0, False),
+    "min_fitness": (0.0, 1.0, False),
+    "stop_fraction": (0.0, 1.0, False),
+    "density_quantile": (0.0, 1.0, False),
+    "max_incidence_deg": (0.0, 90.0, True),
+    "grazing_deg": (0.0, 90.0, True),
+    "max_correction_deg": (0.0, 180.0, False),
+    "voxel_mm": (0.0, None, True),
+    "max_depth_mm": (0.0, None, True),
+    "poisson_scale": (1.0, 10.0, False),
+}

@@ -194,3 +194,30 @@ def check_large_request(what: str, out: str | os.PathLike, disk_bytes: float, se
         raise InputError(f"{need}, but {probe} has {_size(free)} free", out)
     if not allowed and (disk_bytes > disk_limit or seconds > time_limit):
         raise InputError(f"{need} ({_size(free)} free); pass {flag} to go ahead", out)
+
+
+def config_numbers(obj, where: str = "", skip: tuple[str, ...] = ()):
+    """(dotted name, value) of every number in a config (nested dataclasses, tuples, lists)."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(obj):
+        for f in dataclasses.fields(obj):
+            if f.name not in skip:
+                yield from config_numbers(getattr(obj, f.name), f"{where}.{f.name}".lstrip("."), skip)
+    elif isinstance(obj, (tuple, list)):
+        for i, v in enumerate(obj):
+            yield from config_numbers(v, f"{where}[{i}]", skip)
+    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        yield where, obj
+
+
+def check_config(cfg, ranges: dict[str, tuple], default: tuple = (None, None, False), *,
+                 path=None, skip: tuple[str, ...] = ()):
+    """Every number of the config dataclass ``cfg`` finite and in its range: ``ranges`` maps a
+    dotted field name, or a bare field name, to ``(low, high, low_open)``; other fields get
+    ``default``. The error names the field, the value and the allowed range (and the file)."""
+    for name, value in config_numbers(cfg, skip=skip):
+        bare = name.rsplit(".", 1)[-1].split("[", 1)[0]
+        lo, hi, lo_open = ranges.get(name.split("[", 1)[0], ranges.get(bare, default))
+        check_range(name, value, lo, hi, lo_open=lo_open, path=path)
+    return cfg

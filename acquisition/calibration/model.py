@@ -201,9 +201,47 @@ def load_calibration(path: str | Path) -> Calibration:
     try:
         cal = Calibration.from_dict(doc)
         cal.projector_model()  # a malformed projector entry fails here, not in a later stage
-        return cal
     except (KeyError, TypeError, ValueError) as exc:
         raise FormatError(f"not a calibration file: missing or bad field {exc}", path) from None
+    return check_calibration(cal, path)
+
+
+def check_calibration(cal: Calibration, path: str | Path | None = None) -> Calibration:
+    """Refuse a calibration no stage can use, naming the field: non-finite or non-positive focal
+    lengths, non-finite distortion, a stereo rotation that is not one, a zero baseline, a
+    non-finite pose. (NaN in K reached triangulation as "only 0 points triangulated"; a zero
+    baseline as a ZeroDivisionError.)"""
+    from scan2ad.errors import ValidationError
+
+    def bad(field: str, why: str):
+        raise ValidationError(f"{field} {why}", path)
+
+    for name, cam in cal.cameras.items():
+        K = np.asarray(cam.K, float)
+        if K.shape != (3, 3) or not np.isfinite(K).all():
+            bad(f"cameras.{name}.K", f"must be a finite 3x3 matrix, got {K.tolist()}")
+        if K[0, 0] <= 0 or K[1, 1] <= 0:
+            bad(f"cameras.{name}.K", f"has focal lengths fx={K[0, 0]:g}, fy={K[1, 1]:g}; both must be > 0")
+        if not np.isfinite(np.asarray(cam.dist, float)).all():
+            bad(f"cameras.{name}.dist", f"must be finite, got {np.asarray(cam.dist).tolist()}")
+        w, h = cam.image_size
+        if int(w) < 1 or int(h) < 1:
+            bad(f"cameras.{name}.image_size", f"must be positive, got {[w, h]}")
+    st = cal.stereo
+    if st is not None:
+        R, T = np.asarray(st.R, float), np.asarray(st.T, float).reshape(-1)
+        if R.shape != (3, 3) or not np.isfinite(R).all() or not np.allclose(R @ R.T, np.eye(3), atol=1e-4) \
+                or np.linalg.det(R) < 0:
+            bad("stereo.R", "is not a rotation matrix (finite, orthonormal, determinant +1)")
+        if T.shape != (3,) or not np.isfinite(T).all():
+            bad("stereo.T", f"must be 3 finite numbers (mm), got {T.tolist()}")
+        if np.linalg.norm(T) < 1e-6:
+            bad("stereo.T", "is zero: the two cameras are at one place (zero baseline), so depth "
+                            "cannot be triangulated; calibrate the stereo pair again")
+    Tw = np.asarray(cal.T_world_cam0, float)
+    if Tw.shape != (4, 4) or not np.isfinite(Tw).all():
+        bad("T_world_cam0", "must be a finite 4x4 matrix")
+    return cal
 
 
 def true_calibration(rig) -> Calibration:
