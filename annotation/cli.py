@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from scan2ad.params import SEED, Float, Int
+
 TYPES_HELP = ("Bump, Dent, Scratch, Scar, Deformation (Open-Industry); bulge, concavity, hole, break, "
               "bending, crack, scratch (Anomaly-ShapeNet)")
 
@@ -30,20 +32,20 @@ def _load_part(part: str, seed: int):
 @click.option("--defect", "defects", multiple=True, help=f"Defect type (repeatable): {TYPES_HELP}.")
 @click.option("--spec", "spec_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Carve the specs of an existing defects.json instead (reproduces that sample).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of location, frame and randomness.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of location, frame and randomness.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Sample folder.")
 @click.option("--location", type=click.Choice(["random", "curvature", "given"]), default="random",
               show_default=True, help="Where to put the defect on the surface.")
-@click.option("--centre", type=float, nargs=3, default=None, help="Point near the defect centre (mm), with --location given.")
-@click.option("--radius", type=float, default=None, help="Defect radius / half width (mm); default from the target ratio.")
-@click.option("--depth", type=float, default=None, help="Depth / height (mm).")
-@click.option("--length", type=float, default=None, help="Scratch/crack length, bending lever (mm).")
+@click.option("--centre", type=Float(), nargs=3, default=None, help="Point near the defect centre (mm), with --location given.")
+@click.option("--radius", type=Float(0.0, min_open=True), default=None, help="Defect radius / half width (mm); default from the target ratio.")
+@click.option("--depth", type=Float(0.0, min_open=True), default=None, help="Depth / height (mm).")
+@click.option("--length", type=Float(0.0), default=None, help="Scratch/crack length, bending lever (mm).")
 @click.option("--profile", type=click.Choice(["cosine", "gaussian", "spherical", "u", "v", "bend", "twist"]), default=None,
               help="Falloff (Bump/Dent/Scar), groove section u/v (Scratch/crack), bend/twist (Deformation).")
-@click.option("--points", "n_points", type=int, default=30000, show_default=True, help="Points sampled on the carved part.")
-@click.option("--noise-sigma", type=float, default=0.05, show_default=True,
+@click.option("--points", "n_points", type=Int(100, 10_000_000), default=30000, show_default=True, help="Points sampled on the carved part.")
+@click.option("--noise-sigma", type=Float(0.0, 10.0), default=0.05, show_default=True,
               help="Scanner noise (mm); the label threshold is 3 sigma.")
-@click.option("--ratio-range", type=float, nargs=2, default=None,
+@click.option("--ratio-range", type=Float(0.0, 1.0), nargs=2, default=None,
               help="Accepted fraction of anomalous points, reject the carve outside "
                    "[default: 0.005 0.026 for Open-Industry types, 0.01 0.10 for Anomaly-ShapeNet's].")
 @click.option("--no-ratio-check", is_flag=True, help="Accept any anomaly ratio.")
@@ -53,34 +55,48 @@ def _load_part(part: str, seed: int):
 @click.option("--normal", is_flag=True,
               help="Write a normal (defect-free) sample instead: points sampled as a carve samples them, labels 0.")
 @click.option("--review/--no-review", default=True, show_default=True, help="Also render review.png.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an --out folder made by another command or for another sample.")
 def carve(part_mesh, defects, spec_path, seed, out, location, centre, radius, depth, length, profile,
-          n_points, noise_sigma, ratio_range, no_ratio_check, draws, normal, review):
+          n_points, noise_sigma, ratio_range, no_ratio_check, draws, normal, review, overwrite):
     """Carve defects into PART_MESH (a mesh file, or part:<name>) with Blender and label the points.
 
     Writes OUT/cloud.ply + labels.npy, the carved mesh.ply and defects.json (and review.png). With
-    --normal: the same files for the uncarved part (no defects, every label 0).
+    --normal: the same files for the uncarved part (no defects, every label 0). OUT is written only
+    when the whole sample is made: a failure leaves a previous sample there as it was.
     """
     import dataclasses
 
     from scan2ad.errors import InputError
+    from scan2ad.outputs import claim_output
 
     from .labels import LabelConfig
     from .sample import carve_sample, carve_sample_redrawn
     from .specs import read_defects
 
+    if ratio_range and not ratio_range[0] < ratio_range[1]:
+        raise click.BadParameter(f"the low end must be below the high end, got {ratio_range[0]:g} "
+                                 f"{ratio_range[1]:g} (allowed: 0 <= LOW < HIGH <= 1)", param_hint="--ratio-range")
+    job = {"part": _part_identity(part_mesh), "defects": list(defects),
+           "spec": _part_identity(str(spec_path)) if spec_path else None, "seed": seed, "location": location,
+           "centre": centre, "radius": radius, "depth": depth, "length": length, "profile": profile,
+           "points": n_points, "noise_sigma": noise_sigma, "ratio_range": ratio_range,
+           "ratio_check": not no_ratio_check, "draws": draws, "normal": normal}
     if normal:
         given = [name for name, v in (("--defect", defects), ("--spec", spec_path), ("--centre", centre),
                                       ("--radius", radius), ("--depth", depth), ("--length", length),
                                       ("--profile", profile), ("--ratio-range", ratio_range)) if v]
         if given:
             raise InputError(f"--normal writes a sample without defects: drop {', '.join(given)}")
-        _normal_sample(part_mesh, seed, out, n_points, noise_sigma, review)
+        with claim_output(out, "carve", job, overwrite=overwrite, staging="always") as o:
+            _normal_sample(part_mesh, seed, o.work, n_points, noise_sigma, review)
         return
     if not defects and spec_path is None:
         raise InputError("give --defect TYPE (repeatable), --spec defects.json, or --normal")
     if location == "given" and not centre:
         raise InputError("--location given needs --centre X Y Z")
     mesh = _load_part(part_mesh, seed)
+    _check_sizes(mesh, {"--radius": radius, "--depth": depth, "--length": length}, part_mesh)
     cfg = LabelConfig(n_points=n_points, noise_sigma_mm=noise_sigma, check_ratio=not no_ratio_check)
     if ratio_range:
         cfg = dataclasses.replace(cfg, ratio_min=ratio_range[0], ratio_max=ratio_range[1],
@@ -90,27 +106,102 @@ def carve(part_mesh, defects, spec_path, seed, out, location, centre, radius, de
         from scan2ad.io import read_json
 
         seed = int(read_json(spec_path).get("seed", seed))
-    kwargs = {"location": location, "centre": centre, "label_cfg": cfg, "out": out, "where": part_mesh,
+        for sp in specs:
+            _check_sizes(mesh, {"radius": sp.radius, "depth": sp.depth, "length": sp.length or None},
+                         spec_path)
+    with claim_output(out, "carve", job, overwrite=overwrite, staging="always") as o:
+        kwargs = {"location": location, "centre": centre, "label_cfg": cfg, "out": o.work, "where": part_mesh,
                   "sizes": {"radius": radius, "depth": depth, "length": length, "profile": profile}}
-    if specs is not None:  # a given defects.json is reproduced as it is, never redrawn
-        sample = carve_sample(mesh, list(defects), seed, specs=specs, **kwargs)
-    else:
-        sample, used = carve_sample_redrawn(mesh, list(defects), seed, draws=draws, **kwargs)
-        if used != seed:
-            click.echo(f"seeds {seed}..{used - 1} labelled a ratio outside the accepted range: redrawn, "
-                       f"kept seed {used} (recorded in defects.json)")
-    if sample.repair.method != "none":
-        click.echo(f"repaired the mesh with {sample.repair.method}: {'; '.join(sample.repair.problems)}")
-    for s in sample.specs:
-        click.echo(f"{s.type}: centre {tuple(round(x, 2) for x in s.centre)} radius {s.radius:.2f} mm "
-                   f"depth {s.depth:.2f} mm" + (f" length {s.length:.2f} mm" if s.length else ""))
+        if specs is not None:  # a given defects.json is reproduced as it is, never redrawn
+            sample = carve_sample(mesh, list(defects), seed, specs=specs, **kwargs)
+        else:
+            sample, used = carve_sample_redrawn(mesh, list(defects), seed, draws=draws, **kwargs)
+            if used != seed:
+                click.echo(f"seeds {seed}..{used - 1} labelled a ratio outside the accepted range: redrawn, "
+                           f"kept seed {used} (recorded in defects.json)")
+        _check_carved(sample, mesh, part_mesh)
+        if sample.repair.method != "none":
+            click.echo(f"repaired the mesh with {sample.repair.method}: {'; '.join(sample.repair.problems)}")
+        for s in sample.specs:
+            click.echo(f"{s.type}: centre {tuple(round(x, 2) for x in s.centre)} radius {s.radius:.2f} mm "
+                       f"depth {s.depth:.2f} mm" + (f" length {s.length:.2f} mm" if s.length else ""))
+        if review:
+            from .review import review_sample
+
+            review_sample(o.work)
     click.echo(f"{int(sample.cloud.labels.sum())}/{len(sample.cloud.labels)} points anomalous "
                f"({100 * sample.ratio:.2f}%) -> {out}")
     if review:
-        from .review import review_sample
+        click.echo(f"review: {out / 'review.png'}")
 
-        png, _ = review_sample(out)
-        click.echo(f"review: {png}")
+
+def _part_identity(part: str) -> str:
+    """What a sample folder's job records of a part or spec: the library name, or the file's path
+    and sha256 (another mesh at the same path is another job)."""
+    p = Path(part)
+    if part.startswith("part:") or not p.is_file():
+        return part
+    from scan2ad.io import sha256_file
+
+    return f"{p.resolve()}#sha256={sha256_file(p)}"
+
+
+def _check_sizes(mesh, sizes: dict, where) -> None:
+    """A defect larger than the part is not a defect: radius and depth at most half the part's
+    bounding-box diagonal, length at most the diagonal (a 1000 mm Bump on a 30 mm washer made a
+    spike 30 times the part)."""
+    import numpy as np
+
+    from scan2ad.errors import InputError
+
+    lo, hi = np.asarray(mesh.bounds, float)
+    diag = float(np.linalg.norm(hi - lo))
+    for name, value in sizes.items():
+        if value is None:
+            continue
+        limit = diag if "length" in name else diag / 2
+        if value > limit:
+            raise InputError(
+                f"{name} {value:g} mm is beyond this part's size: allowed up to {limit:.3g} mm "
+                f"({'the' if 'length' in name else 'half the'} part's {diag:.3g} mm bounding-box diagonal)",
+                where if isinstance(where, Path) else None)
+
+
+# displacement defects that push the surface inward: their carved surface stays inside the part
+_INWARD = ("Dent", "concavity", "Scratch", "scratch", "crack", "Scar")
+
+
+def _check_carved(sample, mesh, where: str) -> None:
+    """A carve that changed no sampled point, pushed an inward defect out through the other side
+    of the part, or left a mesh that is not a closed outward surface, is not a defect sample,
+    whatever the ratio check says."""
+    import numpy as np
+
+    from scan2ad.errors import InputError, Scan2adError
+
+    n = int(sample.cloud.labels.sum())
+    if n == 0:
+        sizes = ", ".join(f"{s.type} radius {s.radius:.3g} mm depth {s.depth:.3g} mm" for s in sample.specs)
+        raise InputError(
+            f"the carved defect changed no sampled point (0 of {len(sample.cloud.labels)} anomalous; {sizes}): "
+            "too small for the point spacing and the 3-sigma label threshold; give a larger --radius/--depth, "
+            "more --points or a smaller --noise-sigma")
+    m = sample.carved_mesh
+    inward = [sp for sp in sample.specs if sp.type in _INWARD]
+    if inward and hasattr(m, "bounds"):
+        lo, hi = np.asarray(mesh.bounds, float)
+        clo, chi = np.asarray(m.bounds, float)
+        out_by = float(max((lo - clo).max(), (chi - hi).max()))
+        if out_by > 1e-3 * float(np.linalg.norm(hi - lo)) + 1e-6:
+            sizes = ", ".join(f"{sp.type} depth {sp.depth:.3g} mm" for sp in inward)
+            raise InputError(
+                f"the carve went through the part ({sizes}): the carved surface leaves the part's "
+                f"bounding box by {out_by:.3g} mm; choose a --depth below the part's thickness there")
+    if hasattr(m, "is_volume") and not (m.is_watertight and m.is_winding_consistent and m.volume > 0):
+        raise Scan2adError(
+            f"carving {where} left a mesh that is not a closed, outward-facing surface (watertight "
+            f"{m.is_watertight}, consistent winding {m.is_winding_consistent}, volume {m.volume:.3g} mm³); "
+            "choose a smaller --depth/--radius")
 
 
 def _normal_sample(part_mesh: str, seed: int, out: Path, n_points: int, noise_sigma: float, review: bool) -> None:
@@ -120,12 +211,11 @@ def _normal_sample(part_mesh: str, seed: int, out: Path, n_points: int, noise_si
     mesh = _load_part(part_mesh, seed)
     cloud = normal_sample(mesh, seed, label_cfg=LabelConfig(n_points=n_points, noise_sigma_mm=noise_sigma),
                           out=out, where=part_mesh)
-    click.echo(f"normal sample: {len(cloud.points)} points, none anomalous -> {out}")
+    click.echo(f"normal sample: {len(cloud.points)} points, none anomalous")
     if review:
         from .review import review_sample
 
-        png, _ = review_sample(out)
-        click.echo(f"review: {png}")
+        review_sample(out)
 
 
 def _sample_dirs(root: Path) -> list[Path]:

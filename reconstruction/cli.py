@@ -217,7 +217,8 @@ def reconstruct(session, out, calibration, config_path, target_points, no_mesh, 
         "session_sha256": sha256_file(Path(session) / "session.json"),
         "views": done,
         "calibration": str(Path(calib_path).resolve()) if calib_path else "truth",
-        "config": config_to_dict(cfg),
+        # settings that differ from the defaults, by dotted name: a refusal names just those
+        **_changed(config_to_dict(cfg), config_to_dict(ReconstructConfig())),
     }
     with claim_output(out, "reconstruct", job, overwrite=overwrite, staging="always") as o:
         summary = reconstruct_session(session, o.work, calibration, cfg)
@@ -232,6 +233,17 @@ def reconstruct(session, out, calibration, config_path, target_points, no_mesh, 
         + (f"; MISSING {len(missing)} view(s)" if missing else "")
     )
     click.echo(f"wrote {out}/part.ply, registration.json, report.png")
+
+
+def _changed(cfg: dict, default: dict, prefix: str = "") -> dict:
+    """``{"cleanup.target_points": 5000, ...}``: the leaves of ``cfg`` that differ from ``default``."""
+    out = {}
+    for k, v in cfg.items():
+        if isinstance(v, dict) and isinstance(default.get(k), dict):
+            out.update(_changed(v, default[k], f"{prefix}{k}."))
+        elif default.get(k) != v:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 # allowed ranges of ReconstructConfig fields, (low, high, low open); every other number must be
