@@ -93,19 +93,33 @@ def capture(
 
         load_calibration(calibration)
     rig_path = str(Path(rig_arg).resolve()) if Path(rig_arg).is_file() else rig_arg
+    from scan2ad.outputs import _Lock
+
     t0 = time.perf_counter()
-    session = capture_session(
-        out,
-        rig,
-        part,
-        views,
-        overwrite=overwrite,
-        seed=seed,
-        part_seed=part_seed,
-        calibration=calibration,
-        rig_path=rig_path,
-    )
-    dt = time.perf_counter() - t0
+    if out.parent.exists() and not out.parent.is_dir():
+        from scan2ad.errors import InputError
+
+        raise InputError(f"{out.parent} is a file, not a folder", out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock = _Lock(out, "capture")  # a second capture into this session stops here, named
+    try:
+        session = capture_session(
+            out,
+            rig,
+            part,
+            views,
+            overwrite=overwrite,
+            seed=seed,
+            part_seed=part_seed,
+            calibration=calibration,
+            rig_path=rig_path,
+        )
+    finally:
+        lock.release()
+    _report(session, out, time.perf_counter() - t0, do_decode)
+
+
+def _report(session, out: Path, dt: float, do_decode: bool) -> None:
     n = session.n_views
     click.echo(
         f"session {out}: {n} views x {len(session.cameras)} cameras x "

@@ -227,14 +227,17 @@ def _sample_dirs(root: Path) -> list[Path]:
 @click.command()
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="PNG path (one sample) — default <sample>/review.png.")
-def review(path, out):
+              help="PNG path (one sample) — default <sample>/review.png, or <cloud stem>.review.png "
+                   "beside a labelled cloud file.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out PNG.")
+def review(path, out, overwrite):
     """Render labelled samples (a sample folder, a folder of them, or a labelled cloud) to PNG.
 
     Anomalous points are red; four viewpoints per image.
     """
     from scan2ad.errors import InputError
     from scan2ad.log import progress
+    from scan2ad.params import check_output_file
 
     from .review import review_sample
 
@@ -243,8 +246,12 @@ def review(path, out):
         raise InputError("no labelled sample (cloud.ply) found", path)
     if out is not None and len(targets) > 1:
         raise InputError("--out names one PNG but several samples were found", path)
+    if out is not None:
+        check_output_file(out, overwrite, suffixes=(".png",))
     for t in progress(targets, desc="review", total=len(targets)):
-        png, ratio = review_sample(t, out)
+        # a labelled cloud file gets its own PNG: two clouds in one folder must not share one
+        png, ratio = review_sample(t, out if out is not None or t.is_dir()
+                                   else t.with_name(t.stem + ".review.png"))
         click.echo(f"{png}  ({100 * ratio:.2f}% anomalous)")
 
 
@@ -294,12 +301,10 @@ def label(cloud, labels_path, out, brush, window_size, ignore_autosave, screensh
     import os
     import sys
 
-    import numpy as np
-
     from scan2ad.errors import InputError
 
     from .labeller import Labeller
-    from .review import load_labelled
+    from .review import load_labelled, read_labels
 
     if not (math.isfinite(brush) and brush >= 0):
         raise InputError(f"--brush must be a finite radius >= 0 mm, got {brush}")
@@ -307,10 +312,7 @@ def label(cloud, labels_path, out, brush, window_size, ignore_autosave, screensh
         raise InputError(f"--window-size must be 16..10000 pixels each, got {window_size[0]} {window_size[1]}")
     points, labels, src = load_labelled(cloud)
     if labels_path is not None:
-        try:
-            labels = np.load(labels_path, allow_pickle=False)
-        except ValueError as exc:
-            raise InputError(f"not a labels array: {exc}", labels_path) from None
+        labels = read_labels(labels_path)  # 0/1 only, a readable array, named when not
     if out is None:
         out = (src / "labels.npy") if src.is_dir() else src.with_name(src.stem + ".labels.npy")
     if out.is_dir():

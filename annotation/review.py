@@ -19,6 +19,20 @@ VIEWS = (("iso", (1, 1, 0.8)), ("iso back", (-1, -1, 0.8)), ("top", (0, 0, 1)),
          ("bottom", (0, 0, -1)), ("front", (0, -1, 0.05)), ("side", (1, 0, 0.05)))
 
 
+def read_labels(path: str | Path) -> np.ndarray:
+    """A ``labels.npy``: a numeric array of 0 (normal) / 1 (anomalous), else an InputError naming
+    the file (a pickle, a truncated file, labels 2 or -1)."""
+    from scan2ad.pointcloud import check_labels
+
+    try:
+        labels = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(f"not a labels array: {exc}", path) from None
+    if not isinstance(labels, np.ndarray):
+        raise InputError("not a labels array (an .npz archive?)", path)
+    return check_labels(labels, path)
+
+
 def load_labelled(sample: str | Path) -> tuple[np.ndarray, np.ndarray, Path]:
     """Points and labels of a sample folder (``cloud.ply`` + ``labels.npy``) or a labelled cloud file."""
     from scan2ad.pointcloud import read_cloud
@@ -31,10 +45,7 @@ def load_labelled(sample: str | Path) -> tuple[np.ndarray, np.ndarray, Path]:
         cloud = read_cloud(cloud_path)
         lab_path = sample / "labels.npy"
         if lab_path.is_file():
-            try:
-                labels = np.load(lab_path, allow_pickle=False)
-            except ValueError as exc:
-                raise InputError(f"not a labels array: {exc}", lab_path) from None
+            labels = read_labels(lab_path)
         elif cloud.labels is not None:
             labels = cloud.labels
         else:
@@ -42,7 +53,7 @@ def load_labelled(sample: str | Path) -> tuple[np.ndarray, np.ndarray, Path]:
     else:
         cloud = read_cloud(sample)
         lab_path = sample.with_name(sample.stem + ".labels.npy")
-        labels = np.load(lab_path) if lab_path.is_file() else (
+        labels = read_labels(lab_path) if lab_path.is_file() else (
             cloud.labels if cloud.labels is not None else np.zeros(len(cloud), np.uint8))
     labels = np.asarray(labels).reshape(-1)
     if labels.shape[0] != len(cloud.points):

@@ -76,6 +76,12 @@ def atomic_path(path: PathLike, suffix: str | None = None) -> Iterator[Path]:
         os.chmod(tmp_path, 0o666 & ~_umask())
         _inject_fault(path)
         os.replace(tmp_path, path)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        if exc.filename is None and exc.errno is not None:  # a failed write names no file: name it
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()

@@ -207,6 +207,11 @@ def _checked_labels(values: np.ndarray, path: Path | None, field: str = "labels"
     return values
 
 
+def check_labels(values, path=None, field: str = "labels") -> np.ndarray:
+    """Public form of the label check of the readers (labels.npy files, imported labels)."""
+    return _checked_labels(np.asarray(values).reshape(-1), None if path is None else Path(path), field)
+
+
 # largest magnitude a float32 field holds; beyond it a PLY/PCD would store inf
 _F32_MAX = float(np.finfo(np.float32).max)
 

@@ -124,7 +124,7 @@ def _run(
     import numpy as np
 
     from scan2ad.acquisition.calibration.boards import load_board
-    from scan2ad.acquisition.calibration.model import load_calibration, save_calibration
+    from scan2ad.acquisition.calibration.model import load_calibration
     from scan2ad.acquisition.calibration.pipeline import calibrate_images
     from scan2ad.acquisition.calibration.solve import SolveConfig
     from scan2ad.params import check_output_file
@@ -156,7 +156,8 @@ def _run(
         rig=rig,
     )
     cal = run.calibration
-    save_calibration(out, cal)
+    rpath = Path(out).with_name(Path(out).stem + "_report.png")
+    _save_pair(out, cal, rpath if report else None, run)
     for name, cam in cal.cameras.items():
         K = cam.K
         click.echo(
@@ -193,11 +194,26 @@ def _run(
             click.echo(f"  kept suspect table view {view}: {why}")
     click.echo(f"wrote {out}")
     if report:
-        from scan2ad.acquisition.calibration.report import write_report
-
-        rpath = Path(out).with_name(Path(out).stem + "_report.png")
-        write_report(run, rpath)
         click.echo(f"wrote {rpath}")
+
+
+def _save_pair(out: Path, cal, rpath: Path | None, run) -> None:
+    """Write the report and calibration.json together: the report goes to a temporary file first,
+    so a failure (a full disk) while writing either leaves both previous files as they were."""
+    from scan2ad.acquisition.calibration.model import save_calibration
+    from scan2ad.io import atomic_path
+
+    if rpath is None:
+        save_calibration(out, cal)
+        return
+    from scan2ad.acquisition.calibration.report import write_report
+
+    with atomic_path(rpath) as tmp:  # renamed onto rpath only when everything succeeded
+        try:
+            write_report(run, tmp)
+        except OSError as exc:  # name the report, not its temporary file
+            raise OSError(exc.errno, exc.strerror or str(exc), str(rpath)) from exc
+        save_calibration(out, cal)
 
 
 @click.group()

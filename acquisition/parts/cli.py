@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from scan2ad.params import SEED, Int
+
 MESH_SUFFIXES = (".ply", ".stl", ".obj", ".off", ".glb")
 
 
@@ -33,7 +35,7 @@ def list_parts() -> None:
 @parts.command("export")
 @click.argument("name")
 @click.option(
-    "--seed", type=int, default=0, show_default=True, help="Seed of the part's variation."
+    "--seed", type=SEED, default=0, show_default=True, help="Seed of the part's variation."
 )
 @click.option(
     "--out",
@@ -41,16 +43,19 @@ def list_parts() -> None:
     required=True,
     help=f"Mesh file to write ({', '.join(MESH_SUFFIXES)}); millimetres, resting pose.",
 )
-def export_part(name: str, seed: int, out: Path) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace --out when it exists.")
+def export_part(name: str, seed: int, out: Path, overwrite: bool) -> None:
     """Write one part NAME (see `scan2ad parts list`) as a watertight mesh file."""
     from scan2ad.acquisition.parts import make_part
     from scan2ad.errors import InputError
     from scan2ad.io import atomic_path
+    from scan2ad.params import check_output_file
 
     if out.suffix.lower() not in MESH_SUFFIXES:
         raise InputError(
             f"unsupported mesh format {out.suffix!r}; use one of {', '.join(MESH_SUFFIXES)}", out
         )
+    check_output_file(out, overwrite)
     mesh = make_part(name, seed)
     with atomic_path(out) as tmp:
         mesh.export(tmp, file_type=out.suffix.lower().lstrip("."))
@@ -67,14 +72,18 @@ def export_part(name: str, seed: int, out: Path) -> None:
 )
 @click.option(
     "--seeds",
-    type=int,
+    type=Int(1, 8),
     default=1,
     show_default=True,
     help="Seeds per part shown side by side in each cell (to judge the variation).",
 )
-def render_parts(out: Path, seeds: int) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace --out when it exists.")
+def render_parts(out: Path, seeds: int, overwrite: bool) -> None:
     """Render all 15 parts into a labelled 5 × 3 contact sheet (pyvista, off-screen)."""
     from scan2ad.acquisition.parts.render import render_contact_sheet
+    from scan2ad.params import check_output_file
+
+    check_output_file(out, overwrite, suffixes=(".png",))
 
     path = render_contact_sheet(out, seeds=seeds)
     click.echo(f"contact sheet of 15 parts × {seeds} seed(s) -> {path}")
