@@ -9,6 +9,7 @@ import click
 from scan2ad.params import SEED, Float, Int
 
 MIN_POINTS = 4  # S4PCS bases and a rigid transform need at least four points
+MAX_COORD_MM = 1e8  # 100 km: float64 still resolves 1e-8 mm there; 1e30 mm gave a 5.6e14 mm shift
 
 
 def _check_geometry(points, path: Path) -> str | None:
@@ -24,6 +25,11 @@ def _check_geometry(points, path: Path) -> str | None:
     if len(points) < MIN_POINTS:
         raise ValidationError(
             f"{len(points)} point(s); registration needs at least {MIN_POINTS}", path)
+    reach = float(np.abs(points).max())
+    if reach > MAX_COORD_MM:
+        raise ValidationError(
+            f"coordinates reach {reach:.3g} mm, beyond {MAX_COORD_MM:.0e} mm (100 km): not a scan in "
+            "millimetres (check the units); the transform would be lost in rounding", path)
     centred = points - points.mean(0)
     s = np.linalg.svd(centred[:: max(1, len(points) // 20000)], compute_uv=False)
     if s[0] <= 0 or s[1] / s[0] < 1e-6:
@@ -211,7 +217,10 @@ def reconstruct(session, out, calibration, config_path, target_points, no_mesh, 
             "%s: reconstructing %d of %d views; missing %s", session, len(done), sess.n_views,
             ", ".join(missing))
     calib_path = calibration or (sess.meta.get("calibration") or {}).get("path")
-    session_calibration(sess, calibration)  # a bad calibration stops here, before any output
+    calib = session_calibration(sess, calibration)  # a bad calibration stops here, before any output
+    if calib.stereo is None:
+        raise InputError("the calibration has no stereo pair (made by `scan2ad calibrate cameras`): "
+                         "run `scan2ad calibrate stereo` or `all`", calib_path or session)
     job = {
         "session": str(Path(session).resolve()),
         "session_sha256": sha256_file(Path(session) / "session.json"),
