@@ -275,10 +275,16 @@ def all_(**kw) -> None:
 @click.option(
     "--workers", type=Int(1, 64), default=1, show_default=True, help="Parallel render processes."
 )
+@click.option(
+    "--overwrite", is_flag=True, help="Replace an --out folder of other images (other rig, board, poses)."
+)
 def virtual_images(
-    out: Path, rig: str, board, views: int, angles: str, seed: int, workers: int
+    out: Path, rig: str, board, views: int, angles: str, seed: int, workers: int, overwrite: bool
 ) -> None:
-    """Photograph the calibration board with the virtual rig's true cameras."""
+    """Photograph the calibration board with the virtual rig's true cameras.
+
+    --out is written only when every image is rendered, and never mixes two image sets: a folder
+    of other images (other rig, board or poses) is refused unless --overwrite."""
     from scan2ad.acquisition.calibration.boards import load_board
     from scan2ad.acquisition.calibration.virtual_boards import PoseConfig, render_calibration_images
     from scan2ad.acquisition.rig import load_rig
@@ -303,8 +309,17 @@ def virtual_images(
     px = sum(c.resolution[0] * c.resolution[1] for c in r.cameras)
     check_large_request(f"{2 * views + len(ang)} board images", out,
                         (views + len(ang)) * px * 0.5, (views + len(ang)) * px * 2e-7, allowed=False)
+    from scan2ad.config import config_to_dict
+    from scan2ad.io import stable_hash
+    from scan2ad.outputs import claim_output
+
     poses = PoseConfig(views=views, turntable_angles_deg=ang, seed=seed)
-    render_calibration_images(out, r, spec, poses, workers=workers)
+    # rig and board by name and content hash: an edited rig TOML is another job
+    job = {"rig": r.name, "rig_hash": stable_hash(config_to_dict(r))[:16], "board": spec.name,
+           "board_hash": stable_hash(config_to_dict(spec))[:16], "views": views, "angles": list(ang),
+           "seed": seed}
+    with claim_output(out, "calibrate virtual-images", job, overwrite=overwrite, staging="always") as o:
+        render_calibration_images(o.work, r, spec, poses, workers=workers)
     click.echo(f"wrote {2 * views + len(ang)} images of {spec.name} into {out}")
 
 
