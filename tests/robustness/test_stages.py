@@ -356,6 +356,13 @@ def test_capture_needing_more_than_the_free_disk_is_refused_on_a_small_tmpfs(tmp
         rc, text = run_cli(["capture", *RIG, "--part", "heavy_washer", "--views", "4", "--out", mnt / "s"])
         assert rc == 2 and re_search(r"needs about 20\.5 MB of disk .* has 2\.\d MB free", text), text
         assert list(mnt.iterdir()) == []
+        # the same file system read-only: every file output is refused before any work, named
+        assert subprocess.run(["mount", "-o", "remount,ro", str(mnt)], capture_output=True).returncode == 0
+        a = write_xyz(tmp_path / "a.xyz", sphere(100))
+        for argv in (["register", a, a, "--out", mnt / "t.json"], ["pointcloud", "convert", a, mnt / "a.ply"],
+                     ["parts", "export", "heavy_washer", "--out", mnt / "w.ply"]):
+            rc, text = run_cli(argv)
+            assert rc == 2 and "read-only file system" in text and "unexpected" not in text, text
     finally:
         subprocess.run(["umount", str(mnt)], capture_output=True)
 
