@@ -82,7 +82,11 @@ def capture(
     from scan2ad.acquisition.session import capture_need, capture_session
     from scan2ad.params import check_large_request
 
+    from scan2ad.params import check_output_file
+
     rig = load_rig(rig_arg)
+    if not out.exists():  # a place no file can be created (read-only, /proc) is named first
+        check_output_file(out / "session.json", option="--out")
     n_views = len(rig.turntable.view_angles_deg(views))
     disk, seconds = capture_need(rig, n_views)
     check_large_request(

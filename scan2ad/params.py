@@ -145,17 +145,29 @@ def check_output_file(path: str | os.PathLike, overwrite: bool = False, *,
         probe = probe.parent
     if not probe.is_dir():
         raise InputError(f"cannot create {parent}: {probe} is a file", path)
-    if not os.access(probe, os.W_OK | os.X_OK) or _read_only_fs(probe):
-        raise InputError(f"cannot write in {probe} (permission denied or read-only file system); "
-                         f"choose another {option}", path)
+    why = _unwritable(probe)
+    if why:
+        raise InputError(f"cannot write in {probe} ({why}); choose another {option}", path)
     return path
 
 
-def _read_only_fs(folder: Path) -> bool:
+def _unwritable(folder: Path) -> str | None:
+    """Why files cannot be created in ``folder`` (None when they can). Tried for real: root
+    passes ``os.access`` everywhere, and pseudo file systems (/proc) claim to be writable."""
+    import tempfile
+
     try:
-        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return "read-only file system"
     except OSError:
-        return False
+        pass
+    try:
+        fd, name = tempfile.mkstemp(prefix=".scan2ad-probe.", dir=folder)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    os.close(fd)
+    os.unlink(name)
+    return None
 
 
 def _size(n: float) -> str:
