@@ -200,7 +200,7 @@ def reconstruct(session, out, calibration, config_path, target_points, no_mesh, 
         )
     if no_mesh:
         cfg = dataclasses.replace(cfg, mesh=False)
-    check_config(cfg, RECONSTRUCT_RANGES, default=(0.0, None, False), path=config_path)
+    check_config(cfg, RECONSTRUCT_RANGES, path=config_path)
     sess = open_session(session)
     done = sess.completed()
     missing = [f"view_{i:03d}" for i in range(sess.n_views) if i not in set(done)]
@@ -255,10 +255,18 @@ def _changed(cfg: dict, default: dict, prefix: str = "") -> dict:
     return out
 
 
-# allowed ranges of ReconstructConfig fields, (low, high, low open); every other number must be
-# finite and >= 0 (thresholds, sizes, counts)
+# allowed ranges of ReconstructConfig fields, (low, high, low open), by bare or dotted name;
+# every other number must be finite (fields with a -1 "automatic" sentinel, procam's smoothing,
+# are left to their declared ranges in scan2ad.config)
+_NON_NEGATIVE = (0.0, None, False)
 RECONSTRUCT_RANGES = {
-    "table_margin_mm": (None, None, False),
+    **{k: _NON_NEGATIVE for k in (
+        "max_jump", "max_row_error", "triangulate.smooth_sigma_px", "triangulate.smooth_max_change",
+        "edge_jump", "max_median_epipolar_px", "edge_radius_px", "nu_begin_mm", "max_correction_mm",
+        "min_normal_shift_mm", "loop_closure_deg", "match_tol_mm", "max_deviation_deg",
+        "max_deviation_mm", "std_ratio", "local_ratio", "surface_ratio", "surface_support",
+        "grazing_radius_mm", "max_radius_mm", "max_point_error_px", "point_error_factor",
+        "max_median_error_px")},
     "poisson_threads": (-1, 256, False),
     "target_points": (100, 100_000_000, False),
     "min_view_points": (1, None, False),
@@ -276,4 +284,5 @@ RECONSTRUCT_RANGES = {
     "voxel_mm": (0.0, None, True),
     "max_depth_mm": (0.0, None, True),
     "poisson_scale": (1.0, 10.0, False),
+    "min_kept_fraction": (0.0, 1.0, False),
 }
