@@ -167,6 +167,25 @@ def _valid_built(p) -> str | None:
     return f"dataset invalid: {probs[:2]}" if probs else None
 
 
+def _train_completed(p) -> str | None:
+    t = Path(p["train"])
+    if not (t / "metrics.json").is_file() or not (t / "models" / "ring" / "seed1" / "model.pt").is_file():
+        return "the train run did not get its metrics beside its models"
+    return None
+
+
+def _run_replaced(p) -> str | None:
+    from scan2ad.outputs import read_marker
+
+    r = Path(p["run"])
+    m = read_marker(r)
+    if not m or m["command"] != "train" or m["job"]["method"] != "btf-fpfh":
+        return f"marker {m}"
+    if (r / "metrics.json").exists():
+        return "the old method's metrics.json survived beside the new models"
+    return None
+
+
 def _metrics_null(p) -> str | None:
     m = json.loads(Path(p["tmp"], "r").joinpath("metrics.json").read_text())
     o = m["per_class"]["overall"]["ring"]["O-AUROC"]
@@ -217,6 +236,15 @@ CASES: list[Case] = [
     Case("evaluate disk full at metrics.json", "output",
          ["evaluate", "{ds0}", "-o", "{run}", "-m", "patchcore-fpfh", "--class", "ring", "--no-plots", *FAST],
          r"metrics.json.*disk is full", env={"SCAN2AD_FAULT": "enospc:metrics.json"}, protect=("{run}",)),
+    Case("evaluate permission denied at metrics.json", "output",
+         ["evaluate", "{ds0}", "-o", "{run}", "-m", "patchcore-fpfh", "--class", "ring", "--no-plots", *FAST],
+         r"metrics.json.*permission denied", env={"SCAN2AD_FAULT": "eacces:metrics.json"}, protect=("{run}",)),
+    Case("evaluate --models RUN -o RUN completes a train run", "output",
+         ["evaluate", "{ds0}", "-o", "{train}", "-m", "btf-fpfh", "--class", "ring", "--no-plots",
+          "--models", "{train}", "--set", "feature_points=512"], ok=True, check=_train_completed),
+    Case("train --overwrite replaces another method's run", "output",
+         ["train", "{ds0}", "-o", "{run}", "-m", "btf-fpfh", "--class", "ring", "--set", "feature_points=512",
+          "--overwrite"], ok=True, check=_run_replaced),
     Case("evaluate -o is a file", "output", ["evaluate", "{ds}", "-o", "{tmp}/afile", "--class", "ring"],
          r"afile.*not a folder", setup=_file_out, protect=("{tmp}/afile",)),
     Case("benchmark into an evaluate run", "output",

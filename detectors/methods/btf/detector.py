@@ -32,7 +32,7 @@ class BTFConfig(FeatureSettings, BaseConfig):
                          16384)
     register: bool = doc("register every cloud to the first training cloud first", False)
     smooth_k: int = doc("feature-point scores are averaged over this many nearest feature points "
-                        "(the 3D analogue of BTF's Gaussian blur of the anomaly map; 1 = off)", 16)
+                        "(the 3D analogue of BTF's Gaussian blur of the anomaly map; 1 = off)", 16, ge=1)
 
 
 def smooth(centres: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:

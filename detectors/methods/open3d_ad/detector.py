@@ -44,8 +44,8 @@ class Open3DADConfig(FeatureSettings, BaseConfig):
                               "scales are neighbour counts, so more points means finer "
                               "neighbourhoods: 16384 raised lock_nut of the demo dataset from "
                               "71 to 88 O-AUROC at twice the CPU time per sample", 8192)
-    support_size: int = doc("N, the target cardinality of each support", 1000)
-    knn: int = doc("K of the reweighting neighbourhood N_K(q), eq. 11", 3)
+    support_size: int = doc("N, the target cardinality of each support", 1000, ge=1)
+    knn: int = doc("K of the reweighting neighbourhood N_K(q), eq. 11", 3, ge=1)
     gamma: float = doc("gamma of eq. 12, the weight of the anomalous support", 0.3)
     subsampling: str = doc("cds (M1) | identity (M2) | random (M3) | greedy (M4) | "
                            "approx_greedy (M5)", "cds")
@@ -53,9 +53,9 @@ class Open3DADConfig(FeatureSettings, BaseConfig):
     anomalous_support: bool = doc("use the anomalous support at all (False: M6)", True)
     seen_anomalies: bool = doc("put the seen (labelled) anomalies into F_A", True)
     simulated_anomalies: bool = doc("put Norm-AS anomalies into F_A", True)
-    normal_support_factor: float = doc("normal support size = factor x N (M7/M8 expand it to 2N)", 1.0)
+    normal_support_factor: float = doc("normal support size = factor x N (M7/M8 expand it to 2N)", 1.0, gt=0)
     anomalous_patch_fraction: float = doc("a patch of an anomalous cloud joins F_A when at least this "
-                                          "fraction of its points is labelled anomalous", 0.5)
+                                          "fraction of its points is labelled anomalous", 0.5, ge=0, le=1)
     simulated_per_sample: int = doc("Norm-AS anomalies made from each normal training cloud", 1)
     norm_as: NormASSettings = doc("Norm-AS settings", default_factory=NormASSettings)
 

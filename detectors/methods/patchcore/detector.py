@@ -24,8 +24,8 @@ from scan2ad.log import progress
 class PatchCoreConfig(FeatureSettings, BaseConfig):
     features: str = doc("patch feature extractor by name (fpfh, fpfh+raw, multi_fpfh, ...)", "fpfh")
     coreset: str = doc("identity | random | greedy | approx_greedy", "approx_greedy")
-    coreset_ratio: float = doc("memory bank size as a fraction of all training patches", 0.1)
-    reweight_k: int = doc("b of PatchCore eq. 7: neighbours of the reweighting", 3)
+    coreset_ratio: float = doc("memory bank size as a fraction of all training patches", 0.1, gt=0, le=1)
+    reweight_k: int = doc("b of PatchCore eq. 7: neighbours of the reweighting", 3, ge=1)
     register: bool = doc("register every cloud to the first training cloud first (for raw "
                          "coordinates)", False)
 
