@@ -280,8 +280,9 @@ def review(path, out, overwrite):
 @click.option("--threshold", type=float, default=None,
               help="With --import-cloudcompare: anomalous when the field's value > THRESHOLD (e.g. a distance "
                    "field) [default: the field must hold only 0/1; NaN counts as 0].")
-@click.option("--tolerance", type=float, default=0.01, show_default=True,
-              help="With --import-cloudcompare: an export point matches a point of CLOUD within this distance (mm).")
+@click.option("--tolerance", type=float, default=None,
+              help="With --import-cloudcompare: an export point matches a point of CLOUD within this distance "
+                   "(mm) [default: 0.01].")
 @click.option("--overwrite", is_flag=True, help="With --import-cloudcompare: replace an existing output.")
 def label(cloud, labels_path, out, brush, window_size, ignore_autosave, screenshot, cc_export, field, threshold,
           tolerance, overwrite):
@@ -295,8 +296,15 @@ def label(cloud, labels_path, out, brush, window_size, ignore_autosave, screensh
     labels.npy + labels.json), a labelled cloud file (.ply/.pcd/.txt/.npz) or a labels .npy.
     """
     if cc_export is not None:
-        _import_cloudcompare(cloud, cc_export, out, field, threshold, tolerance, overwrite)
+        _import_cloudcompare(cloud, cc_export, out, field, threshold, 0.01 if tolerance is None else tolerance,
+                             overwrite)
         return
+    stray = [name for name, v in (("--field", field), ("--threshold", threshold), ("--tolerance", tolerance),
+                                  ("--overwrite", overwrite or None)) if v is not None]
+    if stray:
+        from scan2ad.errors import InputError
+
+        raise InputError(f"{', '.join(stray)} only go with --import-cloudcompare")
     import math
     import os
     import sys

@@ -130,6 +130,8 @@ def test_refusals_name_the_file(real_sample, tmp_path, capsys):
                  "--field", "3", "--out", str(tmp_path / "o")]) == 2
     assert "--tolerance must be" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+    assert main(["label", str(path), "--field", "3", "--out", str(tmp_path / "l.npy")]) == 2
+    assert "--field only go with --import-cloudcompare" in capsys.readouterr().err
 
 
 def test_real_anomaly_through_the_import_round_trips_into_a_built_dataset(tmp_path):
