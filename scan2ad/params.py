@@ -56,7 +56,7 @@ class Float(click.ParamType):
     def range(self) -> str:
         return _range_text(self.min, self.max, self.min_open, self.max_open)
 
-    def get_metavar(self, param, *args) -> str:  # shown in --help
+    def get_metavar(self, param, *args, **kwargs) -> str:  # shown in --help (click 8.1 and 8.2 signatures)
         return f"FLOAT {self.range}" if (self.min, self.max) != (None, None) else "FLOAT"
 
     def convert(self, value, param, ctx):
@@ -88,7 +88,7 @@ class Int(click.ParamType):
     def range(self) -> str:
         return _range_text(self.min, self.max)
 
-    def get_metavar(self, param, *args) -> str:
+    def get_metavar(self, param, *args, **kwargs) -> str:
         return f"INTEGER {self.range}" if (self.min, self.max) != (None, None) else "INTEGER"
 
     def convert(self, value, param, ctx):

@@ -452,3 +452,15 @@ def test_carve_through_the_part_is_refused(tmp_path):
                         "--depth", "15", "--no-ratio-check", "--out", tmp_path / "o"])
     assert rc == 2 and "the carve went through the part (Dent depth 15 mm)" in text, text
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("command,shown", [
+    ("carve", "--points INTEGER [100, 10000000]"), ("capture", "--views INTEGER >= 1"),
+    ("register", "--overlap FLOAT (0, 1]"), ("reconstruct", "--target-points INTEGER [100, 100000000]"),
+    ("calibrate cameras", "--outlier-factor FLOAT [1, 1000]"), ("calibrate virtual-images", "--workers INTEGER [1, 64]"),
+    ("parts render", "--seeds INTEGER [1, 8]"), ("parts export", "--seed INTEGER [0, 4294967295]"),
+    ("review", "--overwrite"), ("pointcloud convert", "--overwrite"),
+])
+def test_help_shows_the_allowed_ranges(command, shown):
+    rc, text = run_cli([*command.split(), "--help"])
+    assert rc == 0 and shown in " ".join(text.split()), text
