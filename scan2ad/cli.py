@@ -94,6 +94,11 @@ def cli(ctx: click.Context, verbose: int) -> None:
     ctx.obj["verbose"] = verbose
 
 
+def _notes(exc: BaseException) -> str:
+    """What was added on the way up (e.g. that the previous output is unchanged), one line."""
+    return "".join(f"; {n}" for n in getattr(exc, "__notes__", ()))
+
+
 def os_error_text(exc: OSError) -> str:
     """One line for an operating-system error: the file, what went wrong, what to do."""
     import errno
@@ -109,7 +114,7 @@ def os_error_text(exc: OSError) -> str:
              errno.ENOTDIR: "a file is in the way where a folder is needed",
              errno.ENAMETOOLONG: "the path is too long"}
     hint = hints.get(exc.errno, exc.strerror or str(exc))
-    return f"{where}: {hint} ({type(exc).__name__}, errno {exc.errno})"
+    return f"{where}: {hint} ({type(exc).__name__}, errno {exc.errno}){_notes(exc)}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,10 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except InputError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {exc}{_notes(exc)}", err=True)
         return 2
     except Scan2adError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {exc}{_notes(exc)}", err=True)
         return 1
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

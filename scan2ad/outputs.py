@@ -58,7 +58,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from scan2ad.errors import InputError
+from scan2ad.errors import InputError, Scan2adError
 from scan2ad.io import stable_hash, write_json
 
 MARKER = ".scan2ad-output.json"
@@ -296,9 +296,12 @@ def claim_output(path: str | Path, command: str, job: dict[str, Any], *, overwri
         try:
             out.write_marker("running")
             yield out
-        except BaseException:
+        except BaseException as exc:
             if out.staged and not keep_staging:
                 shutil.rmtree(out.work, ignore_errors=True)
+            if out.staged and isinstance(exc, (OSError, Scan2adError)):
+                kept = "its unfinished work is kept for a rerun" if keep_staging else "nothing of this run was kept"
+                exc.add_note(f"{path} is unchanged ({kept})" if path.exists() else f"{path} was not created")
             raise
         out._commit()
     finally:
