@@ -68,6 +68,11 @@ class EvalSettings:
             raise InputError("no seeds given (e.g. --seeds 1 or --seeds 1-5)")
         if self.protocol not in PROTOCOLS:
             raise InputError(f"unknown protocol {self.protocol!r} ({', '.join(PROTOCOLS)})")
+        if self.known and self.protocol != "open-set":
+            raise InputError(f"--known {','.join(self.known)} applies to --protocol open-set only "
+                             f"(this run is {self.protocol})")
+        if "seed" in self.overrides:  # it would be replaced by each of --seeds without a word
+            raise InputError("the detector's seed is set by --seeds (e.g. --seeds 3 or 1-5), not --set seed")
 
 
 def reset_peak_rss() -> bool:

@@ -83,8 +83,8 @@ def pretrain(kind, data, out, steps, epochs, batch, points, seed, resume, overwr
     cfg = load_config(pt.PretrainConfig, train)
     corpus = pt.Corpus(data, cfg.points, cfg.rotate, cfg.part_variants)
     if epochs is not None:
-        if epochs <= 0:
-            raise click.BadParameter("must be positive", param_hint="--epochs")
+        if not (math.isfinite(epochs) and epochs > 0):
+            raise click.BadParameter(f"must be a positive finite number, got {epochs}", param_hint="--epochs")
         cfg = load_config(pt.PretrainConfig, {**train, "steps": max(1, math.ceil(epochs * len(corpus.shapes)
                                                                                / cfg.batch))})
     run = {"point-mae": pt.pretrain_point_mae, "point-bert": pt.pretrain_point_bert,
