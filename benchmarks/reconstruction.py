@@ -248,11 +248,12 @@ def cached_capture(rig, mesh, views, cache=None):
 SHAPES = ("stereo", "three-ray", "procam")
 
 
-def run_part(name, views, calib_mode, workdir, cache=None, edge=(0.0, 2), shape=None, caps=None):
+def run_part(name, views, calib_mode, workdir, cache=None, edge=(0.0, 2), shape=None, caps=None,
+             rig_name="virtual"):
     """One part; ``shape`` (with true calibration): ``stereo`` (two cameras, projector unused),
     ``three-ray`` (two cameras and the calibrated projector), ``procam`` (cam0 and the projector:
-    the rig ``virtual_procam``, whose camera and projector are the virtual rig's, so cam0's maps
-    of the two-camera capture are its capture). ``caps``: a capture to reuse."""
+    the rig ``<rig_name>_procam``, whose camera and projector are the two-camera rig's, so cam0's
+    maps of the two-camera capture are its capture). ``caps``: a capture to reuse."""
     from pathlib import Path
 
     import trimesh
@@ -265,7 +266,7 @@ def run_part(name, views, calib_mode, workdir, cache=None, edge=(0.0, 2), shape=
     from scan2ad.reconstruction.pipeline import ReconstructConfig, reconstruct_views
     from scan2ad.reconstruction.triangulate import TriangulateConfig
 
-    rig = load_rig("virtual")
+    rig = load_rig(rig_name)
     calib = (
         true_calibration(rig) if calib_mode == "true" else load_calibration(rig.calibration_path())
     )
@@ -277,7 +278,7 @@ def run_part(name, views, calib_mode, workdir, cache=None, edge=(0.0, 2), shape=
     tri = TriangulateConfig(edge_jump=edge[0], edge_radius_px=edge[1],
                             use_projector=shape == "three-ray")
     if shape == "procam":
-        rig = load_rig("virtual_procam")
+        rig = load_rig(f"{rig_name}_procam")
         calib = true_calibration(rig)
     truth = mesh.copy()
     truth.apply_transform(caps[0].T_world_part)
@@ -345,6 +346,8 @@ def main() -> None:
         help="TriangulateConfig.edge_jump (depth-edge filter; 0: off, the default)",
     )
     ap.add_argument("--edge-radius", type=int, default=2, help="TriangulateConfig.edge_radius_px")
+    ap.add_argument("--rig", default="virtual", choices=["virtual", "virtual_small"],
+                    help="the two-camera virtual rig (virtual_small: 400x320 cameras, quick)")
     ap.add_argument(
         "--shapes",
         nargs="*",
@@ -377,6 +380,7 @@ def main() -> None:
                         (args.edge_jump, args.edge_radius),
                         shape,
                         caps,
+                        args.rig,
                     )
                 except Exception as exc:  # noqa: BLE001 - report the part and go on with the next
                     print(f"{name:28s} {shape or ''} FAILED: {exc}", flush=True)

@@ -10,13 +10,14 @@ import trimesh
 from helpers.shapes import box_with_post
 
 from scan2ad.acquisition.calibration.model import true_calibration
-from scan2ad.acquisition.rig import RIGS_DIR, load_rig
+from scan2ad.acquisition.rig import load_rig
 from scan2ad.reconstruction.synthetic import decoded_maps_from_mesh
 from scan2ad.reconstruction.triangulate import TriangulateConfig, triangulate_view
 
 
-def test_virtual_procam_rig_is_the_virtual_rig_less_cam1():
-    one, two = load_rig("virtual_procam"), load_rig("virtual")
+@pytest.mark.parametrize("rig", ["virtual", "virtual_small"])
+def test_virtual_procam_rig_is_the_virtual_rig_less_cam1(rig):
+    one, two = load_rig(f"{rig}_procam"), load_rig(rig)
     assert one.one_camera and not two.one_camera
     assert one.virtual.cam0 == two.virtual.cam0 and one.virtual.projector == two.virtual.projector
     cal = true_calibration(one)
@@ -26,24 +27,12 @@ def test_virtual_procam_rig_is_the_virtual_rig_less_cam1():
     )
 
 
-def _small_procam_rig(tmp_path):
-    text = (RIGS_DIR / "virtual_small.toml").read_text()
-    a = text.index('[[cameras]]\nname = "cam1"')
-    text = text[:a] + text[text.index("[projector]"):]
-    a = text.index("[virtual.cam1]")
-    text = text[:a] + text[text.index("[virtual.projector]"):]
-    text = text.replace('name = "virtual_small"', 'name = "virtual_small_procam"')
-    p = tmp_path / "virtual_small_procam.toml"
-    p.write_text(text)
-    return p
-
-
 def test_one_camera_rig_captures_and_reconstructs(tmp_path):
     from scan2ad.cli import main
     from scan2ad.io import read_json
     from scan2ad.pointcloud import read_cloud
 
-    rig = _small_procam_rig(tmp_path)
+    rig = "virtual_small_procam"
     session, recon = tmp_path / "session", tmp_path / "recon"
     assert main(["capture", "--rig", str(rig), "--part", "heavy_washer", "--views", "3",
                  "--out", str(session), "--no-decode"]) == 0
