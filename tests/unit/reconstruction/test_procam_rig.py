@@ -38,12 +38,10 @@ def test_one_camera_rig_captures_and_reconstructs(tmp_path):
                  "--out", str(session), "--no-decode"]) == 0
     assert (session / "view_000" / "cam0").is_dir() and not (session / "view_000" / "cam1").exists()
     assert read_json(session / "session.json", supported=None)["cameras"] == ["cam0"]
-    # the dark table measures with 0.2 mm of depth noise through 400x320 pixels and a 55 mm
-    # baseline: a 1 mm crop margin instead of 0.5 keeps its rim out of the part
-    cfg = tmp_path / "recon.toml"
-    cfg.write_text("table_margin_mm = 1.0\n")
+    # (the dark table measures with 0.2 mm of depth noise through 400x320 pixels and a 55 mm
+    # baseline: the crop margin follows that noise, ReconstructConfig.table_noise_factor)
     assert main(["reconstruct", str(session), "--out", str(recon), "--no-mesh",
-                 "--target-points", "5000", "--config", str(cfg)]) == 0
+                 "--target-points", "5000"]) == 0
     part = read_cloud(recon / "part.ply")
     truth = trimesh.load(session / "truth" / "part_world.ply")
     d = np.abs(trimesh.proximity.signed_distance(truth, part.points[::5]))
@@ -67,8 +65,8 @@ def test_three_rays_beat_two_on_noisy_maps():
     moved.apply_transform(T)
     err = {}
     for name, cfg in (("two", TriangulateConfig(use_projector=False)),
-                      ("three", TriangulateConfig()),
-                      ("filled", TriangulateConfig(fill_from_projector=True))):
+                      ("three", TriangulateConfig(use_projector=True)),
+                      ("filled", TriangulateConfig(use_projector=True, fill_from_projector=True))):
         cloud = triangulate_view(maps, calib, config=cfg)
         err[name] = (len(cloud), float(np.abs(trimesh.proximity.signed_distance(moved, cloud.points[::20])).mean()))
     assert err["three"][1] < 0.99 * err["two"][1], err
