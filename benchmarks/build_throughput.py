@@ -20,6 +20,12 @@ views), then builds the same samples twice per pool size — the ``pipeline`` so
 reference: capture in memory + reconstruction + carving) and a spec whose class is those
 sessions (decoding from PNG + reconstruction + carving) — and prints both with the ratio
 sessions / pipeline per sample (target: <= 1, and <= 10 s/sample on 2 cores).
+Recorded 2026-12-06 (``--source sessions --workers 1``, defaults: square_taper_washer, 4
+sessions of 4 views, 16 samples at ~90K points) on the shared 2-core machine at load average
+16-20, so wall times are inflated ~3x: pipeline 45.9 s/sample wall, 14.0 CPU s/sample; sessions
+28.1 s/sample wall (0.61x), 11.9 CPU s/sample (0.85x), i.e. ~6.0 s/sample on two idle cores
+(0.60 of the target); peak 2.2 GB (the process, captures included). Capturing the 4 sessions
+(PNG frames, not part of the build) took 259 s.
 
 Recorded 2026-11-24 (defaults: square_taper_washer, 16 samples at ~90K points, 4 views, 4
 samples per scan) on the shared 2-core machine at load average 4-7 (other sessions' work), so
