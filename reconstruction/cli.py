@@ -218,9 +218,10 @@ def reconstruct(session, out, calibration, config_path, target_points, no_mesh, 
             ", ".join(missing))
     calib_path = calibration or (sess.meta.get("calibration") or {}).get("path")
     calib = session_calibration(sess, calibration)  # a bad calibration stops here, before any output
-    if calib.stereo is None:
+    if calib.stereo is None and calib.projector_model() is None:  # a one-camera rig has a projector
         raise InputError("the calibration has no stereo pair (made by `scan2ad calibrate cameras`): "
-                         "run `scan2ad calibrate stereo` or `all`", calib_path or session)
+                         "run `scan2ad calibrate stereo` or `all` (a one-camera rig: "
+                         "`scan2ad calibrate procam`)", calib_path or session)
     job = {
         "session": str(Path(session).resolve()),
         "session_sha256": sha256_file(Path(session) / "session.json"),
