@@ -218,7 +218,8 @@ def reconstruct(session, out, calibration, config_path, target_points, no_mesh, 
             ", ".join(missing))
     calib_path = calibration or (sess.meta.get("calibration") or {}).get("path")
     calib = session_calibration(sess, calibration)  # a bad calibration stops here, before any output
-    if calib.stereo is None and calib.projector_model() is None:  # a one-camera rig has a projector
+    # a one-camera session needs the projector calibrated, a two-camera one the stereo pair
+    if calib.stereo is None and (len(sess.cameras) > 1 or calib.projector_model() is None):
         raise InputError("the calibration has no stereo pair (made by `scan2ad calibrate cameras`): "
                          "run `scan2ad calibrate stereo` or `all` (a one-camera rig: "
                          "`scan2ad calibrate procam`)", calib_path or session)
