@@ -45,6 +45,34 @@ observe it) and 18-24% of the decoded pixels lie over 1.5 px from their epipolar
 0.1-3% with it. capture_1's spacing spread (0.51 mm) is its camera corners': even the camera's
 own board pose (solvePnP) spaces them 75.01 ± 0.51 mm (that board is steep and its lower left
 corner curls, corner residuals up to 2.4 px); the spread target (0.30 mm) is not met there.
+
+``--virtual`` measured 2026-12-06 17:03-17:38 UTC (noise 0.1 px, views at 0 and 180°; % of the
+diagonal, mean / p95; ratios against the two cameras)::
+
+    part                        stereo           three-ray        procam           three  procam mean/p95
+    square_taper_washer         0.0325 / 0.0834  0.0324 / 0.0835  0.0365 / 0.0941  0.998  1.123 / 1.129
+    split_pin                   0.0553 / 0.1375  0.0557 / 0.1380  0.0644 / 0.1655  1.006  1.164 / 1.204
+    lock_nut                    0.0444 / 0.1226  0.0442 / 0.1223  0.0541 / 0.1443  0.995  1.219 / 1.177
+    threaded_nail               0.0294 / 0.0754  0.0298 / 0.0761  0.0337 / 0.0857  1.015  1.146 / 1.137
+    l_shaped_screw              0.0227 / 0.0622  0.0228 / 0.0615  0.0292 / 0.0832  1.002  1.286 / 1.336
+    circlip                     0.0344 / 0.0874  0.0345 / 0.0889  0.0413 / 0.1066  1.002  1.201 / 1.219
+    internal_tooth_lock_washer  0.0482 / 0.1245  0.0478 / 0.1248  0.0599 / 0.1543  0.991  1.242 / 1.239
+    double_lug_washer           0.0255 / 0.0632  0.0255 / 0.0636  0.0292 / 0.0721  1.002  1.147 / 1.141
+    square_plug                 0.0541 / 0.1409  0.0544 / 0.1430  0.0688 / 0.1890  1.005  1.272 / 1.342
+    s_hook                      0.0232 / 0.0612  0.0232 / 0.0600  0.0248 / 0.0649  0.998  1.068 / 1.062
+    external_tooth_lock_washer  0.0492 / 0.1278  0.0489 / 0.1265  0.0607 / 0.1592  0.993  1.234 / 1.245
+    hex_head_plug               0.0322 / 0.0863  0.0323 / 0.0855  0.0403 / 0.1104  1.004  1.250 / 1.280
+    eyelet_self_tapping_screw   0.0273 / 0.0738  0.0270 / 0.0726  0.0330 / 0.0924  0.991  1.209 / 1.252
+    heavy_washer                0.0266 / 0.0688  0.0263 / 0.0668  0.0306 / 0.0781  0.989  1.149 / 1.135
+    locking_tab_washer          0.0220 / 0.0557  0.0219 / 0.0546  0.0252 / 0.0639  0.993  1.145 / 1.147
+
+One camera within 1.5x of two (mean and p95) on 15/15 parts; three rays below two (mean) on
+8/15 only (0.989-1.015). Why three rays gain so little here: the cam1 pixel of a point is found
+by cam0's code, so cam0's decoding error enters both pairs; writing the two residuals in
+projector pixels, the stereo depth is already the least-squares one when d(cam1's code)/dt =
+2 d(projector coordinate)/dt, i.e. with the projector midway between the cameras, as on the
+virtual rig. The gain needs an off-centre projector (or its row coordinate across a vertical
+baseline component).
 """
 
 from __future__ import annotations

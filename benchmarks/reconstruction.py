@@ -15,12 +15,31 @@ so the area the limit takes out of the target is visible in the table.
 
     OMP_NUM_THREADS=1 .venv/bin/python -P benchmarks/reconstruction.py [--parts a b ...]
         [--views 12] [--calibration true|rig] [--cache DIR] [--edge-jump J --edge-radius R]
+        [--rig virtual|virtual_small] [--shapes stereo three-ray procam]
 
 ``--cache DIR`` keeps each part's decoded maps (captured with seed 0) so that a rerun only
 reconstructs; "capture s" is then the loading time.
 
     OMP_NUM_THREADS=1 SCAN2AD_NO_PROGRESS=1 .venv/bin/python -P benchmarks/reconstruction.py \
         --cache /tmp/rcache
+
+Rig shapes (``--shapes stereo three-ray procam``, true calibration, one capture per part:
+the two-camera rig's; ``procam`` reconstructs its cam0 maps with the projector as the
+``<rig>_procam`` rig). Measured 2026-12-06 17:40-17:44 UTC on ``--rig virtual_small --views 6``
+(load average ~11 on 2 cores: the full-size rig and 15 parts did not fit the session)::
+
+    part            shape    points  mean %   p95 %  cover %   mean / p95 vs stereo
+    lock_nut        stereo     9918  0.0685  0.1928    99.5
+    lock_nut        procam    12820  0.0999  0.3221    98.3    1.458 / 1.671
+    heavy_washer    stereo    27041  0.0326  0.0820    99.4
+    heavy_washer    procam    28025  0.0389  0.1021    97.4    1.192 / 1.246
+    threaded_nail   stereo     5438  0.0677  0.2058    88.6
+    threaded_nail   procam     7673  0.1040  0.2798    93.9    1.535 / 1.360
+
+(17:13-17:38, the same settings before the table-noise crop margin: three-ray against stereo
+mean 1.000 heavy_washer, 1.046 square_plug, 0.993 lock_nut, 0.999 threaded_nail.) Per view on
+exact maps with 0.1 px decoder noise, full-size rig, all 15 parts: ``benchmarks/procam.py
+--virtual``.
 
 Measured 2026-11-29 21:56-22:19 UTC (the code of commit 27e1b7f: off-surface points dropped
 where a better point stands in, ``CleanupConfig.surface_ratio`` 2.5 / ``surface_support`` 1;
