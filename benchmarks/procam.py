@@ -91,34 +91,7 @@ UPSTREAM_PLANE = [2.87, 1.06, 1.67, 2.54]
 UPSTREAM_SPACING = [(75.02, 0.16), (75.52, 0.94), (74.95, 0.36), (74.85, 0.24)]
 
 
-def board_figures(cap, cal, board, cloud):
-    import cv2
-
-    from scan2ad.acquisition.calibration.boards import detect_board
-    from scan2ad.reconstruction.procam import _rays
-
-    cam = cal.cameras["cam0"]
-    det = detect_board(cap.white, board)
-    mask = np.zeros(cap.white.shape[:2], np.uint8)
-    cv2.fillConvexPoly(mask, cv2.convexHull(det.image_points.astype(np.int32)), 1)
-    uv, _ = cv2.projectPoints(cloud.points, np.zeros(3), np.zeros(3), cam.K, cam.dist)
-    uv = np.rint(uv.reshape(-1, 2)).astype(int)
-    h, w = mask.shape
-    inside = (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
-    inside[inside] = mask[uv[inside, 1], uv[inside, 0]] > 0
-    P = cloud.points[inside]
-    c = P.mean(0)
-    n = np.linalg.svd(P - c, full_matrices=False)[2][2]
-    rms = float(np.sqrt(np.mean(((P - c) @ n) ** 2)))
-    d = np.hstack([_rays(cam.K, cam.dist, det.image_points), np.ones((len(det), 1))])
-    C = (d * ((c @ n) / (d @ n))[:, None]).reshape(board.rows, board.cols, 3)
-    sp = np.r_[np.linalg.norm(np.diff(C, axis=1), axis=-1).ravel(),
-               np.linalg.norm(np.diff(C, axis=0), axis=-1).ravel()]
-    return int(inside.sum()), rms, float(sp.mean()), float(sp.std())
-
-
 def virtual_shapes(parts, noise: float, angles=(0.0, 180.0)) -> None:
-    import dataclasses
 
     import trimesh
 
@@ -198,7 +171,11 @@ def main(argv=None) -> int:
     from scan2ad.acquisition.calibration.boards import load_board
     from scan2ad.acquisition.calibration.procam import calibrate_procam, find_captures
     from scan2ad.acquisition.calibration.solve import SolveConfig
-    from scan2ad.reconstruction.procam import ProcamTriangulateConfig, triangulate_procam
+    from scan2ad.reconstruction.procam import (
+        ProcamTriangulateConfig,
+        board_figures,
+        triangulate_procam,
+    )
 
     board = load_board("chessboard_9x7_75mm.toml")
     caps = find_captures(DATA, (1024, 768))
@@ -232,7 +209,8 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             cloud, chk = triangulate_procam(dm, cal, "graycode", ProcamTriangulateConfig(smooth_sigma_px=sigma))
             dt = time.perf_counter() - t0
-            n, rms, mean, std = board_figures(cap, cal, board, cloud)
+            fig = board_figures(cap.white, cloud.points, board, cal.cameras["cam0"])
+            n, rms, mean, std = fig.n_points, fig.plane_rms_mm, fig.spacing_mean_mm, fig.spacing_std_mm
             um, us = UPSTREAM_SPACING[i]
             print(f"| {name} | {label} | {n} | {rms:.2f} | {mean:.2f} ± {std:.2f} | "
                   f"{chk.median_error_px:.3f} | {chk.kept_fraction:.1%} | {UPSTREAM_PLANE[i]:.2f} | "

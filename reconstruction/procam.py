@@ -42,7 +42,10 @@ from scan2ad.reconstruction.triangulate import CalibrationMismatch
 
 log = get_logger(__name__)
 
-__all__ = ["CalibrationMismatch", "ProcamTriangulateConfig", "triangulate_procam", "intersect_rays"]
+__all__ = [
+    "BoardFigures", "CalibrationMismatch", "ProcamTriangulateConfig", "board_figures",
+    "intersect_rays", "triangulate_procam",
+]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -148,6 +151,49 @@ def _rays(K, dist, pix: np.ndarray) -> np.ndarray:
         np.asarray(pix, np.float64).reshape(-1, 1, 2), np.asarray(K, float),
         np.asarray(dist, float), None, None, crit,
     ).reshape(-1, 2)
+
+
+@dataclasses.dataclass(frozen=True)
+class BoardFigures:
+    """Accuracy of a triangulated flat chessboard (the figures of the data README)."""
+
+    n_points: int  # points whose camera pixel lies inside the board's corner hull
+    plane_rms_mm: float  # RMS distance of those points from their least-squares plane
+    spacing_mean_mm: float  # adjacent-corner distance of the corner rays cut with that plane
+    spacing_std_mm: float
+
+
+def board_figures(white: np.ndarray, points: np.ndarray, board, camera) -> BoardFigures:
+    """Plane RMS of the cloud's points inside the board and the adjacent-corner spacing of the
+    board's corner rays cut with that plane, for a cloud in the camera frame (mm).
+
+    ``white`` is the camera's all-white frame (the board is detected in it), ``board`` a
+    :class:`~scan2ad.acquisition.calibration.boards.Board`, ``camera`` the camera's calibration
+    (``K``, ``dist``). Used by the real-capture tests and ``benchmarks/procam.py``.
+    """
+    import cv2
+
+    from scan2ad.acquisition.calibration.boards import detect_board
+
+    det = detect_board(white, board)
+    mask = np.zeros(white.shape[:2], np.uint8)
+    cv2.fillConvexPoly(mask, cv2.convexHull(det.image_points.astype(np.int32)), 1)
+    uv, _ = cv2.projectPoints(points, np.zeros(3), np.zeros(3), camera.K, camera.dist)
+    uv = np.rint(uv.reshape(-1, 2)).astype(int)
+    h, w = mask.shape
+    inside = (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
+    inside[inside] = mask[uv[inside, 1], uv[inside, 0]] > 0
+    if inside.sum() < 3:
+        raise InputError(f"only {int(inside.sum())} points fall inside the detected board")
+    P = points[inside]
+    c = P.mean(0)
+    n = np.linalg.svd(P - c, full_matrices=False)[2][2]
+    rms = float(np.sqrt(np.mean(((P - c) @ n) ** 2)))
+    d = np.hstack([_rays(camera.K, camera.dist, det.image_points), np.ones((len(det), 1))])
+    C = (d * ((c @ n) / (d @ n))[:, None]).reshape(board.rows, board.cols, 3)
+    sp = np.r_[np.linalg.norm(np.diff(C, axis=1), axis=-1).ravel(),
+               np.linalg.norm(np.diff(C, axis=0), axis=-1).ravel()]
+    return BoardFigures(int(inside.sum()), rms, float(sp.mean()), float(sp.std()))
 
 
 def intersect_rays(

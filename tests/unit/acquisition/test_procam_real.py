@@ -5,10 +5,9 @@ script's figures (data README): RMS camera 0.336, projector 0.234, stereo 0.464 
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from scan2ad.acquisition.calibration.boards import detect_board, load_board
+from scan2ad.acquisition.calibration.boards import load_board
 from scan2ad.acquisition.calibration.procam import calibrate_procam, find_captures
 from scan2ad.acquisition.calibration.solve import SolveConfig
 
@@ -41,39 +40,14 @@ def test_calibration_rms_within_the_upstream_figures(run):
     assert all(len(d) == 63 for d in run.projector_views.values())
 
 
-def _board_figures(cap, cal, board, cloud):
-    """Plane RMS of the points inside the board and adjacent-corner spacing of the corner rays
-    cut with that plane (mean, std), mm."""
-    import cv2
-
-    from scan2ad.reconstruction.procam import _rays
-
-    cam = cal.cameras["cam0"]
-    det = detect_board(cap.white, board)
-    mask = np.zeros(cap.white.shape[:2], np.uint8)
-    cv2.fillConvexPoly(mask, cv2.convexHull(det.image_points.astype(np.int32)), 1)
-    uv, _ = cv2.projectPoints(cloud.points, np.zeros(3), np.zeros(3), cam.K, cam.dist)
-    uv = np.rint(uv.reshape(-1, 2)).astype(int)
-    h, w = mask.shape
-    inside = (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
-    inside[inside] = mask[uv[inside, 1], uv[inside, 0]] > 0
-    P = cloud.points[inside]
-    c = P.mean(0)
-    n = np.linalg.svd(P - c, full_matrices=False)[2][2]
-    rms = float(np.sqrt(np.mean(((P - c) @ n) ** 2)))
-    d = np.hstack([_rays(cam.K, cam.dist, det.image_points), np.ones((len(det), 1))])
-    C = (d * ((c @ n) / (d @ n))[:, None]).reshape(board.rows, board.cols, 3)
-    sp = np.r_[np.linalg.norm(np.diff(C, axis=1), axis=-1).ravel(),
-               np.linalg.norm(np.diff(C, axis=0), axis=-1).ravel()]
-    return rms, float(sp.mean()), float(sp.std()), int(inside.sum())
-
-
 def _check_capture(run, captures, name):
-    from scan2ad.reconstruction.procam import triangulate_procam
+    from scan2ad.reconstruction.procam import board_figures, triangulate_procam
 
     cap = captures[1][name]
     cloud, check = triangulate_procam(cap.decode(), run.calibration, "graycode")
-    rms, mean, std, n = _board_figures(cap, run.calibration, load_board("chessboard_9x7_75mm.toml"), cloud)
+    fig = board_figures(cap.white, cloud.points, load_board("chessboard_9x7_75mm.toml"),
+                        run.calibration.cameras["cam0"])
+    rms, mean, std, n = fig.plane_rms_mm, fig.spacing_mean_mm, fig.spacing_std_mm, fig.n_points
     assert n > 5000
     assert rms <= 1.0, rms  # upstream integer decoding: 1.06-2.87 mm
     assert abs(mean - 75.0) <= 0.15, mean
