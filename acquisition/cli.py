@@ -80,9 +80,7 @@ def capture(
 
     from scan2ad.acquisition.rig import load_rig
     from scan2ad.acquisition.session import capture_need, capture_session
-    from scan2ad.params import check_large_request
-
-    from scan2ad.params import check_output_file
+    from scan2ad.params import check_large_request, check_output_file
 
     rig = load_rig(rig_arg)
     if not out.exists():  # a place no file can be created (read-only, /proc) is named first

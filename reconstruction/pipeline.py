@@ -30,13 +30,13 @@ from scan2ad.reconstruction.cleanup import (
     poisson_mesh,
     replaced,
 )
+from scan2ad.reconstruction.procam import ProcamTriangulateConfig, triangulate_procam
 from scan2ad.reconstruction.registration.markers import session_view_markers
 from scan2ad.reconstruction.registration.multiview import (
     MultiviewConfig,
     register_views,
     turntable_prior,
 )
-from scan2ad.reconstruction.procam import ProcamTriangulateConfig, triangulate_procam
 from scan2ad.reconstruction.triangulate import TriangulateConfig, rectification, triangulate_view
 
 log = get_logger(__name__)

@@ -38,7 +38,6 @@ import numpy as np
 from scan2ad.acquisition.calibration.boards import BoardSpec, Detection, detect_board
 from scan2ad.acquisition.calibration.model import (
     Calibration,
-    CameraCalibration,
     ProjectorCalibration,
 )
 from scan2ad.acquisition.calibration.solve import (
@@ -79,7 +78,7 @@ class ProcamConfig:
             )
 
     def radius(self, image_width: int) -> int:
-        return self.patch_radius_px or int(math.ceil(image_width / 180))
+        return self.patch_radius_px or math.ceil(image_width / 180)
 
 
 def find_captures(
@@ -119,11 +118,11 @@ def projector_corners(
 
     H, W = decoded.shape
     side = 2 * radius + 1
-    need = max(8, int(math.ceil(min_fraction * side * side)))
+    need = max(8, math.ceil(min_fraction * side * side))
     dy, dx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
     kept, out, skipped = [], [], {}
     for i, (x, y) in enumerate(np.asarray(corners, float)):
-        cx, cy = int(round(x)), int(round(y))
+        cx, cy = int(np.rint(x)), int(np.rint(y))
         if cx - radius < 0 or cy - radius < 0 or cx + radius >= W or cy + radius >= H:
             skipped[i] = "patch leaves the image"
             continue
@@ -161,12 +160,17 @@ class ProcamRun:
     epipolar_px: np.ndarray  # (N, 2) camera / projector distance to the other's epipolar line
 
 
+# defaults of calibrate_procam (frozen configs: one shared instance each)
+_SOLVE = SolveConfig(max_iterations=200)
+_DECODE = DecodeConfig()
+
+
 def calibrate_procam(
     captures: dict[str, Capture],
     board: BoardSpec,
-    solve: SolveConfig = SolveConfig(max_iterations=200),
+    solve: SolveConfig = _SOLVE,
     config: ProcamConfig = ProcamConfig(),
-    decode: DecodeConfig = DecodeConfig(),
+    decode: DecodeConfig = _DECODE,
     rig: str = "",
 ) -> ProcamRun:
     """Camera intrinsics, projector intrinsics and their extrinsics from board captures."""
