@@ -241,12 +241,11 @@ def _check(path: Path, command: str, job: dict, job_hash: str, accept: tuple[str
         return "overwrite", marker
     there = marker.get("job") if isinstance(marker.get("job"), dict) else {}
     if marker.get("command") != command and marker.get("command") not in accept:
-        what = f"by scan2ad {marker.get('command')} ({_show(there)})"
-    else:
-        what = f"for another job ({_diff(there, job)})"
-    raise InputError(f"the output folder was written {what}; this is scan2ad {command} "
-                     f"({_show(job)}). Pass --overwrite to replace it, or choose another folder",
-                     path)
+        what = (f"the output folder was written by scan2ad {marker.get('command')} ({_show(there)}); "
+                f"this is scan2ad {command} ({_show(job)})")
+    else:  # the same command: the settings that differ say it all
+        what = f"the output folder was written for another job ({_diff(there, job)})"
+    raise InputError(f"{what}. Pass --overwrite to replace it, or choose another folder", path)
 
 
 @contextlib.contextmanager
