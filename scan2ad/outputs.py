@@ -201,6 +201,24 @@ def _entries(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name not in _SKIP)
 
 
+def _holds_no_file(folder: Path) -> bool:
+    """Whether ``folder`` holds nothing but its marker and empty folders."""
+    for p in folder.rglob("*"):
+        if (p.is_file() or p.is_symlink()) and p != folder / MARKER:
+            return False
+    return True
+
+
+def _unclaim(path: Path, existed: bool) -> None:
+    """Undo a claim that produced nothing: remove what it made (the folder itself if it was new)."""
+    with contextlib.suppress(OSError):
+        if existed:
+            for child in path.iterdir():
+                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+        else:
+            shutil.rmtree(path)
+
+
 def _repair(path: Path) -> None:
     """A kill between the two renames of a commit: the previous folder is at ``.<name>.old``."""
     old = old_path(path)
@@ -273,6 +291,7 @@ def claim_output(path: str | Path, command: str, job: dict[str, Any], *, overwri
         raise InputError(f"cannot write in {parent} (permission denied): choose another output folder",
                          path)
     lock = _Lock(path, command)
+    existed = path.exists()
     try:
         _repair(path)
         state, previous = _check(path, command, job, job_hash, accept, overwrite, adopt)
@@ -298,6 +317,8 @@ def claim_output(path: str | Path, command: str, job: dict[str, Any], *, overwri
         except BaseException as exc:
             if out.staged and not keep_staging:
                 shutil.rmtree(out.work, ignore_errors=True)
+            if state == "new" and not out.staged and _holds_no_file(path):
+                _unclaim(path, existed)  # failed before writing anything: leave no claimed folder
             if out.staged and isinstance(exc, (OSError, Scan2adError)):
                 kept = "its unfinished work is kept for a rerun" if keep_staging else "nothing of this run was kept"
                 exc.add_note(f"{path} is unchanged ({kept})" if path.exists() else f"{path} was not created")

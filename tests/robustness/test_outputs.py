@@ -155,3 +155,22 @@ def test_disk_full_hook_fails_the_write_and_keeps_prior_output(tmp_path, monkeyp
     assert _snapshot(out) == before
     assert not any(p.name.endswith(".tmp") or ".tmp." in p.name for p in tmp_path.rglob("*"))
     assert MARKER in before
+
+
+@pytest.mark.parametrize("existed", [False, True])
+def test_a_claim_that_fails_before_writing_anything_leaves_no_claim(tmp_path, existed):
+    """A job refused at its start (a bad spec found while planning) leaves the folder as it was,
+    so the corrected job is not refused as 'another job'; one that wrote a file keeps it."""
+    out = tmp_path / "run"
+    if existed:
+        out.mkdir()
+    with pytest.raises(InputError), claim_output(out, "build", {"spec": "bad"}, staging="never") as o:
+        (o.work / ".build" / "units").mkdir(parents=True)
+        raise InputError("bad spec")
+    assert out.is_dir() == existed and (not existed or list(out.iterdir()) == [])
+    with claim_output(out, "build", {"spec": "good"}, staging="never") as o:
+        assert o.state == "new"
+    with pytest.raises(InputError), claim_output(tmp_path / "kept", "build", {"spec": "x"}, staging="never") as o:
+        write_text(o.work / ".build" / "units" / "u1.json", "{}\n")
+        raise InputError("a unit failed")
+    assert read_marker(tmp_path / "kept")["state"] == "running"  # resumable: same job resumes
