@@ -73,6 +73,7 @@ import numpy as np
 from scan2ad.acquisition.patterns import PatternSet
 from scan2ad.config import doc
 from scan2ad.errors import FormatError, InputError
+from scan2ad.render import save_figure
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -381,7 +382,6 @@ def save_decoded_preview(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from scan2ad.io import atomic_path
 
     cams = list(maps)
     ncol = 4 if white else 3
@@ -410,10 +410,7 @@ def save_decoded_preview(
             if cmap != "gray":
                 fig.colorbar(im, ax=ax, fraction=0.035)
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path, dpi=80)
 
 
 # ------------------------------------------------------------------------ capture folders

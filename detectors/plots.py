@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from scan2ad.io import atomic_path
+from scan2ad.render import save_figure
 
 
 def curves_png(path: Path, title: str, curves: dict[str, tuple[np.ndarray, np.ndarray]], kind: str) -> Path:
@@ -41,11 +42,7 @@ def curves_png(path: Path, title: str, curves: dict[str, tuple[np.ndarray, np.nd
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="lower right" if kind == "roc" else "upper right")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def heatmap_png(path: Path, points: np.ndarray, scores: np.ndarray, labels: np.ndarray | None,

@@ -38,6 +38,7 @@ from scan2ad.reconstruction.registration.multiview import (
     turntable_prior,
 )
 from scan2ad.reconstruction.triangulate import TriangulateConfig, rectification, triangulate_view
+from scan2ad.render import save_figure
 
 log = get_logger(__name__)
 
@@ -277,10 +278,7 @@ def report_png(out: Path, fused: PointCloud, pairs: list[dict], names: list[str]
         ax[2].text(0.5, 0.5, "one view: no registration", ha="center")
         ax[2].axis("off")
     fig.tight_layout()
-    with atomic_path(out / "report.png") as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return out / "report.png"
+    return save_figure(fig, out / "report.png", dpi=110)
 
 
 def session_calibration(session, calibration: str | Path | None = None):

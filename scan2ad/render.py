@@ -8,6 +8,7 @@ module turns VTK's console log down to errors once and hands back pyvista set fo
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 
 @functools.cache
@@ -19,3 +20,23 @@ def offscreen_pyvista():
     vtk.vtkLogger.SetStderrVerbosity(vtk.vtkLogger.VERBOSITY_ERROR)
     pv.OFF_SCREEN = True
     return pv
+
+
+def save_figure(fig, path, dpi: float | None = None) -> Path:
+    """Write a matplotlib figure to ``path`` as PNG, atomically (temp + rename), and close it.
+
+    The one way every stage's report, curve and map PNG is written; ``dpi`` None is matplotlib's
+    default.
+    """
+    import matplotlib.pyplot as plt
+
+    from scan2ad.io import atomic_path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi)
+    finally:
+        plt.close(fig)
+    return path

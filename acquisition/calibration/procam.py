@@ -50,6 +50,7 @@ from scan2ad.acquisition.decode import Capture, DecodeConfig, DecodedMap, read_c
 from scan2ad.config import doc
 from scan2ad.errors import InputError
 from scan2ad.log import get_logger, progress
+from scan2ad.render import save_figure
 
 log = get_logger(__name__)
 
@@ -281,7 +282,6 @@ def write_procam_report(run: ProcamRun, path: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from scan2ad.io import atomic_path
 
     cal = run.calibration
     cam = cal.cameras["cam0"]
@@ -323,9 +323,4 @@ def write_procam_report(run: ProcamRun, path: str | Path) -> Path:
         f"{len(run.camera_views)} poses", fontsize=11,
     )
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=90)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scan2ad.io import atomic_path
+from scan2ad.render import save_figure
 
 
 def coverage_fraction(points: np.ndarray, image_size: tuple[int, int], cells: int = 16) -> float:
@@ -85,9 +85,4 @@ def write_report(run, path: str | Path) -> Path:
         ax.axis("off")
     fig.suptitle(f"calibration from images — board {calib.board.get('name', '')}", fontsize=11)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=90)

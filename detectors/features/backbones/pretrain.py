@@ -40,6 +40,7 @@ import numpy as np
 from scan2ad.config import config_to_dict, doc
 from scan2ad.errors import InputError
 from scan2ad.log import get_logger, progress
+from scan2ad.render import save_figure
 
 log = get_logger(__name__)
 
@@ -310,7 +311,7 @@ def write_history(out: Path, result: PhaseResult) -> tuple[Path, Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from scan2ad.io import atomic_open, atomic_path
+    from scan2ad.io import atomic_open
 
     h = result.history
     keys = [k for k in h if k != "step"]
@@ -335,10 +336,7 @@ def write_history(out: Path, result: PhaseResult) -> tuple[Path, Path]:
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_path(png) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return csv, png
+    return csv, save_figure(fig, png)
 
 
 def final_loss(history: dict[str, list[float]], window: int = 20) -> float:
