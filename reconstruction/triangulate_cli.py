@@ -14,6 +14,8 @@ from pathlib import Path
 
 import click
 
+from scan2ad.params import Float, decoding_options
+
 
 @click.command()
 @click.argument("capture", type=click.Path(path_type=Path))
@@ -27,35 +29,22 @@ import click
 @click.option("--camera", default="cam0", show_default=True, help="Camera of a session view.")
 @click.option(
     "--smooth-sigma",
-    type=click.FloatRange(-1, 50),
+    type=Float(min=-1.0, max=50.0),
     default=-1.0,
     show_default=True,
     help="Sub-pixel smoothing window of the decoded maps, camera px (-1: Gray code 3, phase 1; 0: off).",
 )
-@click.option(
-    "--min-contrast",
-    type=click.FloatRange(0, 65535),
-    default=8.0,
-    show_default=True,
-    help="Decoding: white - black below this (8-bit levels) is shadow.",
-)
-@click.option(
-    "--min-bit-margin",
-    type=click.FloatRange(0, 65535),
-    default=2.0,
-    show_default=True,
-    help="Decoding: |pattern - inverse| below this leaves a bit undecided.",
-)
+@decoding_options
 @click.option(
     "--max-point-error",
-    type=click.FloatRange(0, 1000),
+    type=Float(min=0.0, max=1000.0),
     default=1.5,
     show_default=True,
     help="Drop points farther than this (projector px) from their epipolar line.",
 )
 @click.option(
     "--max-median-error",
-    type=click.FloatRange(0, 1000),
+    type=Float(min=0.0, max=1000.0),
     default=3.0,
     show_default=True,
     help="Stop when the median epipolar error exceeds this (the calibration does not fit).",

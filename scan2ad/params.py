@@ -109,6 +109,20 @@ class Int(click.ParamType):
 SEED = Int(0, SEED_MAX)
 
 
+def decoding_options(command):
+    """The structured-light decoder's two thresholds as options (``--min-contrast``,
+    ``--min-bit-margin``; the defaults of ``acquisition.decode.DecodeConfig``), shared by every
+    command that decodes captures."""
+    command = click.option(
+        "--min-bit-margin", type=Float(min=0.0, max=65535.0), default=2.0, show_default=True,
+        help="Decoding: |pattern - inverse| below this leaves a bit undecided (OpenCV's white "
+        "threshold: 5).")(command)
+    return click.option(
+        "--min-contrast", type=Float(min=0.0, max=65535.0), default=8.0, show_default=True,
+        help="Decoding: white - black below this (8-bit levels) is shadow (OpenCV's black "
+        "threshold: 40).")(command)
+
+
 def check_range(name: str, value: float, lo: float | None = None, hi: float | None = None,
                 lo_open: bool = False, hi_open: bool = False, path=None) -> float:
     """The same check for a value that does not come through click (a config field, a pair)."""

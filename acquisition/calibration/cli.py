@@ -21,7 +21,7 @@ from pathlib import Path
 
 import click
 
-from scan2ad.params import SEED, Float, Int
+from scan2ad.params import SEED, Float, Int, decoding_options
 
 
 def _options(fn):
@@ -362,20 +362,7 @@ def _resolution(value: str, param_hint: str) -> tuple[int, int]:
     show_default=True,
     help="Half side of the camera patch of each local homography, px (0: image width / 180).",
 )
-@click.option(
-    "--min-contrast",
-    type=click.FloatRange(0, 65535),
-    default=8.0,
-    show_default=True,
-    help="Decoding: white - black below this (8-bit levels) is shadow (OpenCV's black threshold: 40).",
-)
-@click.option(
-    "--min-bit-margin",
-    type=click.FloatRange(0, 65535),
-    default=2.0,
-    show_default=True,
-    help="Decoding: |pattern - inverse| below this leaves a bit undecided (OpenCV's white threshold: 5).",
-)
+@decoding_options
 @click.option(
     "--fix-k3",
     is_flag=True,

@@ -152,6 +152,15 @@ CASES = [
     ("register-out-exists",
      lambda d, s: (["register", "a.xyz", "b.xyz", "--out", _file(d / "t.json")], d / "t.json"),
      2, r"t\.json: --out exists; pass --overwrite"),
+    # ---------------------------------------------------------------- procam (decoding options shared)
+    ("triangulate-min-contrast-nan",
+     lambda d, s: (["triangulate", "cap", "--calibration", "c.json", "--out", d / "c.ply",
+                    "--min-contrast", "nan"], None),
+     2, r"--min-contrast.*'nan' is not a finite number \(allowed: \[0, 65535\]\)"),
+    ("calibrate-procam-min-bit-margin-inf",
+     lambda d, s: (["calibrate", "procam", "--images", "x", "--board", "b", "--out", d / "c.json",
+                    "--min-bit-margin", "inf"], None),
+     2, r"--min-bit-margin.*'inf' is not a finite number"),
     # ---------------------------------------------------------------- capture
     ("capture-views-0",
      lambda d, s: (["capture", *RIG, "--part", "heavy_washer", "--views", "0", "--out", d / "o"], None),
