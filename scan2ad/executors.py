@@ -169,6 +169,9 @@ class _LocalBackend:
         import os
 
         self.workers = workers or max(1, (os.cpu_count() or 1))
+        # one unit per worker in flight: a finished unit is recorded (cached) before the next
+        # starts, and the next is chosen with every result so far (inline: one at a time)
+        self.capacity = self.workers
         self.pool = None
         if self.workers > 1:
             import multiprocessing as mp
@@ -228,6 +231,7 @@ class _RayBackend:
             ray.init(**kwargs)
             self.started = True
         self.remote = ray.remote(execute_unit)
+        self.capacity = None  # the cluster schedules: every ready unit is submitted
 
     def submit(self, unit: Unit, dep_results: dict):
         return self.remote.remote(unit.fn_name, unit.kwargs, dep_results)
@@ -263,6 +267,37 @@ def _fatal_os_error(fut) -> OSError | None:
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
         return exc
     return None
+
+
+def _depths(by_key: dict[str, Unit]) -> dict[str, int]:
+    """Each unit's depth in the graph: 0 without dependencies, else 1 + its deepest dependency's
+    (a unit on a cycle counts as 0; run_units reports the cycle).
+
+    Ready units run deepest first, so a build finishes what it started (a scan's
+    reconstruction and its samples, then the class's package) before it starts the next
+    root unit: finished samples appear from the first minutes, the decoded maps of only a few
+    scans wait on disk at any time, and a killed run loses at most the units in flight.
+    Submitting every ready unit in plan order instead ran all of a build's captures first
+    (open-industry-full: 2400 views, ~2.3 CPU h and ~23 GB of decoded maps before the first
+    reconstruction)."""
+    depth: dict[str, int] = {}
+    for start in by_key:
+        stack = [start]
+        on_stack = set()
+        while stack:
+            key = stack[-1]
+            if key in depth:
+                stack.pop()
+                continue
+            todo = [d for d in by_key[key].deps if d not in depth and d not in on_stack]
+            if todo and key not in on_stack:
+                on_stack.add(key)
+                stack.extend(todo)
+                continue
+            stack.pop()
+            on_stack.discard(key)
+            depth[key] = 1 + max((depth.get(d, -1) for d in by_key[key].deps), default=-1)
+    return depth
 
 
 def run_units(
@@ -307,11 +342,13 @@ def run_units(
     failed: set[str] = set()
     ran: list[str] = []
     backend = _LocalBackend(workers) if executor == "local" else _RayBackend(workers, address)
+    depth = _depths(by_key)
     in_flight: dict[Any, str] = {}
     bar = progress(range(len(pending)), desc=desc, total=len(pending), unit="unit")
     try:
         while pending or in_flight:
-            # fail units whose dependencies failed; submit those whose dependencies finished
+            # fail units whose dependencies failed; submit those whose dependencies finished,
+            # deepest first (see _depths), at most backend.capacity at a time
             for key, u in list(pending.items()):
                 bad = [d for d in u.deps if d in failed]
                 if bad:
@@ -319,9 +356,13 @@ def run_units(
                     failed.add(key)
                     del pending[key]
                     next(bar, None)
-                elif all(d in results for d in u.deps):
-                    in_flight[backend.submit(u, {d: results[d] for d in u.deps})] = key
-                    del pending[key]
+            ready = sorted((k for k, u in pending.items() if all(d in results for d in u.deps)),
+                           key=lambda k: -depth[k])  # stable: plan order within a depth
+            for key in ready:
+                if backend.capacity is not None and len(in_flight) >= backend.capacity:
+                    break
+                u = pending.pop(key)
+                in_flight[backend.submit(u, {d: results[d] for d in u.deps})] = key
             if not in_flight:
                 if pending:  # a cycle: nothing runnable and nothing running
                     raise InputError(f"dependency cycle among {len(pending)} unit(s)")

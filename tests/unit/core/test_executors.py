@@ -30,6 +30,27 @@ def test_cache_skips_finished_units(tmp_path):
     assert rep2.results[units[0].key] == 1
 
 
+def test_units_run_deepest_first_and_are_cached_as_they_finish(tmp_path):
+    """A build's graph (views -> scan -> samples): each scan is finished with its samples before
+    the next scan's views start, and every unit is cached before the next one starts (a killed
+    run keeps all but the unit it was running)."""
+    log, cache = tmp_path / "log.txt", tmp_path / "cache"
+    cache.mkdir()
+    roots, rest = [], []
+    for s in range(2):
+        views = [Unit(U.log_order, {"log": str(log), "cache": str(cache), "name": f"v{s}{v}"})
+                 for v in range(2)]
+        scan = Unit(U.log_order, {"log": str(log), "cache": str(cache), "name": f"r{s}"},
+                    deps=tuple(u.key for u in views))
+        roots += views
+        rest += [scan, Unit(U.log_order, {"log": str(log), "cache": str(cache), "name": f"s{s}"},
+                            deps=(scan.key,))]
+    run_units(roots + rest, workers=1, cache_dir=cache)  # plan order: every view first
+    order = [line.split(":") for line in log.read_text().split()]
+    assert [n for n, _ in order] == ["v00", "v01", "r0", "s0", "v10", "v11", "r1", "s1"]
+    assert [int(c) for _, c in order] == list(range(8))
+
+
 def test_key_is_content_hash():
     assert Unit(U.square, {"x": 1}).key == Unit(U.square, {"x": 1}, "other description").key
     assert Unit(U.square, {"x": 1}).key != Unit(U.square, {"x": 2}).key
