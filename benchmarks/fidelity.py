@@ -209,8 +209,8 @@ def run_official_open3d_ad(checkout: Path, python: str, pythonpath: str, export_
     return parse_results(log)
 
 
-def run_official_real3d(checkout: Path, python: str, pythonpath: str, script: str, export_root: Path,
-                        classes: list[str], out: Path) -> dict[str, dict]:
+def run_official_real3d(checkout: Path, python: str, pythonpath: str, script: str, args: list[str],
+                        export_root: Path, classes: list[str], out: Path) -> dict[str, dict]:
     """Run one of M-3LAB/Real3D-AD's main_*.py on a Real3D-AD export (one-class: the export
     already lacks the split's seen anomalies). The checkout must take its root and classes from
     ``FID_ROOT`` / ``FID_CLASSES`` (hard-coded ``./data`` and the 12 Real3D-AD classes) and dump
@@ -221,15 +221,30 @@ def run_official_real3d(checkout: Path, python: str, pythonpath: str, script: st
            "PYTHONPATH": os.pathsep.join(p for p in (pythonpath, str(checkout)) if p)}
     log = out / "official.log"
     with open(log, "w") as fh:
-        rc = subprocess.run([python, str(checkout / script)], cwd=out, env=env, stdout=fh,
+        rc = subprocess.run([python, str(checkout / script), *args], cwd=out, env=env, stdout=fh,
                             stderr=subprocess.STDOUT, check=False).returncode
     if rc != 0:
         raise SystemExit(f"official {script} failed (exit {rc}); see {log}")
     return parse_results(log)
 
 
-# method -> (export format, official script); open3d-ad is driven by run_official_open3d_ad
-REAL3D_SCRIPTS = {"btf-raw": "main_btf_raw.py", "btf-fpfh": "main_btf_fpfh.py"}
+# method -> M-3LAB/Real3D-AD script and its arguments (start.sh's; open3d-ad is driven by
+# run_official_open3d_ad). The PatchCore scripts' --faiss_on_gpu is a flag that defaults to True:
+# the checkout must build FaissNN(False, ...) itself (faiss-cpu).
+PATCHCORE_ARGS = ["--seed", "42", "--memory_size", "10000", "--anomaly_scorer_num_nn", "1",
+                  "--faiss_num_workers", "1", "sampler", "-p", "0.1", "approx_greedy_coreset"]
+REAL3D_SCRIPTS = {"btf-raw": ("main_btf_raw.py", []), "btf-fpfh": ("main_btf_fpfh.py", []),
+                  "patchcore-fpfh": ("main_patchcore_fpfh.py", PATCHCORE_ARGS),
+                  "patchcore-fpfh+raw": ("main_patchcore_fpfh_raw.py", PATCHCORE_ARGS),
+                  "patchcore-pointmae": ("main_patchcore_pointmae.py", PATCHCORE_ARGS),
+                  "reg3d-ad": ("main_reg3dad.py", PATCHCORE_ARGS)}
+
+
+# Scripts that score every test cloud on its own (bank from the training clouds only; their
+# min-max normalisations over the test set are monotone, so no AUROC depends on which other clouds
+# are in it): one official run over the whole test set serves every partition, each seed's table
+# restricting it to that partition's test samples.
+ONE_RUN = {"patchcore-fpfh", "patchcore-fpfh+raw", "patchcore-pointmae", "reg3d-ad"}
 
 
 def parse_results(log: Path) -> dict[str, dict]:
@@ -419,6 +434,58 @@ def pieces(root: Path, samples, cls: str, checkout: Path, python: str, pythonpat
           f"their shift (0.06-0.12 units along |normal|) is {moved_th.max() / diag:.2%} of it |")
 
 
+PMAE_DRIVER = r"""
+import sys, numpy as np, torch
+from M3DM.models import Model1
+z = np.load(sys.argv[1])
+m = Model1(device='cpu', xyz_backbone_name='Point_MAE', group_size=128, num_group=int(z['groups']))
+out = {}
+for mode in ('eval', 'train'):
+    m.train(mode == 'train')
+    torch.manual_seed(0)
+    with torch.no_grad():
+        f, center, _, _ = m(torch.from_numpy(z['unit']).T[None].float())
+    out['feat_' + mode], out['centre_' + mode] = f[0].T.numpy(), center[0].numpy()
+np.savez(sys.argv[2], **out)
+"""
+
+
+def pieces_pointmae(root: Path, samples, cls: str, checkout: Path, python: str, pythonpath: str,
+                    work: Path, layers: tuple[int, ...]) -> None:
+    """Point-MAE tokens of one cloud, ours (:func:`cloud_tokens`) against Real3D-AD's
+    ``Model1`` with the same weights (``FID_PMAE_CKPT``) in eval mode and in the training mode
+    their PatchCore leaves it in (``set_deep_feature_extractor`` never calls ``.eval()``)."""
+    from scipy.spatial import cKDTree
+
+    from scan2ad.datasets.samples import load_sample
+    from scan2ad.detectors.features.backbones import normalise
+    from scan2ad.detectors.features.pointmae_extractor import cloud_tokens
+
+    train = sorted((s for s in samples if s.cls == cls and s.split == "train"), key=lambda s: s.relpath)
+    pts = load_sample(train[0]).points
+    unit, c, sc = normalise(pts)
+    tok = cloud_tokens(pts, "point_mae_small", 1024, 128, 0, layers, 0)
+    work.mkdir(parents=True, exist_ok=True)
+    inp, outp = work / "pmae_in.npz", work / "pmae_out.npz"
+    np.savez(inp, unit=unit.astype(np.float32), groups=1024)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (pythonpath, str(checkout)) if p),
+           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    subprocess.run([python, "-c", PMAE_DRIVER, str(inp), str(outp)], cwd=work, env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    th = np.load(outp)
+    ours_c = (tok.centres - c) / sc
+    print(f"\n### Point-MAE tokens, same weights, {cls} ({train[0].relpath}, {len(pts)} points, 1024 groups "
+          f"of 128, blocks {layers})\n")
+    print("| their mode | centres matched | max abs token diff | mean abs token diff | mean abs token |")
+    print("|---|---|---|---|---|")
+    for mode in ("eval", "train"):
+        d, i = cKDTree(th[f"centre_{mode}"]).query(ours_c)
+        same = d < 1e-5
+        diff = np.abs(tok.features[same] - th[f"feat_{mode}"][i[same]])
+        print(f"| {mode} | {same.mean():.1%} | {diff.max():.2e} | {diff.mean():.3f} | "
+              f"{np.abs(tok.features).mean():.3f} |")
+
+
 # ------------------------------------------------------------------------------------ main
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -457,8 +524,12 @@ def main(argv=None) -> None:
         python = pythons.get(method, sys.executable)
         rows = []
         for seed in a.seeds:
-            out = a.work / method / f"seed{seed}"
-            if method == "open3d-ad":
+            out = a.work / method / ("all" if method in ONE_RUN else f"seed{seed}")
+            if method in ONE_RUN:   # the whole test set, nothing excluded (see ONE_RUN)
+                export_root = a.work / "export-real3d-ad-all"
+                if not (export_root / "export.json").is_file():
+                    export_dataset(samples, export_root, "real3d-ad", source=a.dataset)
+            elif method == "open3d-ad":
                 export_root = a.work / "export-open-industry"
                 if not (export_root / "export.json").is_file():
                     export_dataset(samples, export_root, "open-industry", source=a.dataset)
@@ -478,16 +549,22 @@ def main(argv=None) -> None:
                                                      classes, known, a.k, seed, out)
                 else:
                     printed = run_official_real3d(checkout, python, paths.get(method, ""),
-                                                  REAL3D_SCRIPTS[method], export_root, classes, out)
+                                                  *REAL3D_SCRIPTS[method], export_root, classes, out)
                 print(f"[official {method} seed {seed}: {time.perf_counter() - t0:.0f} s]", file=sys.stderr)
             for cls in classes:
                 theirs = load_official_dump(out / f"{cls}.npz", export_root)
                 ours = run_ours_cached(a.work, method, a.dataset, samples, cls, known, a.k, seed,
                                        ours_over.get(method))
-                rows.append((cls, seed, compare(ours, theirs), printed.get(cls)))
+                if method in ONE_RUN:   # this partition's test samples; their printed AUROC is the whole set's
+                    theirs = {r: v for r, v in theirs.items() if r in ours}
+                rows.append((cls, seed, compare(ours, theirs), None if method in ONE_RUN else printed.get(cls)))
         print_table(method, rows)
         if a.pieces and method == "open3d-ad":
             pieces(a.dataset, samples, classes[0], checkout, python, paths.get(method, ""), a.work / "pieces")
+        if a.pieces and method in ("patchcore-pointmae", "reg3d-ad"):
+            blocks = tuple(int(b) for b in os.environ.get("FID_PMAE_FETCH", "3,7,11").split(","))
+            pieces_pointmae(a.dataset, samples, classes[1], checkout, python, paths.get(method, ""),
+                            a.work / "pieces", blocks)
 
 if __name__ == "__main__":
     main()
