@@ -427,7 +427,8 @@ def run_all(s: Settings, groups: dict, classes: list[str]) -> tuple[dict, int]:
     from scan2ad.detectors.evaluate import evaluate
     from scan2ad.log import progress
 
-    units = list(dict.fromkeys((g, seed, cls) for g in groups.values() for seed in s.seeds for cls in classes))
+    # seed by seed: a run stopped part-way has every method at the first seeds
+    units = list(dict.fromkeys((g, seed, cls) for seed in s.seeds for g in groups.values() for cls in classes))
     results, todo = {}, []
     for g, seed, cls in units:
         m = finished(g.folder(s.runs, seed, cls), _eval_settings(g, seed, cls), s.dataset)
