@@ -91,7 +91,7 @@ UPSTREAM_PLANE = [2.87, 1.06, 1.67, 2.54]
 UPSTREAM_SPACING = [(75.02, 0.16), (75.52, 0.94), (74.95, 0.36), (74.85, 0.24)]
 
 
-def virtual_shapes(parts, noise: float, angles=(0.0, 180.0)) -> None:
+def virtual_shapes(parts, noise: float, angles=(0.0, 180.0), rig: str = "virtual") -> None:
 
     import trimesh
 
@@ -104,11 +104,10 @@ def virtual_shapes(parts, noise: float, angles=(0.0, 180.0)) -> None:
     from scan2ad.reconstruction.synthetic import decoded_maps_from_mesh
     from scan2ad.reconstruction.triangulate import TriangulateConfig, triangulate_view
 
-    calib = true_calibration(load_rig("virtual"))
-    one = true_calibration(load_rig("virtual_procam"))
+    calib = true_calibration(load_rig(rig))  # cam0 + projector of it: the one-camera rig
     T_0w = np.linalg.inv(calib.T_world_cam0)
     shapes = ("stereo", "three-ray", "procam")
-    print(f"virtual rig, true calibration, decoder noise {noise:g} projector px, views at "
+    print(f"rig {rig}, true calibration, decoder noise {noise:g} projector px, views at "
           f"{', '.join(f'{a:g}' for a in angles)} deg; mean / p95 distance to the mesh, % of the diagonal")
     print("| part | " + " | ".join(f"{s} pts | {s} mean | {s} p95" for s in shapes)
           + " | three/stereo mean | procam/stereo mean | procam/stereo p95 |")
@@ -132,7 +131,7 @@ def virtual_shapes(parts, noise: float, angles=(0.0, 180.0)) -> None:
             clouds = {
                 "stereo": triangulate_view(maps, calib, config=TriangulateConfig(use_projector=False)),
                 "three-ray": triangulate_view(maps, calib, config=TriangulateConfig(use_projector=True)),
-                "procam": triangulate_procam(maps["cam0"], one, "phase")[0],
+                "procam": triangulate_procam(maps["cam0"], calib, "phase")[0],
             }
             for s_, c in clouds.items():
                 pick = np.random.default_rng(0).choice(len(c), min(6000, len(c)), replace=False)
@@ -159,11 +158,13 @@ def main(argv=None) -> int:
     ap.add_argument("--virtual", action="store_true", help="the rig shapes on the virtual rig")
     ap.add_argument("--parts", nargs="*", default=None, help="--virtual: parts (default all 15)")
     ap.add_argument("--noise", type=float, default=0.1, help="--virtual: decoder noise, projector px")
+    ap.add_argument("--rig", default="virtual", choices=["virtual", "virtual_threeray"],
+                    help="--virtual: the two-camera rig (virtual_threeray: projector above the cameras)")
     args = ap.parse_args(argv)
     if args.virtual:
         from scan2ad.acquisition.parts import PART_NAMES
 
-        virtual_shapes(args.parts or list(PART_NAMES), args.noise)
+        virtual_shapes(args.parts or list(PART_NAMES), args.noise, rig=args.rig)
         return 0
     if not DATA.is_dir():
         print(f"{DATA} is absent: nothing to measure")
@@ -200,9 +201,9 @@ def main(argv=None) -> int:
     print(f"camera->projector translation ({t[0]:.1f}, {t[1]:.1f}, {t[2]:.1f}) mm "
           "(upstream (89.4, -634.5, -160.2))")
     print()
-    print("| capture | decoding | board pts | plane RMS mm | spacing mm | epipolar median px | "
-          "within 1.5 px | upstream plane RMS | upstream spacing | s |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| capture | decoding | board pts | plane RMS mm | spacing mm | spacing on the surface mm | "
+          "epipolar median px | within 1.5 px | upstream plane RMS | upstream spacing | s |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for i, (name, cap) in enumerate(sorted(caps.items())):
         dm = cap.decode()
         for label, sigma in (("integer", 0.0), ("sub-pixel", -1.0)):
@@ -213,6 +214,7 @@ def main(argv=None) -> int:
             n, rms, mean, std = fig.n_points, fig.plane_rms_mm, fig.spacing_mean_mm, fig.spacing_std_mm
             um, us = UPSTREAM_SPACING[i]
             print(f"| {name} | {label} | {n} | {rms:.2f} | {mean:.2f} ± {std:.2f} | "
+                  f"{fig.surface_spacing_mean_mm:.2f} ± {fig.surface_spacing_std_mm:.2f} | "
                   f"{chk.median_error_px:.3f} | {chk.kept_fraction:.1%} | {UPSTREAM_PLANE[i]:.2f} | "
                   f"{um:.2f} ± {us:.2f} | {dt:.1f} |")
     return 0

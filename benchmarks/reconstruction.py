@@ -388,8 +388,10 @@ def main() -> None:
         help="TriangulateConfig.edge_jump (depth-edge filter; 0: off, the default)",
     )
     ap.add_argument("--edge-radius", type=int, default=2, help="TriangulateConfig.edge_radius_px")
-    ap.add_argument("--rig", default="virtual", choices=["virtual", "virtual_small"],
-                    help="the two-camera virtual rig (virtual_small: 400x320 cameras, quick)")
+    ap.add_argument("--rig", default="virtual", choices=["virtual", "virtual_small", "virtual_threeray"],
+                    help="the two-camera virtual rig (virtual_small: 400x320 cameras, quick; "
+                    "virtual_threeray: the projector 55 mm above the cameras, for --shapes stereo "
+                    "three-ray)")
     ap.add_argument(
         "--shapes",
         nargs="*",
@@ -399,6 +401,8 @@ def main() -> None:
         "three-ray (two cameras + calibrated projector), procam (one camera + projector)",
     )
     args = ap.parse_args()
+    if args.shapes and "procam" in args.shapes and args.rig == "virtual_threeray":
+        ap.error("--shapes procam needs a rig with a one-camera twin (virtual, virtual_small)")
     if args.shapes:
         args.calibration = "true"
     print(

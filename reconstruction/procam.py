@@ -161,9 +161,22 @@ class BoardFigures:
     plane_rms_mm: float  # RMS distance of those points from their least-squares plane
     spacing_mean_mm: float  # adjacent-corner distance of the corner rays cut with that plane
     spacing_std_mm: float
+    # the same with each corner ray cut with the measured surface around that corner (the plane
+    # of the points within ``surface_radius_px`` camera pixels of it): where the printed board is
+    # not flat (a curled corner) the one plane misplaces the corners, the cloud does not
+    surface_spacing_mean_mm: float = float("nan")
+    surface_spacing_std_mm: float = float("nan")
 
 
-def board_figures(white: np.ndarray, points: np.ndarray, board, camera) -> BoardFigures:
+def _spacing(C: np.ndarray) -> np.ndarray:
+    """Adjacent-corner distances of a (rows, cols, 3) corner grid."""
+    return np.r_[np.linalg.norm(np.diff(C, axis=1), axis=-1).ravel(),
+                 np.linalg.norm(np.diff(C, axis=0), axis=-1).ravel()]
+
+
+def board_figures(
+    white: np.ndarray, points: np.ndarray, board, camera, surface_radius_px: float = 25.0
+) -> BoardFigures:
     """Plane RMS of the cloud's points inside the board and the adjacent-corner spacing of the
     board's corner rays cut with that plane, for a cloud in the camera frame (mm).
 
@@ -178,8 +191,9 @@ def board_figures(white: np.ndarray, points: np.ndarray, board, camera) -> Board
     det = detect_board(white, board)
     mask = np.zeros(white.shape[:2], np.uint8)
     cv2.fillConvexPoly(mask, cv2.convexHull(det.image_points.astype(np.int32)), 1)
-    uv, _ = cv2.projectPoints(points, np.zeros(3), np.zeros(3), camera.K, camera.dist)
-    uv = np.rint(uv.reshape(-1, 2)).astype(int)
+    uv_f, _ = cv2.projectPoints(points, np.zeros(3), np.zeros(3), camera.K, camera.dist)
+    uv_f = uv_f.reshape(-1, 2)
+    uv = np.rint(uv_f).astype(int)
     h, w = mask.shape
     inside = (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
     inside[inside] = mask[uv[inside, 1], uv[inside, 0]] > 0
@@ -191,9 +205,24 @@ def board_figures(white: np.ndarray, points: np.ndarray, board, camera) -> Board
     rms = float(np.sqrt(np.mean(((P - c) @ n) ** 2)))
     d = np.hstack([_rays(camera.K, camera.dist, det.image_points), np.ones((len(det), 1))])
     C = (d * ((c @ n) / (d @ n))[:, None]).reshape(board.rows, board.cols, 3)
-    sp = np.r_[np.linalg.norm(np.diff(C, axis=1), axis=-1).ravel(),
-               np.linalg.norm(np.diff(C, axis=0), axis=-1).ravel()]
-    return BoardFigures(int(inside.sum()), rms, float(sp.mean()), float(sp.std()))
+    sp = _spacing(C)
+    # each corner ray cut with the local plane of the points around the corner (camera pixels;
+    # at least 10 points, else the 30 nearest)
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(uv_f)
+    local = []
+    for k, (px, ray) in enumerate(zip(det.image_points, d)):
+        idx = tree.query_ball_point(px, surface_radius_px)
+        if len(idx) < 10:
+            idx = tree.query(px, min(30, len(points)))[1]
+        Q = points[np.atleast_1d(idx)]
+        cq = Q.mean(0)
+        nq = np.linalg.svd(Q - cq, full_matrices=True)[2][2]
+        local.append(ray * (cq @ nq) / (ray @ nq))
+    sl = _spacing(np.asarray(local).reshape(board.rows, board.cols, 3))
+    return BoardFigures(int(inside.sum()), rms, float(sp.mean()), float(sp.std()),
+                        float(sl.mean()), float(sl.std()))
 
 
 def intersect_rays(

@@ -26,11 +26,35 @@ million decoded pixels without a word; it now stops with :class:`CalibrationMism
 
 Three rays (:func:`_three_ray_depths`, opt-in): when the calibration also has a projector
 (``calibration.json`` → ``projector``, ``scan2ad calibrate procam``) and ``use_projector`` is on,
-each matched point is solved by least squares from all three rays: its depth along the cam0
-ray (exact: a pixel centre) minimises the cam1 and projector reprojection errors, both in units
-of the decoder's noise (a projector pixel; a cam1 pixel counts ``f_projector / f_camera`` of
-one, since the match position in cam1 comes from cam1's decoded map). With
-``fill_from_projector`` a cam0 pixel that cam1 does not see (no match: occlusion) is
+each matched point is solved by weighted least squares over the four independent decoded
+measurements of it. Derivation (all in projector pixels, the decoders' common unit):
+
+* unknown: the depth t along the cam0 ray of a pixel (exact: a pixel centre);
+* measurements, each with the decoder's noise sigma, independent (two cameras, two pattern
+  directions): cam0's decoded column and row at its pixel, ``(c0, r0) = π_p(t) + n0``, and
+  cam1's own decoded column and row at the cam1 pixel where the point appears,
+  ``v1(π_1(t)) = π_p(t) + n1`` (π_p: projection into the projector; π_1: into cam1);
+* residuals ``f0(t) = (c0, r0) − π_p(t)``, ``f1(t) = v1(π_1(t)) − π_p(t)``, linear in t over a
+  sub-pixel step: derivatives ``g0 = −k_p`` and ``g1 = k_1 − k_p`` with ``k_p = dπ_p/dt`` and
+  ``k_1 = d v1(π_1(t))/dt`` (the slope of cam1's maps along its epipolar line times
+  ``dx_1/dt = f B / t²``);
+* equal weights (equal noise): ``t = t_s − Σ f·g / Σ |g|²`` (one Gauss–Newton step from the
+  stereo depth ``t_s``) with variance ``σ² / Σ |g|²``.
+
+What the third ray can add: stereo matching solves ``v1_col(π_1(t)) = c0``, i.e.
+``f1_col − f0_col = 0``, whose sensitivity is ``k_1,col = a + b`` with ``a = k_p,col`` (the
+cam0–projector column sensitivity) and ``b = k_1,col − k_p,col`` (cam1–projector), variance
+``2σ² / (a + b)²``. The columns in the least squares give ``σ² / (a² + b²)`` — the same when
+``a = b``, i.e. a projector midway between the cameras on their baseline, and lower only for an
+off-centre projector (``a² + b² > (a + b)² / 2``). The rows add ``|g0_row|² + |g1_row|²``, which
+is non-zero only when the projector sits off the cameras' baseline (its row moves with depth).
+On ``virtual.toml`` the projector is midway and 5 mm above the cameras (row information ~1% of
+the columns'): the third ray changes nothing (0.99-1.01x the stereo error, per view and end to
+end). ``virtual_threeray.toml`` raises it 55 mm (58 mm off the baseline in the cam0 frame):
+rows ≈ columns in information, so the variance halves and the error should fall to ~0.71x;
+measured per view 0.76-0.77x (``benchmarks/procam.py --virtual --rig virtual_threeray``).
+Points whose cam0 or cam1 residual exceeds ``max_projector_error`` keep the stereo depth.
+With ``fill_from_projector`` a cam0 pixel that cam1 does not see (no match: occlusion) is
 triangulated from the cam0–projector pair, the better-conditioned pair left, when its decoded
 projector position lies within ``max_projector_error`` of the epipolar line.
 
@@ -455,30 +479,39 @@ def _project_to_projector(X_rect: np.ndarray, R1: np.ndarray, proj) -> np.ndarra
     return uv.reshape(-1, 2)
 
 
-def _three_ray_depths(d, t_s, k_1, c0, r0, rect: Rectification, proj, config: TriangulateConfig):
-    """Depth t along the rectified cam0 rays ``d`` (N, 3, z = 1) from all three rays.
+def _three_ray_depths(d, t_s, v_1, k_1, c0, r0, rect: Rectification, proj, config: TriangulateConfig):
+    """Depth t along the rectified cam0 rays ``d`` (N, 3, z = 1) from all three rays: the
+    weighted least-squares solution over the four independent decoded measurements of a point
+    (see the module docstring, "Three rays", for the derivation).
 
-    ``t_s``: the stereo depth (NaN: no cam1 match), ``k_1``: d(cam1's decoded column at the
-    cam1 pixel of depth t)/dt there, ``c0``, ``r0``: cam0's decoded projector coordinates. The
-    two residuals, in projector pixels (the decoder's unit), are ``r_p(t) = (c0, r0) − π_p(t)``
-    (cam0's code against the projector ray) and ``r_1(t) = c1(π_1(t)) − π_p,col(t)`` (cam1's
-    code at its pixel of the point against the projector): stereo matching zeroes
-    ``c1(π_1(t)) − c0`` and gives the minimum only when ``k_1 = 2 k_p`` (a projector midway
-    between the cameras, on a fronto-parallel surface). One Gauss–Newton step from ``t_s``
-    (both residuals are linear in t over the step). Without a match: the cam0–projector pair."""
+    ``t_s``: the stereo depth (NaN: no cam1 match); ``v_1`` (N, 2): cam1's own decoded (column,
+    row) at the match (interpolated along the rectified row); ``k_1`` (N, 2): d(cam1's decoded
+    column, row at the cam1 pixel of depth t)/dt there; ``c0``, ``r0``: cam0's decoded projector
+    coordinates at its pixel. Residuals, in projector pixels (the decoders' common unit, equal
+    noise, so equal weights): ``f_0(t) = (c0, r0) − π_p(t)`` and ``f_1(t) = v_1(π_1(t)) − π_p(t)``.
+    One Gauss–Newton step from ``t_s`` (the residuals are linear in t over the sub-pixel step).
+    Without a match: the cam0–projector pair."""
     eps = 1e-3
     t = np.array(t_s, float)
     has_p = np.isfinite(c0) & np.isfinite(r0)
-    m = np.isfinite(t_s) & has_p & np.isfinite(k_1)
+    m = np.isfinite(t_s) & has_p & np.isfinite(k_1[:, 0]) & np.isfinite(v_1[:, 0])
     if m.any():
+        # cam1's row where it is not known (an invalid neighbour, a column-only pattern set)
+        # leaves that measurement out
+        w1 = np.ones((int(m.sum()), 2))
+        w1[:, 1] = np.isfinite(k_1[m, 1]) & np.isfinite(v_1[m, 1])
         X = d[m] * t_s[m, None]
         p0 = _project_to_projector(X, rect.R1, proj)
         p1 = _project_to_projector(X * (1 + eps), rect.R1, proj)
         kp = (p1 - p0) / (eps * t_s[m, None])  # projector px per mm of depth
-        rho = np.stack([c0[m], r0[m]], 1) - p0
-        a = k_1[m] - kp[:, 0]
-        delta = ((kp * rho).sum(1) - a * rho[:, 0]) / ((kp * kp).sum(1) + a * a)
-        ok = np.hypot(*rho.T) <= config.max_projector_error
+        f0 = np.stack([c0[m], r0[m]], 1) - p0  # cam0's code against the projector ray
+        f1 = np.nan_to_num(v_1[m] - p0) * w1  # cam1's own code at its pixel, the same
+        g0, g1 = -kp, np.nan_to_num(k_1[m] - kp) * w1  # their derivatives in t
+        num = (f0 * g0).sum(1) + (f1 * g1).sum(1)
+        den = (g0 * g0).sum(1) + (g1 * g1).sum(1)
+        delta = -num / den
+        ok = (np.hypot(*f0.T) <= config.max_projector_error) & (
+            np.hypot(*f1.T) <= config.max_projector_error)
         t[np.flatnonzero(m)[ok]] += delta[ok]
     fill = ~np.isfinite(t_s) & has_p
     if config.fill_from_projector and fill.any():
@@ -547,19 +580,27 @@ def triangulate_view(
         d = np.stack([(xs - cx0) / f, (ys - cy) / f, np.ones_like(xs)], axis=-1).reshape(-1, 3)
         with np.errstate(invalid="ignore", divide="ignore"):
             t_s = (f * B / (xs - xr - (cx0 - cx1))).ravel()  # depth from the disparity
-            # slope of cam1's rectified column map at the match, times dx1/dt = f B / t²
-            # (a central difference over 4 pixels: the two-pixel one carries the map's noise
-            # into the step; where a neighbour is invalid, the two-pixel one)
-            i0 = np.clip(np.floor(np.nan_to_num(xr, nan=0.0)).astype(int), 1, W - 3)
+            # cam1's own (column, row) at the match and their slopes along the rectified row,
+            # times dx1/dt = f B / t² (a central difference over 4 pixels: the two-pixel one
+            # carries the map's noise into the step; where a neighbour is invalid, the two-pixel
+            # one)
+            xr0 = np.nan_to_num(xr, nan=0.0)
+            i0 = np.clip(np.floor(xr0).astype(int), 1, W - 3)
+            frac = np.clip(xr0 - i0, 0.0, 1.0)
             rows_ = np.arange(H)[:, None]
-            wide = (c1[rows_, i0 + 2] - c1[rows_, i0 - 1]) / 3.0
-            slope = np.where(np.isfinite(wide), wide, c1[rows_, i0 + 1] - c1[rows_, i0])
-            k_1 = (slope.ravel() * f * B / t_s**2)
+            v_1, k_1 = [], []
+            for mp in (c1, r1):
+                v_1.append((mp[rows_, i0] * (1 - frac) + mp[rows_, i0 + 1] * frac).ravel())
+                wide = (mp[rows_, i0 + 2] - mp[rows_, i0 - 1]) / 3.0
+                slope = np.where(np.isfinite(wide), wide, mp[rows_, i0 + 1] - mp[rows_, i0])
+                k_1.append(slope.ravel() * f * B / t_s**2)
+            v_1, k_1 = np.stack(v_1, 1), np.stack(k_1, 1)
         t_s[~np.isfinite(xr.ravel())] = np.nan
         cand = (np.isfinite(t_s) | np.isfinite(c0.ravel()))
         t = np.full(H * W, np.nan)
         t[cand] = _three_ray_depths(
-            d[cand], t_s[cand], k_1[cand], c0.ravel()[cand], r0.ravel()[cand], rect, proj, config
+            d[cand], t_s[cand], v_1[cand], k_1[cand], c0.ravel()[cand], r0.ravel()[cand], rect,
+            proj, config,
         )
         P = (d * t[:, None]).reshape(H, W, 3)  # rectified cam0 frame
         # a filled point has no cam1 match: its confidence is cam0's, its row error 0
