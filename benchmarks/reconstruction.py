@@ -291,7 +291,7 @@ SHAPES = ("stereo", "three-ray", "procam")
 
 
 def run_part(name, views, calib_mode, workdir, cache=None, edge=(0.0, 2), shape=None, caps=None,
-             rig_name="virtual"):
+             rig_name="virtual", min_view_points=None):
     """One part; ``shape`` (with true calibration): ``stereo`` (two cameras, projector unused),
     ``three-ray`` (two cameras and the calibrated projector), ``procam`` (cam0 and the projector:
     the rig ``<rig_name>_procam``, whose camera and projector are the two-camera rig's, so cam0's
@@ -331,7 +331,8 @@ def run_part(name, views, calib_mode, workdir, cache=None, edge=(0.0, 2), shape=
           {"cam0": c.decoded["cam0"]} if shape == "procam" else c.decoded) for c in caps],
         calib,
         out,
-        ReconstructConfig(mesh=False, triangulate=tri),
+        ReconstructConfig(mesh=False, triangulate=tri,
+                          **({} if min_view_points is None else {"min_view_points": min_view_points})),
     )
     t_rec = time.perf_counter() - t0
     part = read_cloud(out / "part.ply").points
@@ -388,7 +389,7 @@ def main() -> None:
         help="TriangulateConfig.edge_jump (depth-edge filter; 0: off, the default)",
     )
     ap.add_argument("--edge-radius", type=int, default=2, help="TriangulateConfig.edge_radius_px")
-    ap.add_argument("--rig", default="virtual", choices=["virtual", "virtual_small", "virtual_threeray"],
+    ap.add_argument("--rig", default="virtual", choices=["virtual", "virtual_small", "virtual_threeray", "virtual_small_threeray"],
                     help="the two-camera virtual rig (virtual_small: 400x320 cameras, quick; "
                     "virtual_threeray: the projector 55 mm above the cameras, for --shapes stereo "
                     "three-ray)")
@@ -400,8 +401,11 @@ def main() -> None:
         help="rig shapes to compare on the same capture (forces --calibration true): stereo, "
         "three-ray (two cameras + calibrated projector), procam (one camera + projector)",
     )
+    ap.add_argument("--min-view-points", type=int, default=None,
+                    help="ReconstructConfig.min_view_points (a thin part seen edge-on through the "
+                    "small rig's 400x320 cameras can give fewer than the default 500)")
     args = ap.parse_args()
-    if args.shapes and "procam" in args.shapes and args.rig == "virtual_threeray":
+    if args.shapes and "procam" in args.shapes and args.rig.endswith("threeray"):
         ap.error("--shapes procam needs a rig with a one-camera twin (virtual, virtual_small)")
     if args.shapes:
         args.calibration = "true"
@@ -427,6 +431,7 @@ def main() -> None:
                         shape,
                         caps,
                         args.rig,
+                        args.min_view_points,
                     )
                 except Exception as exc:  # noqa: BLE001 - report the part and go on with the next
                     print(f"{name:28s} {shape or ''} FAILED: {exc}", flush=True)

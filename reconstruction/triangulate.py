@@ -138,12 +138,16 @@ class TriangulateConfig:
         3.0,
     )
     use_projector: bool = doc(
-        "when the calibration has a projector, triangulate from all three rays (see the module "
-        "docstring). Off by default: on the virtual rig (projector midway between the cameras, "
-        "exact maps + 0.1 px decoder noise, 15 parts, two views each) the three-ray error is "
-        "0.99-1.02x the two cameras' (benchmarks/procam.py --virtual), and on "
-        "test_pipeline's box_with_post its clouds (as accurate per view) sent FRICP astray on "
-        "two pairs (part mean 0.0024 -> 0.036 mm)",
+        "when the calibration has a projector, triangulate from all three rays (the least "
+        "squares of the module docstring). Off by default: it gains only where the projector "
+        "sits off the cameras' baseline or off-centre (virtual_threeray, projector 58 mm off "
+        "the baseline: 0.76-0.77x the two cameras' error per view), nothing with the projector "
+        "midway on it as on virtual.toml and most two-camera rigs (0.99-1.01x), and there it "
+        "still sends FRICP astray on test_pipeline's box_with_post (exact maps, part mean "
+        "0.0024 -> 0.0347 mm, views turned by 0.28-0.82°; on virtual_threeray 0.0024 -> "
+        "0.0022 mm, no view moved); it also makes every point depend on the projector's "
+        "calibration, the least constrained of the three (an inverse camera). Turn it on "
+        "(`[triangulate] use_projector = true`) for a rig whose projector is off the baseline",
         False,
     )
     fill_from_projector: bool = doc(

@@ -52,6 +52,9 @@ def _check_capture(run, captures, name):
     assert rms <= 1.0, rms  # upstream integer decoding: 1.06-2.87 mm
     assert abs(mean - 75.0) <= 0.15, mean
     assert check.median_error_px < 0.5 and check.kept_fraction > 0.9
+    # each corner ray cut with the measured surface around it (the board is not quite flat)
+    assert abs(fig.surface_spacing_mean_mm - 75.0) <= 0.15, fig
+    assert fig.surface_spacing_std_mm <= 0.30, fig
     return std
 
 
@@ -64,8 +67,10 @@ def test_triangulated_board_is_flat_and_to_scale(run, captures):
 @pytest.mark.parametrize("name", ["capture_0", "capture_1", "capture_3"])
 def test_every_capture_flat_and_to_scale(run, captures, name):
     std = _check_capture(run, captures, name)
-    # capture_1's camera corners scatter by 0.49 px RMS (the board is steep and its corner
-    # curls): even the camera's own board pose (solvePnP) spaces them 75.01 ± 0.51 mm
+    # capture_1's board curls at one corner (the cloud lies 1.0-1.2 mm below the fitted plane
+    # there, seen 56° from its normal: the plane misplaces those corners by up to 1.6 mm; the
+    # corners themselves are found to 0.05 px whatever the detector): with one plane its
+    # spacing spreads by 0.51 mm, on the measured surface by 0.22 mm (checked above)
     assert std <= (0.55 if name == "capture_1" else 0.30), std
 
 
