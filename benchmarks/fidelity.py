@@ -99,6 +99,30 @@ disk cache of ``get_features`` keyed by points, mask, arguments and the numpy RN
 restores the RNG state the computation left). Real3D-AD: ``pc_features.py`` calls an undefined
 ``Model`` (the deep extractor; BTF never uses it): those three lines removed; main_btf_*.py end
 ``print(...format(cls, ...))`` with ``cls`` undefined (NameError after the first class): ``real_class``.
+
+Real3D-AD's PatchCore / Reg3D-AD scripts (session 8; the edits are made by a script kept outside
+the repository, each marked ``# FIDELITY`` in the checkout): root, classes and a per-sample dump
+as for BTF; ``set_torch_device`` -> CPU and ``FaissNN(faiss_on_gpu, ...)`` -> ``FaissNN(False, 1)``
+(faiss-cpu 1.15.1: ``--faiss_on_gpu`` is a flag that defaults to True, so it cannot be switched
+off from the command line); ``np.concatenate(np.asarray(masks_gt))`` -> ``np.concatenate(masks_gt)``
+(ragged per-cloud lists: numpy >= 1.24 refuses ``np.asarray``); the approximate greedy coreset
+loop (``_compute_greedy_coreset_indices_with_limit_memory``) with ``a.a`` computed once instead
+of in each of the 10,000 iterations and ``torch.minimum`` for cat + min (same indices as the
+original, 300 of 300 picks on 30K random 128-d features; 1.8x faster) and cached on disk by
+(features, start points, size); ``get_registration_np`` (RANSAC, unseeded) cached per (cloud,
+template), so all passes and scripts reuse one draw per cloud where the original draws anew in
+each pass; ``nn.Module.cuda`` a no-op; ``timm`` (DropPath: stochastic depth as timm defines it,
+active in training mode; trunc_normal_: torch's) and ``torchvision`` (image transforms, never
+applied) stand-ins; the unused Point-MAE construction of ``main_patchcore_fpfh_raw.py`` removed.
+Point-MAE runs: no official checkpoint can be downloaded here, so both sides use the SAME weights,
+ours (``point_mae_small``: trans_dim 192, depth 6), converted to the official layout
+(``{'base_model': {'MAE_encoder.<name>'}}``: ``encoder.patch_embed.X`` -> ``encoder.X``,
+``encoder.blocks.i`` -> ``blocks.blocks.i``, ``encoder.pos_embed`` / ``encoder.norm`` -> top level);
+their hard-coded ``trans_dim = 384``, ``depth = 12``, ``encoder_dims = 384`` and
+``fetch_idx = [3, 7, 11]`` read the checkpoint's 192 / 6 / 192 and blocks 1, 3, 5 (the same
+relative depths, ``pointmae_extractor.scaled_block_indices``) from the environment, and
+``num_group = 16384`` (a 16384-token attention: 6.4 GB per layer, GPU work) is 1024 on the CPU
+(``FID_PMAE_GROUPS``; ``fidelity_device.sh`` runs 16384). Loading asserts no missing key.
 """
 
 from __future__ import annotations
@@ -121,19 +145,27 @@ OPEN3D_AD_ARGS = ["--dataset", "open-industry", "--num_group", "4096", "--group_
 # official code per method: where it is public, and what of it this script drives
 OFFICIAL = {
     "open3d-ad": "hzzzzzhappy/open-industry Open3DAD/ (commit 787a2d7; driven: main.py)",
-    "devnet": "hzzzzzhappy/open-industry dra_drev/DevNet_train.py (needs Point-MAE weights, GPU)",
-    "dra": "hzzzzzhappy/open-industry dra_drev/DRA_train.py (needs Point-MAE weights, GPU)",
+    "devnet": "hzzzzzhappy/open-industry dra_drev/DevNet_train.py + DevNet_eval_p.py (complete in "
+              "the current tree, commit 95fdd24; 16384-group Point-MAE features, 50 epochs; not run)",
+    "dra": "hzzzzzhappy/open-industry dra_drev/DRA_train.py + DRA_eval_p.py (as above; 30 epochs x 20 "
+           "steps of batch 48, SphereCropMask pseudo anomalies; not run)",
     "btf-raw": "M-3LAB/Real3D-AD main_btf_raw.py (point-cloud port of eliahuhorwitz/3D-ADS, "
                "which reads MVTec 3D-AD depth images only)",
     "btf-fpfh": "M-3LAB/Real3D-AD main_btf_fpfh.py (as above)",
-    "patchcore-fpfh": "M-3LAB/Real3D-AD main_patchcore_fpfh_raw.py (faiss)",
-    "reg3d-ad": "M-3LAB/Real3D-AD main_reg3dad.py (faiss, Point-MAE weights)",
-    "m3dm": "nomewang/M3DM (MVTec 3D-AD RGB+XYZ; Point-MAE + DINO weights, GPU)",
-    "po3ad": "yjnanan/PO3AD (MinkowskiEngine sparse convolutions: CUDA build, GPU)",
+    "patchcore-fpfh": "M-3LAB/Real3D-AD main_patchcore_fpfh.py (faiss-cpu)",
+    "patchcore-fpfh+raw": "M-3LAB/Real3D-AD main_patchcore_fpfh_raw.py (faiss-cpu)",
+    "patchcore-pointmae": "M-3LAB/Real3D-AD main_patchcore_pointmae.py (faiss-cpu; our Point-MAE "
+                          "weights on both sides)",
+    "reg3d-ad": "M-3LAB/Real3D-AD main_reg3dad.py (faiss-cpu; our Point-MAE weights on both sides)",
+    "m3dm": "nomewang/M3DM reads MVTec 3D-AD (organised xyz tiffs + RGB); its point-only path as "
+            "M-3LAB/Real3D-AD ports it: main_m3dm.py (--num_group 16384; not run)",
+    "po3ad": "yjnanan/PO3AD (MinkowskiEngine built with nvcc, 1001 epochs x 100 repeats: GPU)",
     "mc4ad": "hzzzzzhappy/Anonymous_Repository_of_MC4AD code/ (MinkowskiEngine: CUDA build, GPU)",
-    "imrnet": "none public (Chopper-233/Anomaly-ShapeNet holds the dataset card and PDFs only)",
+    "imrnet": "none public (Chopper-233/Anomaly-ShapeNet holds the dataset card and PDFs only; "
+              "ylierenx/ImrNet is an unrelated video network)",
     "gmanet": "none public (no repository found by name)",
-    "sca": "none public (no repository found by name)",
+    "sca": "none public (a README-only repository: 'instructions will be released once the paper "
+           "is published')",
 }
 
 
