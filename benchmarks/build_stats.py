@@ -1,0 +1,148 @@
+"""A dataset build's statistics beside Open-Industry's (000 §III-B: ~90K points per sample, anomaly
+point ratio 0.51-2.64 %, mean 1.20 %), computed from the samples finished so far, and the build's
+progress and ETA (issue 21 part 1).
+
+    .venv/bin/python -P benchmarks/build_stats.py [OUT] [--spec open-industry-full]
+
+OUT (default ``/work/builds/open-industry-full``) is a build's output folder, finished or not
+(``stats.csv`` is written only at packaging; this reads the unit cache, ``OUT/.build/units``,
+whose sample records hold every finished sample's point count and anomaly ratio). Per class:
+samples done of planned, points mean/min/max, anomaly ratio mean/min/max over the anomalous
+samples, and how many carves kept a ratio outside the annotation stage's range
+(``ratio_check_relaxed``); then per defect type, and the whole build beside the paper's figures.
+
+Progress: units done of planned per kind (capture view, reconstruct scan, sample, package), the
+wall time per unit of each kind measured from the cache entries' write times (the build runs
+one unit at a time, deepest first, so consecutive entries are consecutive units; gaps over
+10 min, i.e. restarts, are dropped), and two ETAs: at the measured wall rate (the machine as
+loaded now) and at idle from the CPU figures of benchmarks/build_throughput.py (``IDLE_CPU_S``,
+one worker on an idle core).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+PAPER = {"points_k": 90.0, "ratio_min_pct": 0.51, "ratio_max_pct": 2.64, "ratio_mean_pct": 1.20}
+# CPU s per unit on one idle core (benchmarks/build_throughput.py and the spec's comment:
+# capture 3.5 s per view, reconstruction ~16 s per scan, a sample 0.3-2.8 s)
+IDLE_CPU_S = {"capture_view": 3.5, "reconstruct_scan": 16.0, "pipeline_sample": 1.5,
+              "package_class": 5.0, "package_dataset": 5.0}
+GAP_S = 600.0
+
+
+def _kind(fn: str) -> str:
+    return fn.rsplit(":", 1)[-1]
+
+
+def read_cache(out: Path) -> list[tuple[float, str, dict]]:
+    entries = []
+    for f in (out / ".build" / "units").glob("*.json"):
+        try:
+            d = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        entries.append((f.stat().st_mtime, _kind(d.get("fn", "")), d.get("result")))
+    return sorted(entries, key=lambda e: e[0])
+
+
+def _fmt_h(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out", nargs="?", type=Path, default=Path("/work/builds/open-industry-full"))
+    ap.add_argument("--spec", default="open-industry-full")
+    args = ap.parse_args(argv)
+
+    from scan2ad.datasets.builder import plan_units
+    from scan2ad.datasets.spec import load_spec
+
+    spec = load_spec(args.spec)
+    planned = plan_units(spec, args.out)
+    total = defaultdict(int)
+    for u in planned:
+        total[u.fn.__name__] += 1
+    planned_per_class = defaultdict(int)
+    for u in planned:
+        if u.fn.__name__ == "pipeline_sample" or u.fn.__name__ == "build_sample":
+            planned_per_class[u.kwargs["cls"]] += 1
+    keys = {u.key for u in planned}
+    entries = [e for e in read_cache(args.out)]
+    done_keys = {f.stem for f in (args.out / ".build" / "units").glob("*.json")} & keys
+    done = defaultdict(int)
+    samples = []
+    for _, kind, res in entries:
+        done[kind] += 1
+        if isinstance(res, dict) and "relpath" in res and "anomaly_ratio" in res:
+            samples.append(res)
+
+    print(f"# {args.out}: {len(done_keys)} of {len(planned)} units of the plan done\n")
+    print("| class | samples done / planned | points mean (K) | min | max | anomalous | ratio mean % | min % | max % | relaxed |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    by_class = defaultdict(list)
+    for s in samples:
+        by_class[s["class"]].append(s)
+    for cls in spec.class_names:
+        recs = by_class.get(cls, [])
+        if not recs:
+            print(f"| {cls} | 0 / {planned_per_class[cls]} | | | | | | | | |")
+            continue
+        pts = np.array([r["points"] for r in recs], float) / 1000
+        an = [r for r in recs if r["type"] != "good"]
+        rat = np.array([r["anomaly_ratio"] for r in an], float) * 100
+        relaxed = sum(any(d.get("ratio_check_relaxed") for d in r.get("provenance", {}).get("defects", []))
+                      for r in an)
+        rs = (f"{rat.mean():.2f} | {rat.min():.2f} | {rat.max():.2f}" if len(an) else " | | ")
+        print(f"| {cls} | {len(recs)} / {planned_per_class[cls]} | {pts.mean():.1f} | {pts.min():.1f} | "
+              f"{pts.max():.1f} | {len(an)} | {rs} | {relaxed} |")
+    an = [r for r in samples if r["type"] != "good"]
+    if an:
+        print("\n| defect type | samples | ratio mean % | min % | max % |")
+        print("|---|---|---|---|---|")
+        for t in sorted({r["type"] for r in an}):
+            rat = np.array([r["anomaly_ratio"] for r in an if r["type"] == t]) * 100
+            print(f"| {t} | {len(rat)} | {rat.mean():.2f} | {rat.min():.2f} | {rat.max():.2f} |")
+    pts = np.array([r["points"] for r in samples], float) / 1000 if samples else np.zeros(0)
+    rat = np.array([r["anomaly_ratio"] for r in an], float) * 100 if an else np.zeros(0)
+    print("\n| figure | paper (000 §III-B) | ours so far |")
+    print("|---|---|---|")
+    print(f"| samples | 2400 | {len(samples)} |")
+    print(f"| points per sample (K) | ~{PAPER['points_k']:.0f} | "
+          + (f"{pts.mean():.1f} (min {pts.min():.1f}, max {pts.max():.1f})" if len(pts) else "-") + " |")
+    if len(rat):
+        print(f"| anomaly ratio range % | {PAPER['ratio_min_pct']:.2f}-{PAPER['ratio_max_pct']:.2f} | "
+              f"{rat.min():.2f}-{rat.max():.2f} (5-95 %: {np.percentile(rat, 5):.2f}-{np.percentile(rat, 95):.2f}) |")
+        print(f"| anomaly ratio mean % | {PAPER['ratio_mean_pct']:.2f} | {rat.mean():.2f} |")
+
+    # progress and ETA
+    wall = defaultdict(list)
+    for (t0, _, _), (t1, kind, _) in zip(entries, entries[1:]):
+        if 0 < t1 - t0 < GAP_S:
+            wall[kind].append(t1 - t0)
+    print("\n| unit kind | done / planned | wall s per unit (now) | remaining wall at that rate | remaining CPU at idle |")
+    print("|---|---|---|---|---|")
+    eta_wall = eta_idle = 0.0
+    for kind in ("capture_view", "reconstruct_scan", "pipeline_sample", "package_class", "package_dataset"):
+        if not total.get(kind):
+            continue
+        n_done = sum(1 for u in planned if u.fn.__name__ == kind and u.key in done_keys)
+        left = total[kind] - n_done
+        w = float(np.median(wall[kind])) if wall[kind] else IDLE_CPU_S[kind]
+        eta_wall += left * w
+        eta_idle += left * IDLE_CPU_S[kind]
+        print(f"| {kind} | {n_done} / {total[kind]} | {w:.1f} | {_fmt_h(left * w)} | {_fmt_h(left * IDLE_CPU_S[kind])} |")
+    print(f"\nETA: {_fmt_h(eta_wall)} at the measured rate, {_fmt_h(eta_idle)} on one idle core "
+          f"(~{_fmt_h(eta_idle / 2)} with --workers 2 on two idle cores)")
+    return {"samples": len(samples), "done_units": len(done_keys), "planned_units": len(planned),
+            "eta_wall_s": eta_wall, "eta_idle_s": eta_idle}
+
+
+if __name__ == "__main__":
+    main()

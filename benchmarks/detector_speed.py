@@ -1,0 +1,163 @@
+"""Every detector's scoring speed at ~90K points (issue 21 part 4; paper 000 Table VII: Open3D-AD
+8.4 FPS on its GPU): samples/s after loading, CPU s per sample, fit time and peak memory, one
+row per method, with the ratio against the 1 sample/s target and against PatchCore-FPFH measured
+first in the same process.
+
+    OMP_NUM_THREADS=2 .venv/bin/python -P benchmarks/detector_speed.py CLASS_DIR \\
+        [--methods a,b] [--n-train 8] [--n-test 3] [--profile METHOD]
+
+CLASS_DIR is one class folder of an Open-Industry-layout dataset at the paper's scale, finished
+or not (e.g. ``/work/builds/open-industry-full/square_taper_washer`` while the build runs): the
+first ``--n-train`` clouds of ``train/`` fit the detector, the next ``--n-test`` clouds (then
+``test/``'s) are scored. Methods that train on seen anomalies get one labelled anomaly: the
+first ``test/`` sample with a ``gt/`` file, else a train cloud with a smooth 0.3 mm bump of
+1.2 % of its points (Open-Industry's mean anomaly ratio) displaced along the local normal — the
+seen anomaly conditions the fit only; scoring speed does not depend on it. The trained methods
+fit on a short schedule (``TRAIN_OVERRIDES``: fewer optimiser steps only; the networks, token
+counts and inference path are each entry's defaults), because scoring, not training, is
+measured. A memory bank grows with the training set, so a method's rate at the protocol's 60
+references is below the rate measured at ``--n-train`` (PatchCore's nearest-neighbour search
+is logarithmic in the bank with its KD-tree; the figures below say which rows depend on it).
+
+``--profile METHOD`` prints the cProfile of METHOD's scoring (top 25 by cumulative time).
+
+Measured: see the table in the closing note of issue 21 (and the commit message that added it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import time
+from pathlib import Path
+
+os.environ.setdefault("SCAN2AD_NO_PROGRESS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+import numpy as np  # noqa: E402
+
+METHODS = ("patchcore-fpfh,open3d-ad,open3d-ad-m1,open3d-ad-m2,open3d-ad-m3,open3d-ad-m4,open3d-ad-m5,"
+           "open3d-ad-m6,open3d-ad-m7,open3d-ad-m8,open3d-ad-m9,devnet-pm,devnet-pb,dra-pm,dra-pb,"
+           "patchcore-fpfh+raw,patchcore-pointmae,btf-raw,btf-fpfh,m3dm,reg3d-ad,po3ad")
+# scoring is measured, not learning: the trained entries take a few optimiser steps
+TRAIN_OVERRIDES = {"devnet-pm": {"steps": 10}, "devnet-pb": {"steps": 10},
+                   "dra-pm": {"steps": 10}, "dra-pb": {"steps": 10},
+                   "po3ad": {"steps": 10, "batch_size": 2}}
+TARGET = 1.0  # samples/s on two cores (issue 7's target, issue 21 part 4)
+
+
+def bumped(points: np.ndarray, rng: np.random.Generator, ratio: float = 0.012,
+           height_mm: float = 0.3):
+    """A labelled copy of ``points`` with a smooth bump over the ``ratio`` nearest points of a
+    random point, displaced along the local PCA normal (the fit's seen anomaly when the class
+    folder has none)."""
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(points)
+    centre = points[rng.integers(len(points))]
+    k = max(16, int(ratio * len(points)))
+    d, idx = tree.query(centre, k=k)
+    local = points[idx] - points[idx].mean(axis=0)
+    normal = np.linalg.svd(local, full_matrices=False)[2][2]
+    w = 0.5 * (1 + np.cos(np.pi * d / max(d.max(), 1e-9)))
+    out = points.copy()
+    out[idx] += height_mm * w[:, None] * normal
+    labels = np.zeros(len(points), np.uint8)
+    labels[idx] = 1
+    return out, labels
+
+
+def load_class(folder: Path, n_train: int, n_test: int):
+    from scan2ad.errors import InputError
+    from scan2ad.pointcloud import PointCloud, read_cloud, read_xyz
+
+    train = sorted((folder / "train").glob("*.pcd"))
+    test = sorted((folder / "test").glob("*.pcd"))
+    if len(train) < n_train + (0 if len(test) >= n_test else n_test - len(test)):
+        raise InputError(f"{folder}: {len(train)} train and {len(test)} test clouds; need {n_train} to fit "
+                         f"and {n_test} to score")
+    fit = [read_cloud(p) for p in train[:n_train]]
+    score = [read_cloud(p).points for p in (train[n_train:] + test)[:n_test]]
+    anomaly, source = None, "bump"
+    for p in test:
+        gt = folder / "gt" / (p.stem + ".txt")
+        if gt.is_file():
+            anomaly, source = read_xyz(gt), gt.name
+            break
+    if anomaly is None:
+        pts, labels = bumped(fit[0].points, np.random.default_rng(0))
+        anomaly = PointCloud(pts, labels=labels)
+    return fit, anomaly, source, score
+
+
+def measure(name: str, fit, anomaly, score, profile: bool = False) -> dict:
+    import torch
+
+    from scan2ad.detectors.base import TrainSet
+    from scan2ad.detectors.evaluate import peak_rss_mb, reset_peak_rss
+    from scan2ad.detectors.registry import create
+
+    reset_peak_rss()
+    det = create(name, **TRAIN_OVERRIDES.get(name, {}))
+    t0 = time.perf_counter()
+    det.fit(TrainSet(fit, [anomaly], ["Bump"], "speed"))
+    fit_s = time.perf_counter() - t0
+    prof = cProfile.Profile() if profile else None
+    t0, c0 = time.perf_counter(), time.process_time()
+    if prof:
+        prof.enable()
+    with torch.no_grad():
+        det.score_batch(score)
+    if prof:
+        prof.disable()
+    dt, dc = time.perf_counter() - t0, time.process_time() - c0
+    if prof:
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+    return {"fps": len(score) / dt, "cpu_s": dc / len(score), "fit_s": fit_s, "rss_mb": peak_rss_mb(),
+            "parameters": det.parameter_count()}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("class_dir", type=Path)
+    ap.add_argument("--methods", default=METHODS)
+    ap.add_argument("--n-train", type=int, default=8)
+    ap.add_argument("--n-test", type=int, default=3)
+    ap.add_argument("--profile", default="", help="print the cProfile of this method's scoring")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    threads = int(os.environ["OMP_NUM_THREADS"])
+    torch.set_num_threads(threads)
+    fit, anomaly, source, score = load_class(args.class_dir, args.n_train, args.n_test)
+    print(f"{args.class_dir}: fit on {len(fit)} clouds ({np.mean([len(c) for c in fit]):.0f} points) + "
+          f"1 anomaly ({source}); scoring {len(score)} clouds of {np.mean([len(s) for s in score]):.0f} "
+          f"points; {threads} thread(s)", flush=True)
+    methods = args.methods.split(",")
+    results: dict[str, dict] = {}
+    for name in methods:
+        load0 = os.getloadavg()[0]
+        results[name] = r = measure(name, fit, anomaly, score, profile=(name == args.profile))
+        r["load"] = load0
+        print(f"  {name}: {r['fps']:.2f} samples/s, {r['cpu_s']:.2f} CPU s/sample, fit {r['fit_s']:.1f} s, "
+              f"peak RSS {r['rss_mb']:.0f} MB", flush=True)
+    ref = results.get("patchcore-fpfh", {}).get("cpu_s")
+    print("\n| method | samples/s (wall) | CPU s/sample | samples per CPU s | / target (1/s) "
+          "| / patchcore-fpfh (CPU) | fit s | peak RSS MB | parameters | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, r in results.items():
+        per_cpu = 1.0 / max(r["cpu_s"], 1e-9)
+        rel = f"{ref / r['cpu_s']:.2f}" if ref else "n/a"
+        print(f"| {name} | {r['fps']:.2f} | {r['cpu_s']:.2f} | {per_cpu:.2f} | {per_cpu / TARGET:.2f} | {rel} "
+              f"| {r['fit_s']:.1f} | {r['rss_mb']:.0f} | {r['parameters']:,} | {r['load']:.1f} |")
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; 'samples per "
+          "CPU s' counts every thread's time, so it is the rate on one otherwise idle core (two "
+          "threads on two idle cores reach up to twice it where the method parallelises)")
+    return results
+
+
+if __name__ == "__main__":
+    main()
