@@ -47,8 +47,8 @@ def read_cache(out: Path) -> list[tuple[float, str, dict]]:
             d = json.loads(f.read_text())
         except (OSError, ValueError):
             continue
-        entries.append((f.stat().st_mtime, _kind(d.get("fn", "")), d.get("result")))
-    return sorted(entries, key=lambda e: e[0])
+        entries.append((f.stat().st_mtime, _kind(d.get("fn", "")), d.get("result"), f.stem))
+    return sorted(entries, key=lambda e: e[0])  # (mtime, kind, result, key)
 
 
 def _fmt_h(seconds: float) -> str:
@@ -74,16 +74,16 @@ def main(argv: list[str] | None = None) -> dict:
         if u.fn.__name__ == "pipeline_sample" or u.fn.__name__ == "build_sample":
             planned_per_class[u.kwargs["cls"]] += 1
     keys = {u.key for u in planned}
-    entries = [e for e in read_cache(args.out)]
-    done_keys = {f.stem for f in (args.out / ".build" / "units").glob("*.json")} & keys
-    done = defaultdict(int)
+    cached = read_cache(args.out)
+    entries = [e for e in cached if e[3] in keys]  # entries of other settings (stale) are ignored
+    done_keys = {e[3] for e in entries}
     samples = []
-    for _, kind, res in entries:
-        done[kind] += 1
+    for _, kind, res, _ in entries:
         if isinstance(res, dict) and "relpath" in res and "anomaly_ratio" in res:
             samples.append(res)
 
-    print(f"# {args.out}: {len(done_keys)} of {len(planned)} units of the plan done\n")
+    print(f"# {args.out}: {len(done_keys)} of {len(planned)} units of the plan done "
+          f"({len(cached) - len(entries)} cache entries of other settings ignored)\n")
     print("| class | samples done / planned | points mean (K) | min | max | anomalous | ratio mean % | min % | max % | relaxed |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     by_class = defaultdict(list)
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     # progress and ETA
     wall = defaultdict(list)
-    for (t0, _, _), (t1, kind, _) in zip(entries, entries[1:]):
+    for (t0, *_), (t1, kind, *_) in zip(cached, cached[1:]):
         if 0 < t1 - t0 < GAP_S:
             wall[kind].append(t1 - t0)
     print("\n| unit kind | done / planned | wall s per unit (now) | remaining wall at that rate | remaining CPU at idle |")

@@ -320,6 +320,9 @@ def plan_units(spec: BuildSpec, out: Path) -> list[Unit]:
             "label_threshold_mm": spec.label_threshold_mm,
             "max_rotation_deg": spec.max_rotation_deg, "max_radius_frac": spec.max_radius_frac,
             "source": spec.source}
+    if spec.source == "pipeline":  # sample settings of the pipeline source only (other keys unchanged)
+        base.update(texture_mm=spec.texture_mm, texture_corr_mm=spec.texture_corr_mm,
+                    defect_depth_scale=spec.defect_depth_scale)
     units: list[Unit] = []
     scan_units: list[Unit] = []
     plan = plan_samples(spec)

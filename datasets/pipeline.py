@@ -77,6 +77,24 @@ SCANS_DIR = ".build/scans"
 MAX_DRAWS = 4
 POISSON_SCALE = 1.5  # see poisson_mesh_1thread
 TARGET_RATIO = 0.012  # Open-Industry's mean anomaly point ratio (000 Table II), as carve_sample aims
+DEPTH_FLOOR = 2.0  # a scaled defect stays >= 2 label thresholds deep, so its centre is labelled
+
+
+def surface_texture(points: np.ndarray, normals: np.ndarray, amplitude_mm: float, corr_mm: float,
+                    rng: np.random.Generator, modes: int = 64) -> np.ndarray:
+    """Points moved along their normals by a smooth random height field: a Gaussian process of
+    standard deviation ``amplitude_mm`` and correlation length ``corr_mm``, drawn as ``modes``
+    random Fourier features (frequencies ~ N(0, 1/corr²), uniform phases; the field's
+    covariance is then amplitude² · exp(-d² / (2 corr²)) in expectation). It models what a part
+    instance's measured surface carries besides its shape and what the rig's per-pixel noise
+    lacks: machining traces and the spatially correlated part of scanner error (000 §III:
+    Open-Industry "preserves authentic manufacturing traces, surface textures"). Every sample
+    draws its own field, as every real sample is its own physical part."""
+    k = rng.normal(scale=1.0 / corr_mm, size=(modes, 3))
+    phase = rng.uniform(0.0, 2.0 * np.pi, modes)
+    h = amplitude_mm * np.sqrt(2.0 / modes) * np.cos(points @ k.T + phase).sum(axis=1)
+    n = normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
+    return points + h[:, None] * n
 
 
 def _int_seed(seed) -> int:
@@ -273,9 +291,11 @@ def resample_scan(points: np.ndarray, n: int, rng: np.random.Generator) -> np.nd
 
 
 def carve_points(mesh, points: np.ndarray, normals: np.ndarray, defect: str, seed: int,
-                 target_ratio: float, label_threshold_mm: float, check: bool = True):
+                 target_ratio: float, label_threshold_mm: float, check: bool = True,
+                 depth_scale: float = 1.0):
     """Carve ``defect`` into ``mesh`` (annotation stage, Blender) and move the measured
-    ``points`` with it; return (moved points, labels (uint8), spec, LabelledCloud)."""
+    ``points`` with it; return (moved points, labels (uint8), spec, LabelledCloud).
+    ``depth_scale`` scales the annotation stage's default depth (see :data:`DEPTH_FLOOR`)."""
     import open3d as o3d
     import trimesh
 
@@ -288,6 +308,8 @@ def carve_points(mesh, points: np.ndarray, normals: np.ndarray, defect: str, see
     cfg = LabelConfig(noise_sigma_mm=label_threshold_mm / 3.0, k_sigma=3.0, check_ratio=check)
     spec = make_spec(mesh, defect, seed, location="given", centre=centre,
                      target_ratio=target_ratio, threshold=cfg.threshold)
+    if depth_scale != 1.0:
+        spec = dataclasses.replace(spec, depth=max(depth_scale * spec.depth, DEPTH_FLOOR * cfg.threshold))
     if spec.is_boolean:
         raise Scan2adError(f"{defect} removes material: a scan's measured points cannot follow "
                            "a boolean cut (the pipeline source takes displacement defects only)")
@@ -332,6 +354,7 @@ def make_pipeline_cloud(out: str, scan: dict, defect: str | None, seed: list[int
     labels = np.zeros(len(pts), np.uint8)
     specs: list[dict] = []
     defect_seed = int(rng.integers(2**31))
+    depth_scale = float(params.get("defect_depth_scale", 1.0))
     if defect is not None:
         mesh = load_mesh(recon / "carve_mesh.ply")
         target = TARGET_RATIO * scan["scanned_area_fraction"]
@@ -339,7 +362,8 @@ def make_pipeline_cloud(out: str, scan: dict, defect: str | None, seed: list[int
         for attempt in range(MAX_DRAWS):
             try:
                 moved, labels, spec, _ = carve_points(mesh, pts, nrm, defect, defect_seed + attempt,
-                                                      target, params["label_threshold_mm"])
+                                                      target, params["label_threshold_mm"],
+                                                      depth_scale=depth_scale)
                 used = defect_seed + attempt
                 break
             except LabelRatioError as exc:
@@ -347,9 +371,14 @@ def make_pipeline_cloud(out: str, scan: dict, defect: str | None, seed: list[int
         else:  # every draw missed the range: keep the first, say so
             relaxed = True
             moved, labels, spec, _ = carve_points(mesh, pts, nrm, defect, defect_seed, target,
-                                                  params["label_threshold_mm"], check=False)
+                                                  params["label_threshold_mm"], check=False,
+                                                  depth_scale=depth_scale)
         pts = moved
         specs = [_jsonable(spec.to_dict()) | {"seed": used, "ratio_check_relaxed": relaxed}]
+    texture = float(params.get("texture_mm", 0.0))
+    if texture > 0:  # its own stream: the draws above do not depend on it
+        pts = surface_texture(np.asarray(pts, np.float64), nrm, texture, float(params["texture_corr_mm"]),
+                              np.random.default_rng([*seed, 7]))
     pts = np.asarray(pts, np.float64) @ _random_rotation(params["max_rotation_deg"], rng).T
     return pts.astype(np.float32).astype(np.float64), labels, specs
 

@@ -144,6 +144,14 @@ class BuildSpec:
     noise_mm: float = doc("scanner noise: std of Gaussian displacement (mm)", 0.015)
     label_threshold_mm: float = doc("a point is anomalous where the defect moved it farther (mm)", 0.05)
     max_rotation_deg: float = doc("random placement rotation of each sample (deg)", 3.0)
+    texture_mm: float = doc(
+        "pipeline: std of a smooth random height field added along the normals of every sample's "
+        "points (machining traces and correlated scanner error; datasets.pipeline.surface_texture); "
+        "0: the rig's per-pixel noise only", 0.0)
+    texture_corr_mm: float = doc("pipeline: correlation length of that height field (mm)", 0.5)
+    defect_depth_scale: float = doc(
+        "pipeline: factor on the annotation stage's default defect depth (kept >= 2 label "
+        "thresholds)", 1.0)
     views: int = doc("pipeline: turntable views captured per scan (equal steps)", 4)
     samples_per_scan: int = doc(
         "pipeline: samples drawn from one scan of a part instance (different resamplings of its "
@@ -248,6 +256,12 @@ class BuildSpec:
             if self.label_threshold_mm <= 0:
                 problems.append("source = 'pipeline' (and classes of sessions or clouds) needs "
                                 "label_threshold_mm > 0")
+            if not 0 <= self.texture_mm <= 1:
+                problems.append("texture_mm must be in [0, 1] mm")
+            if not 0 < self.texture_corr_mm <= 100:
+                problems.append("texture_corr_mm must be in (0, 100] mm")
+            if not 0 < self.defect_depth_scale <= 10:
+                problems.append("defect_depth_scale must be in (0, 10]")
         if problems:
             raise InputError("invalid build spec:\n  " + "\n  ".join(problems), source_path)
         return self

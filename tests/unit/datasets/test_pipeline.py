@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from scan2ad.datasets.builder import BUILD_DIR, build, plan_samples, plan_units
-from scan2ad.datasets.pipeline import carve_points, plan_scans, resample_scan
+from scan2ad.datasets.pipeline import carve_points, plan_scans, resample_scan, surface_texture
 from scan2ad.datasets.samples import NORMAL, load_sample
 from scan2ad.datasets.spec import load_spec
 from scan2ad.datasets.validate import validate_dataset
@@ -122,6 +122,35 @@ def test_pipeline_spec_is_checked():
         load_spec(dict(MICRO, samples_per_scan=0))
     with pytest.raises(InputError, match="poisson_depth"):
         load_spec(dict(MICRO, poisson_depth=14))
+    for key, bad in (("texture_mm", -0.01), ("texture_mm", float("nan")), ("texture_corr_mm", 0.0),
+                     ("defect_depth_scale", 0.0)):
+        with pytest.raises(InputError, match=key):
+            load_spec(dict(MICRO, **{key: bad}))
+
+
+def test_sample_settings_key_the_samples_not_the_scans():
+    """A changed sample setting (texture, defect depth) must not be served from a stale cache
+    entry (unit keys hash the arguments, not the code), and must not redo the scans."""
+    from pathlib import Path
+
+    a = plan_units(load_spec(MICRO), Path("/x"))
+    b = plan_units(load_spec(dict(MICRO, texture_mm=0.01)), Path("/x"))
+    for ua, ub in zip(a, b, strict=True):
+        scan_side = ua.fn.__name__ in ("capture_view", "reconstruct_scan")
+        assert (ua.key == ub.key) == scan_side or ua.fn.__name__.startswith("package_")
+
+
+def test_surface_texture_is_a_smooth_field_of_the_given_std():
+    rng = np.random.default_rng(0)
+    pts = np.c_[rng.uniform(0, 20, (40000, 2)), np.zeros(40000)]
+    nrm = np.tile([0.0, 0.0, 2.0], (len(pts), 1))  # not unit: normalised inside
+    h = surface_texture(pts, nrm, 0.02, 0.5, np.random.default_rng(1))[:, 2]
+    assert np.allclose(surface_texture(pts, nrm, 0.02, 0.5, np.random.default_rng(1))[:, 2], h)
+    assert 0.012 < h.std() < 0.028 and abs(h.mean()) < 0.01
+    from scipy.spatial import cKDTree
+
+    near = cKDTree(pts).query(pts[:2000], k=2)[1][:, 1]  # neighbours ~0.05 mm apart
+    assert np.corrcoef(h[:2000], h[near])[0, 1] > 0.9  # correlated over a fraction of 0.5 mm
 
 
 def test_carve_points_moves_only_the_defect_and_labels_it():
@@ -146,6 +175,21 @@ def test_carve_points_moves_only_the_defect_and_labels_it():
     assert ((moved - noisy)[labels == 1] @ np.asarray(spec.direction)).mean() > 0
     # the defect acts in a cylinder of its radius and height: within sqrt(2) radii of its centre
     assert np.linalg.norm(noisy[labels == 1] - np.asarray(spec.centre), axis=1).max() <= 1.5 * spec.influence_radius()
+
+
+def test_defect_depth_scale_makes_shallower_defects():
+    import trimesh
+
+    from scan2ad.acquisition.parts import make_part
+
+    mesh = make_part("heavy_washer", 0)
+    pts, fid = trimesh.sample.sample_surface(mesh, 20000, seed=1)
+    nrm = np.asarray(mesh.face_normals[fid])
+    kw = dict(seed=3, target_ratio=0.012, label_threshold_mm=0.05, check=False)
+    _, _, full, _ = carve_points(mesh, np.asarray(pts), nrm, "Bump", **kw)
+    moved, labels, half, _ = carve_points(mesh, np.asarray(pts), nrm, "Bump", depth_scale=0.5, **kw)
+    assert half.depth == pytest.approx(max(0.5 * full.depth, 0.1)) and half.radius == full.radius
+    assert np.linalg.norm(moved - pts, axis=1).max() <= half.depth + 1e-6 and labels.any()
 
 
 def test_resample_scan_is_seeded_and_bounded():

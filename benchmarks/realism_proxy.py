@@ -1,0 +1,134 @@
+"""Realism proxy (issue 21 part 3): samples drawn from a build's finished scans with the pipeline
+source's own sample code (:func:`scan2ad.datasets.pipeline.make_pipeline_cloud`) and a
+generator variant's settings, then Open3D-AD (open-set) and PatchCore-FPFH / BTF-Raw / BTF-FPFH
+(one-class) on them: one row per method beside the paper's level (000 Tables II and VI).
+
+    OMP_NUM_THREADS=2 .venv/bin/python -P benchmarks/realism_proxy.py OUT_DIR \\
+        [--build /work/builds/open-industry-full] [--cls square_taper_washer] \\
+        [--train-scans train_000] [--test-scans train_001,train_002] \\
+        [--set label_threshold_mm=0.05 --set defect_depth_scale=1] [--methods ...]
+
+A sample is what ``scan2ad build`` makes with the same settings (the same function, scan files
+and seeds of the same form); only which scans serve train and test differs: any finished scan is
+a scan of one part instance, so the proxy needs no test scan of the build yet. Train normals come
+from ``--train-scans``, test normals and anomalies (round-robin over the five types) from
+``--test-scans``, never the same scan. Re-running with another ``--set`` and OUT_DIR gives the
+before/after table of a generator change at the cost of the samples only (~1-3 s each), not
+of new scans.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import zlib
+from pathlib import Path
+
+os.environ.setdefault("SCAN2AD_NO_PROGRESS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+DEFECTS = ["Bump", "Dent", "Scratch", "Scar", "Deformation"]
+# 000 Table II/III (Open3D-AD, open-set k = 5) and Table VI (self-supervised)
+PAPER = {"open3d-ad": (84.39, 70.52), "patchcore-fpfh": (51.78, 54.34), "btf-raw": (93.15, 66.31),
+         "btf-fpfh": (49.40, 51.14)}
+ONE_CLASS = ("patchcore-fpfh", "btf-raw", "btf-fpfh")
+
+
+def _value(text: str):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def make_samples(build: Path, cls: str, train_scans: list[str], test_scans: list[str], out: Path,
+                 n_train: int, n_normal: int, n_per_defect: int, params: dict) -> dict:
+    """Write an Open-Industry-layout class folder under ``out``; return its anomaly ratios."""
+    import numpy as np
+
+    from scan2ad.datasets.pipeline import make_pipeline_cloud
+    from scan2ad.io import read_json
+    from scan2ad.log import progress
+    from scan2ad.pointcloud import PointCloud, write_cloud, write_xyz
+
+    def scan(sid: str) -> dict:
+        recon = build / ".build" / "scans" / cls / sid / "recon"
+        meta = read_json(recon / "carve_mesh.json")
+        return {"recon": os.path.relpath(recon, build), "scanned_area_fraction": meta["scanned_area_fraction"]}
+
+    c = zlib.crc32(cls.encode("utf-8"))
+    jobs = [("train", None, f"{cls}_{j + 1:03d}", (0, c, 0, j), train_scans[j % len(train_scans)])
+            for j in range(n_train)]
+    test = [(None, j) for j in range(n_normal)] + [(d, j) for d in DEFECTS for j in range(n_per_defect)]
+    for i, (d, j) in enumerate(test):
+        stem = f"{cls}_{j + 1:03d}" if d is None else f"{cls}_{d}_{j + 1:03d}"
+        role = 1 if d is None else 20 + DEFECTS.index(d)
+        jobs.append(("test", d, stem, (0, c, role, j), test_scans[i % len(test_scans)]))
+    ratios: dict[str, list[float]] = {}
+    for split, d, stem, seed, sid in progress(jobs, desc=f"samples {out.name}"):
+        pcd = out / cls / split / f"{stem}.pcd"
+        if pcd.is_file():
+            continue
+        pts, labels, _ = make_pipeline_cloud(str(build), scan(sid), d, list(seed), params)
+        if d is not None:
+            write_xyz(out / cls / "gt" / f"{stem}.txt", PointCloud(pts, labels=labels))
+            ratios.setdefault(d, []).append(float(labels.mean()))
+        write_cloud(pcd, PointCloud(pts))
+    return {d: float(np.mean(r)) for d, r in ratios.items()}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--build", type=Path, default=Path("/work/builds/open-industry-full"))
+    ap.add_argument("--cls", default="square_taper_washer")
+    ap.add_argument("--train-scans", default="train_000")
+    ap.add_argument("--test-scans", default="train_001,train_002")
+    ap.add_argument("--n-train", type=int, default=8)
+    ap.add_argument("--n-normal", type=int, default=6)
+    ap.add_argument("--n-per-defect", type=int, default=3)
+    ap.add_argument("-k", type=int, default=1, help="open-set: seen anomalies per known type")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a sample setting of the pipeline source (the spec's base parameters)")
+    ap.add_argument("--methods", default="open3d-ad,patchcore-fpfh,btf-raw,btf-fpfh")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from scan2ad.datasets.spec import load_spec
+    from scan2ad.detectors.evaluate import EvalSettings, evaluate
+
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    spec = load_spec("open-industry-full")
+    params = {"points": spec.points, "points_jitter": spec.points_jitter, "noise_mm": spec.noise_mm,
+              "label_threshold_mm": spec.label_threshold_mm, "max_rotation_deg": spec.max_rotation_deg,
+              "max_radius_frac": spec.max_radius_frac, "source": spec.source}
+    for kv in args.set:
+        k, _, v = kv.partition("=")
+        params[k] = _value(v)
+    data = args.out / "dataset"
+    ratios = make_samples(args.build, args.cls, args.train_scans.split(","), args.test_scans.split(","),
+                          data, args.n_train, args.n_normal, args.n_per_defect, params)
+    rows = {}
+    for m in args.methods.split(","):
+        proto = "one-class" if m in ONE_CLASS else "open-set"
+        s = EvalSettings(method=m, protocol=proto, k=args.k, seeds=(1,), heatmaps=0, plots=False,
+                         save_models=False)
+        res = evaluate(data, args.out / "runs" / m, dataclasses.replace(s), overwrite=True)
+        o = {k: v[0] for k, v in res["mean"]["overall"].items()}
+        rows[m] = (proto, o)
+        print(m, json.dumps(o), flush=True)
+    print(f"\nvariant {params}\nanomaly ratio % by type: "
+          + ", ".join(f"{d} {100 * r:.2f}" for d, r in ratios.items()))
+    print("\n| method | protocol | O-AUROC | P-AUROC | paper O | paper P |")
+    print("|---|---|---|---|---|---|")
+    for m, (proto, o) in rows.items():
+        po, pp = PAPER.get(m, (float("nan"), float("nan")))
+        print(f"| {m} | {proto} | {100 * o['O-AUROC']:.2f} | {100 * o['P-AUROC']:.2f} | {po:.2f} | {pp:.2f} |")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
