@@ -89,7 +89,19 @@ diagonal, mean / p95; ratios against the two cameras)::
     locking_tab_washer          0.0220 / 0.0557  0.0219 / 0.0546  0.0252 / 0.0639  0.993  1.145 / 1.147
 
 One camera within 1.5x of two (mean and p95) on 15/15 parts; three rays below two (mean) on
-8/15 only (0.989-1.015). Why three rays gain so little here: the cam1 pixel of a point is found
+8/15 only (0.989-1.015; the session-7 three-ray solve).
+
+``--virtual --rig virtual_threeray`` (the projector 55 mm above the cameras; the least-squares
+solve over both cameras' own codes), 2026-12-06 18:46-18:51 UTC, and the same parts on
+``virtual`` with that solve::
+
+    rig               part         stereo           three-ray        procam           three  procam mean/p95
+    virtual_threeray  lock_nut     0.0458 / 0.1248  0.0355 / 0.0993  0.0434 / 0.1140  0.774  0.948 / 0.913
+    virtual_threeray  square_plug  0.0528 / 0.1369  0.0401 / 0.1059  0.0487 / 0.1284  0.759  0.922 / 0.938
+    virtual           lock_nut     0.0444 / 0.1226  0.0443 / 0.1225  0.0541 / 0.1443  0.997  1.219 / 1.177
+    virtual           square_plug  0.0541 / 0.1409  0.0548 / 0.1437  0.0688 / 0.1890  1.012  1.272 / 1.342
+
+(prediction for independent noise: 0.71x with the raised projector, 1.00x midway.) Why three rays gain so little here: the cam1 pixel of a point is found
 by cam0's code, so cam0's decoding error enters both pairs; writing the two residuals in
 projector pixels, the stereo depth is already the least-squares one when d(cam1's code)/dt =
 2 d(projector coordinate)/dt, i.e. with the projector midway between the cameras, as on the
