@@ -5,7 +5,7 @@ progress and ETA (issue 21 part 1).
     .venv/bin/python -P benchmarks/build_stats.py [OUT] [--spec open-industry-full]
 
 OUT (default ``/work/builds/open-industry-full``) is a build's output folder, finished or not
-(``stats.csv`` is written only at packaging; this reads the unit cache, ``OUT/.build/units``,
+(its staging folder ``.OUT.staging`` when a rebuild of changed settings is under way; ``stats.csv`` is written only at packaging; this reads the unit cache, ``OUT/.build/units``,
 whose sample records hold every finished sample's point count and anomaly ratio). Per class:
 samples done of planned, points mean/min/max, anomaly ratio mean/min/max over the anomalous
 samples, and how many carves kept a ratio outside the annotation stage's range
@@ -65,6 +65,10 @@ def main(argv: list[str] | None = None) -> dict:
     from scan2ad.datasets.spec import load_spec
 
     spec = load_spec(args.spec)
+    staged = args.out.parent / f".{args.out.name}.staging"
+    if staged.is_dir():  # a rebuild of another spec stages beside OUT (unit keys hash that path)
+        print(f"(building into the staging folder {staged}; {args.out} keeps the previous job until it is done)")
+        args.out = staged
     planned = plan_units(spec, args.out)
     total = defaultdict(int)
     for u in planned:

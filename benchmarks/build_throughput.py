@@ -27,6 +27,13 @@ sessions of 4 views, 16 samples at ~90K points) on the shared 2-core machine at 
 (0.60 of the target); peak 2.2 GB (the process, captures included). Capturing the 4 sessions
 (PNG frames, not part of the build) took 259 s.
 
+The full build itself (issue 21 part 4; ``scan2ad build open-industry-full --workers 1`` at
+nice 19, 2026-12-06 19:01-19:56 UTC, load average 11-22 from four other sessions): 20 scans
+and 80 samples of square_taper_washer in 2709 s wall and 1086 CPU s, i.e. 13.6 CPU s per sample
+(the 14.0 above at the same load; ~9.5 at idle), 86.7 s wall per reconstruction and 9.6 s per
+captured view; peak RSS 2.17 GB for the single inline worker (Blender and Open3D in one
+process; target 3 GB). Progress and ETA of a running build: benchmarks/build_stats.py.
+
 Recorded 2026-11-24 (defaults: square_taper_washer, 16 samples at ~90K points, 4 views, 4
 samples per scan) on the shared 2-core machine at load average 4-7 (other sessions' work), so
 wall times are inflated and the 2-worker pool found no free core (0.99x the inline run):
