@@ -322,7 +322,7 @@ def plan_units(spec: BuildSpec, out: Path) -> list[Unit]:
             "source": spec.source}
     if spec.source == "pipeline":  # sample settings of the pipeline source only (other keys unchanged)
         base.update(texture_mm=spec.texture_mm, texture_corr_mm=spec.texture_corr_mm,
-                    defect_depth_scale=spec.defect_depth_scale)
+                    defect_depth_scale=spec.defect_depth_scale, defect_area_scale=spec.defect_area_scale)
     units: list[Unit] = []
     scan_units: list[Unit] = []
     plan = plan_samples(spec)

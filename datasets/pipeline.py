@@ -378,7 +378,7 @@ def make_pipeline_cloud(out: str, scan: dict, defect: str | None, seed: list[int
     depth_scale = float(params.get("defect_depth_scale", 1.0))
     if defect is not None:
         mesh = load_mesh(recon / "carve_mesh.ply")
-        target = TARGET_RATIO * scan["scanned_area_fraction"]
+        target = TARGET_RATIO * float(params.get("defect_area_scale", 1.0)) * scan["scanned_area_fraction"]
         relaxed, used = False, defect_seed
         for attempt in range(MAX_DRAWS):
             try:

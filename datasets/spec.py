@@ -149,6 +149,10 @@ class BuildSpec:
         "points (machining traces and correlated scanner error; datasets.pipeline.surface_texture); "
         "0: the rig's per-pixel noise only", 0.0)
     texture_corr_mm: float = doc("pipeline: correlation length of that height field (mm)", 0.5)
+    defect_area_scale: float = doc(
+        "pipeline: factor on the carved footprint's target area (1.2 % of the scanned area): the "
+        "labelled share is smaller than the footprint by the falloff's rim below the label "
+        "threshold", 1.0)
     defect_depth_scale: float = doc(
         "pipeline: factor on the annotation stage's default defect depth (kept >= 2 label "
         "thresholds)", 1.0)
@@ -260,6 +264,8 @@ class BuildSpec:
                 problems.append("texture_mm must be in [0, 1] mm")
             if not 0 < self.texture_corr_mm <= 100:
                 problems.append("texture_corr_mm must be in (0, 100] mm")
+            if not 0 < self.defect_area_scale <= 4:
+                problems.append("defect_area_scale must be in (0, 4]")
             if not 0 < self.defect_depth_scale <= 10:
                 problems.append("defect_depth_scale must be in (0, 10]")
         if problems:

@@ -123,7 +123,7 @@ def test_pipeline_spec_is_checked():
     with pytest.raises(InputError, match="poisson_depth"):
         load_spec(dict(MICRO, poisson_depth=14))
     for key, bad in (("texture_mm", -0.01), ("texture_mm", float("nan")), ("texture_corr_mm", 0.0),
-                     ("defect_depth_scale", 0.0)):
+                     ("defect_depth_scale", 0.0), ("defect_area_scale", 5.0)):
         with pytest.raises(InputError, match=key):
             load_spec(dict(MICRO, **{key: bad}))
 
