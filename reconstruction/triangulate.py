@@ -143,7 +143,7 @@ class TriangulateConfig:
         "sits off the cameras' baseline or off-centre (virtual_threeray, projector 58 mm off "
         "the baseline: 0.76-0.77x the two cameras' error per view, 0.75x end to end on "
         "square_taper_washer; but through virtual_small_threeray's 400x320 cameras 0.87-1.28x, "
-        "below 1 on 9 of 14 parts: coarse pixels average the codes over a footprint that is "
+        "below 1 on 10 of 15 parts: coarse pixels average the codes over a footprint that is "
         "not flat, an error shared by the rays, not independent), nothing with the projector "
         "midway on it as on virtual.toml and most two-camera rigs (0.99-1.01x), and there it "
         "still sends FRICP astray on test_pipeline's box_with_post (exact maps, part mean "
