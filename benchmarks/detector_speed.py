@@ -39,6 +39,7 @@ figure:
     m3dm                   0.02        4.79          0.21            0.09             1597
     patchcore-pointmae     0.04        3.66          0.27            0.11             1460
     reg3d-ad               0.06        3.84          0.26            0.11             1474
+    devnet-pm              0.13        3.71          0.27            0.11             1518
 
 Rows not listed did not finish within the session at that load (each fits for minutes there).
 Open3D-AD's M2-M8 differ from it only in the supports (<= 2N patches of 4096 per cloud), so
