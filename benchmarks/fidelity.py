@@ -130,6 +130,24 @@ and score maps smoothed (LFSA: 1024 centres, 12-NN mean; on our old seed-1 point
 +1.7, P +0.2 to +1.6 per class). Their seeds 1/3 (lock_nut) and 2/3 (split_pin) coincide
 because our split files pick the same Bump sample and their Norm-AS is seeded 0 per class.
 
+Summary (demo, known Bump, k = 1, class means over seeds 1-3; O / P x 100, ours / theirs):
+
+    method               O ours/theirs  P ours/theirs  rho pts  verdict
+    open3d-ad             97.0 / 87.3    94.9 / 89.8    0.41    ours fixed (ee9ace8: their input
+                                                                resolution); rest kept: official
+                                                                departs from the paper (above)
+    btf-fpfh              74.8 / 69.2    85.4 / 66.6    0.25    kept ours: test_sampling_ratio = 500
+                                                                (lock_nut O untraced)
+    btf-raw               86.2 / 37.4    90.2 / 54.8    0.06    kept ours: registration commented out
+    patchcore-fpfh        see its table                          kept ours: per-point 2.5 mm FPFH bank
+                                                                (_embed_fpfh / _predict_fpfh)
+    patchcore-pointmae    71.4 / 53.1    73.6 / 75.7    0.18    kept ours; their Point-MAE in training
+                                                                mode; P gap open
+    patchcore-fpfh+raw, reg3d-ad    not run: a 10,000-pick coreset of ~190K registered coordinates
+                                    per class (~27 min each at load 20); fidelity_device.sh
+    devnet-*/dra-*, m3dm, po3ad, mc4ad    not run (official code located, see OFFICIAL)
+    imrnet, gmanet, sca   no public code
+
 Replacements made in the authors' environment for the runs below (CPU, no network; each checked
 against the code it replaces on a demo cloud): ``pointnet2_ops.furthest_point_sample`` -> Open3D
 ``farthest_point_down_sample(n, 0)`` (the CUDA kernel's algorithm: start 0, running min of squared
