@@ -60,9 +60,11 @@ object scores, ours vs theirs):
     Their registration call is commented out (``# reg_data = get_registration_refine_np(...)``),
     so centred coordinates of parts in arbitrary poses are compared; ours registers first.
 
-    PatchCore-FPFH (main_patchcore_fpfh.py), seeds 1-3 (split_pin: their run did not finish)
+    PatchCore-FPFH (main_patchcore_fpfh.py), seeds 1-3
     heavy_washer  100.0 /  98.2      98.6 / 92.7       0.46         0.68
     lock_nut       94.4 /  69.0      92.0 / 81.6       0.42         0.55
+    split_pin      88.0 /  72.8      89.8 / 80.3       0.32         0.49
+    mean           94.2 /  80.0      93.5 / 84.9       0.40         0.57
 
     PatchCore-PointMAE (main_patchcore_pointmae.py), same weights, 1024 groups, seeds 1-3
     heavy_washer   77.8 /  57.6      78.5 / 81.0       0.21         0.36
@@ -86,8 +88,8 @@ signature spells ``anomaly_score_num_nn``, so it is swallowed by ``**kwargs`` an
 whatever ``--anomaly_scorer_num_nn`` says (start.sh passes 1: no effect here); the bank is 10,000
 of ~190K points (``--memory_size 10000``). Ours (features.__init__ ``_pooled``): 128-NN means of
 40-NN FPFH at 1024 centres, a 10 % coreset of patches, eq. 7. A single point's 2.5 mm FPFH is
-noisy, so the max over ~19K of them is often a normal point (lock_nut O 69.0); pooled patches
-average that noise away (O 94.4, P +6 to +10). Not isolated by a run of ours at per-point
+noisy, so the max over ~19K of them is often a normal point (lock_nut O 69.0, split_pin 72.8);
+pooled patches average that noise away (heavy_washer within 2 O points; P +6 to +10). Not isolated by a run of ours at per-point
 resolution (a 16K-pick coreset per class did not fit the CPU this session).
 
 PatchCore-PointMAE, ours kept with one difference traced: their ``set_deep_feature_extractor``
@@ -139,7 +141,7 @@ Summary (demo, known Bump, k = 1, class means over seeds 1-3; O / P x 100, ours 
     btf-fpfh              74.8 / 69.2    85.4 / 66.6    0.25    kept ours: test_sampling_ratio = 500
                                                                 (lock_nut O untraced)
     btf-raw               86.2 / 37.4    90.2 / 54.8    0.06    kept ours: registration commented out
-    patchcore-fpfh        see its table                          kept ours: per-point 2.5 mm FPFH bank
+    patchcore-fpfh        94.2 / 80.0    93.5 / 84.9    0.40    kept ours: per-point 2.5 mm FPFH bank
                                                                 (_embed_fpfh / _predict_fpfh)
     patchcore-pointmae    71.4 / 53.1    73.6 / 75.7    0.18    kept ours; their Point-MAE in training
                                                                 mode; P gap open
