@@ -40,8 +40,11 @@ figure:
     patchcore-pointmae     0.04        3.66          0.27            0.11             1460
     reg3d-ad               0.06        3.84          0.26            0.11             1474
     devnet-pm              0.13        3.71          0.27            0.11             1518
+    dra-pm                 0.19        3.57          0.28            0.11             1704
+    po3ad                  1.65        0.40          2.48            1.02              807
 
-Rows not listed did not finish within the session at that load (each fits for minutes there).
+Rows not listed (devnet-pb, dra-pb: the same encoder as their -pm rows with Point-BERT's; the
+Open3D-AD variants) did not finish within the session at that load (each fits for minutes there).
 Open3D-AD's M2-M8 differ from it only in the supports (<= 2N patches of 4096 per cloud), so
 they score at its cost within a few per cent: the features are the time. Where it goes
 (``--profile open3d-ad``, one 97K-point cloud, 7.9 CPU s): Open3D's ``compute_fpfh_feature`` at
