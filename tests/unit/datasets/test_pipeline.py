@@ -185,7 +185,7 @@ def test_defect_depth_scale_makes_shallower_defects():
     mesh = make_part("heavy_washer", 0)
     pts, fid = trimesh.sample.sample_surface(mesh, 20000, seed=1)
     nrm = np.asarray(mesh.face_normals[fid])
-    kw = dict(seed=3, target_ratio=0.012, label_threshold_mm=0.05, check=False)
+    kw = {"seed": 3, "target_ratio": 0.012, "label_threshold_mm": 0.05, "check": False}
     _, _, full, _ = carve_points(mesh, np.asarray(pts), nrm, "Bump", **kw)
     moved, labels, half, _ = carve_points(mesh, np.asarray(pts), nrm, "Bump", depth_scale=0.5, **kw)
     assert half.depth == pytest.approx(max(0.5 * full.depth, 0.1)) and half.radius == full.radius

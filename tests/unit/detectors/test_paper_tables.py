@@ -8,12 +8,13 @@ import math
 import re
 import shutil
 import sys
+from pathlib import Path
 
 import pytest
-from conftest import REPO
 
 from scan2ad.datasets.synthetic import SyntheticSpec, make_synthetic_dataset
 
+REPO = Path(__file__).resolve().parents[3]
 SCRIPT = REPO / "benchmarks" / "paper_tables.py"
 SMALL = ["--set", "groups=512", "--set", "group_size=32", "--set", "support_size=300"]
 
