@@ -22,7 +22,9 @@ one worker on an idle core).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -69,6 +71,10 @@ def main(argv: list[str] | None = None) -> dict:
     if staged.is_dir():  # a rebuild of another spec stages beside OUT (unit keys hash that path)
         print(f"(building into the staging folder {staged}; {args.out} keeps the previous job until it is done)")
         args.out = staged
+    if not (args.out / ".build").is_dir():
+        print(f"error: {args.out}: not a build folder of `scan2ad build` (no .build/ unit cache; "
+              "give the --out of the build)", file=sys.stderr)
+        raise SystemExit(2)
     planned = plan_units(spec, args.out)
     total = defaultdict(int)
     for u in planned:
@@ -127,7 +133,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     # progress and ETA
     wall = defaultdict(list)
-    for (t0, *_), (t1, kind, *_) in zip(cached, cached[1:]):
+    for (t0, *_), (t1, kind, *_) in itertools.pairwise(cached):
         if 0 < t1 - t0 < GAP_S:
             wall[kind].append(t1 - t0)
     print("\n| unit kind | done / planned | wall s per unit (now) | remaining wall at that rate | remaining CPU at idle |")

@@ -65,13 +65,14 @@ import argparse
 import cProfile
 import os
 import pstats
+import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("SCAN2AD_NO_PROGRESS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 METHODS = ("patchcore-fpfh,open3d-ad,btf-raw,btf-fpfh,patchcore-fpfh+raw,m3dm,patchcore-pointmae,reg3d-ad,"
            "devnet-pm,dra-pm,po3ad,devnet-pb,dra-pb,open3d-ad-m1,open3d-ad-m2,open3d-ad-m3,open3d-ad-m4,"
@@ -223,4 +224,10 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from scan2ad.errors import InputError
+
+    try:
+        main()
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None

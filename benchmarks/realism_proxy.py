@@ -22,7 +22,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
+import sys
 import zlib
 from pathlib import Path
 
@@ -107,15 +109,32 @@ def main(argv: list[str] | None = None) -> dict:
 
     from scan2ad.datasets.spec import load_spec
     from scan2ad.detectors.evaluate import EvalSettings, evaluate
+    from scan2ad.errors import InputError
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     spec = load_spec("open-industry-full")
     params = {"points": spec.points, "points_jitter": spec.points_jitter, "noise_mm": spec.noise_mm,
               "label_threshold_mm": spec.label_threshold_mm, "max_rotation_deg": spec.max_rotation_deg,
               "max_radius_frac": spec.max_radius_frac, "source": spec.source}
+    updates = {}
+    fields = {f.name for f in dataclasses.fields(spec)}
     for kv in args.set:
         k, _, v = kv.partition("=")
-        params[k] = _value(v)
+        if k not in fields or k in ("classes", "name", "source"):
+            raise InputError(f"--set {kv}: {k!r} is not a sample setting of the build spec")
+        default = getattr(spec, k)
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            try:
+                num = float(v)
+            except ValueError:
+                raise InputError(f"--set {kv}: {k} wants a number") from None
+            if not math.isfinite(num):
+                raise InputError(f"--set {kv}: {k} must be finite")
+            updates[k] = type(default)(num) if float(type(default)(num)) == num else num
+        else:
+            updates[k] = _value(v)
+    spec = dataclasses.replace(spec, **updates).check()  # ranges, finite: the spec's own rules
+    params.update({k: getattr(spec, k) for k in updates})
     data = args.out / "dataset"
     ratios = make_samples(args.build, args.cls, args.train_scans.split(","), args.test_scans.split(","),
                           data, args.n_train, args.n_normal, args.n_per_defect, params)
@@ -140,4 +159,10 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from scan2ad.errors import InputError as _InputError
+
+    try:
+        main()
+    except _InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
