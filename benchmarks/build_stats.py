@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -65,6 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from scan2ad.datasets.builder import plan_units
     from scan2ad.datasets.spec import load_spec
+    from scan2ad.errors import InputError
 
     spec = load_spec(args.spec)
     staged = args.out.parent / f".{args.out.name}.staging"
@@ -72,9 +72,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"(building into the staging folder {staged}; {args.out} keeps the previous job until it is done)")
         args.out = staged
     if not (args.out / ".build").is_dir():
-        print(f"error: {args.out}: not a build folder of `scan2ad build` (no .build/ unit cache; "
-              "give the --out of the build)", file=sys.stderr)
-        raise SystemExit(2)
+        raise InputError("not a build folder of `scan2ad build` (no .build/ unit cache; give the "
+                         "--out of the build)", args.out)
     planned = plan_units(spec, args.out)
     total = defaultdict(int)
     for u in planned:
@@ -155,4 +154,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from scan2ad.errors import run_script
+
+    run_script(main)

@@ -65,7 +65,6 @@ import argparse
 import cProfile
 import os
 import pstats
-import sys
 import time
 from pathlib import Path
 
@@ -224,10 +223,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    from scan2ad.errors import InputError
+    from scan2ad.errors import run_script
 
-    try:
-        main()
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+    run_script(main)

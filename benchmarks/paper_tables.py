@@ -96,6 +96,7 @@ is on open-industry-full (issue 21, in progress elsewhere).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import io
@@ -641,13 +642,11 @@ def speed_rows(groups: dict, results: dict, tables: dict[str, Table]) -> list[di
 
 def hardware() -> str:
     cpu = platform.processor() or platform.machine()
-    try:
+    with contextlib.suppress(OSError):  # no /proc: keep platform's name
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    except OSError:
-        pass
     return (f"{cpu}, {os.cpu_count()} cores, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')}, "
             f"load average {os.getloadavg()[0]:.1f} at the end; no GPU (the paper: RTX 4090)")
 

@@ -24,7 +24,6 @@ import dataclasses
 import json
 import math
 import os
-import sys
 import zlib
 from pathlib import Path
 
@@ -159,10 +158,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    from scan2ad.errors import InputError as _InputError
+    from scan2ad.errors import run_script
 
-    try:
-        main()
-    except _InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+    run_script(main)

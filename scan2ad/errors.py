@@ -45,3 +45,15 @@ class UnitFailedError(Scan2adError):
         lines = [f"{len(failures)} unit(s) failed:"]
         lines += [f"  - {desc} [{key[:12]}]: {err}" for key, desc, err in failures]
         super().__init__("\n".join(lines))
+
+
+def run_script(main) -> None:
+    """Run a benchmark script's ``main()`` as the CLI would: bad input (:class:`InputError`) is
+    one line on stderr and exit code 2, never a traceback."""
+    import sys
+
+    try:
+        main()
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
