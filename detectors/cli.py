@@ -41,13 +41,22 @@ def _overrides(pairs: tuple[str, ...], config: Path | None) -> dict:
     return out
 
 
-def _settings(method, protocol, known, k, seeds, classes, sets, config, heatmaps=2, plots=True):
+def _settings(method, protocol, known, k, seeds, classes, sets, config, heatmaps=2, plots=True,
+              feature_cache=None, feature_cache_gb=0.0):
     from scan2ad.detectors.evaluate import EvalSettings
 
     return EvalSettings(method=method, protocol=protocol,
                         known=tuple(t for t in (known or "").split(",") if t), k=k, seeds=_seeds(seeds),
                         classes=tuple(classes), overrides=_overrides(sets, config), heatmaps=heatmaps,
-                        plots=plots)
+                        plots=plots, feature_cache=str(feature_cache or ""), feature_cache_gb=feature_cache_gb)
+
+
+def _cache_options(f):
+    f = click.option("--feature-cache-gb", type=click.FloatRange(min=0), default=0.0, show_default=True,
+                     help="Bound on the feature cache in GB (least recently used entries go; 0 = none).")(f)
+    return click.option("--feature-cache", type=click.Path(path_type=Path, file_okay=False),
+                        help="Folder of an on-disk feature cache shared by runs (same scores; features "
+                             "of a cloud computed once for every method variant, k and seed).")(f)
 
 
 def _common(f):
@@ -90,13 +99,15 @@ def train(method, dataset, out, protocol, known, k, seeds, classes, sets, config
               help="Score with the models of this train run instead of fitting.")
 @click.option("--heatmaps", type=click.IntRange(min=0), default=2, show_default=True, help="Heat maps per class.")
 @click.option("--no-plots", is_flag=True, help="Skip curves and heat maps.")
+@_cache_options
 @_common
-def evaluate(method, models, heatmaps, no_plots, dataset, out, protocol, known, k, seeds,
-             classes, sets, config, overwrite):
+def evaluate(method, models, heatmaps, no_plots, feature_cache, feature_cache_gb, dataset, out, protocol, known,
+             k, seeds, classes, sets, config, overwrite):
     """Evaluate METHOD on DATASET (one-class or open-set) and write the run folder."""
     from scan2ad.detectors.evaluate import evaluate as run
 
-    s = _settings(method, protocol, known, k, seeds, classes, sets, config, heatmaps, not no_plots)
+    s = _settings(method, protocol, known, k, seeds, classes, sets, config, heatmaps, not no_plots,
+                  feature_cache, feature_cache_gb)
     from scan2ad.detectors.metrics import fmt
 
     payload = run(dataset, out, s, models_from=models, overwrite=overwrite)
@@ -111,11 +122,14 @@ def evaluate(method, models, heatmaps, no_plots, dataset, out, protocol, known, 
 @click.command()
 @click.option("--methods", default="btf-raw,btf-fpfh,patchcore-fpfh,patchcore-fpfh+raw,open3d-ad",
               show_default=True, help="Comma-separated registry names.")
+@_cache_options
 @_common
-def benchmark(methods, dataset, out, protocol, known, k, seeds, classes, sets, config, overwrite):
+def benchmark(methods, feature_cache, feature_cache_gb, dataset, out, protocol, known, k, seeds, classes, sets,
+              config, overwrite):
     """Evaluate several methods on DATASET and write one comparison table."""
     from scan2ad.detectors.benchmark import benchmark as run
 
-    s = _settings("", protocol, known, k, seeds, classes, sets, config, heatmaps=1)
+    s = _settings("", protocol, known, k, seeds, classes, sets, config, heatmaps=1,
+                  feature_cache=feature_cache, feature_cache_gb=feature_cache_gb)
     run(dataset, out, [m.strip() for m in methods.split(",") if m.strip()], s, overwrite=overwrite)
     click.echo((out / "benchmark.md").read_text())

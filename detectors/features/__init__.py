@@ -149,13 +149,41 @@ def extract(name: str, points: np.ndarray, settings: FeatureSettings) -> PatchFe
     if name not in EXTRACTORS:
         raise InputError(f"unknown feature extractor {name!r}; known: {', '.join(EXTRACTORS)}")
     if _cache is None:
-        return EXTRACTORS[name](points, settings)
+        return _extract_disk(name, points, settings)
     pts = np.ascontiguousarray(points)
     identity = getattr(EXTRACTORS[name], "cache_identity", None)   # e.g. the encoder of "pointmae"
     key = (name, identity() if identity else None, pts.shape, hashlib.sha1(pts.tobytes()).hexdigest(),
            tuple(getattr(settings, f.name) for f in dataclasses.fields(FeatureSettings)))
     if key not in _cache:
-        _cache[key] = EXTRACTORS[name](points, settings)
+        _cache[key] = _extract_disk(name, points, settings)
         while len(_cache) > 512:
             _cache.popitem(last=False)
     return _cache[key]
+
+
+def _extract_disk(name: str, points: np.ndarray, settings: FeatureSettings) -> PatchFeatures:
+    """``EXTRACTORS[name]`` through the on-disk cache of :mod:`.disk_cache` when one is active.
+    An extractor that caches inside (``"pointmae"``: its tokens) is called as it is."""
+    from scan2ad.detectors.features.disk_cache import active, subset_seed
+
+    fn = EXTRACTORS[name]
+    cache = active()
+    if cache is None or getattr(fn, "caches_inside", False):
+        return fn(points, settings)
+    pts = np.asarray(points)
+    fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(FeatureSettings)}
+    fields["seed"] = subset_seed(settings.seed, settings.feature_points, len(pts))
+    identity = getattr(fn, "cache_identity", None)
+    ident = {"extractor": name, "settings": fields, "identity": identity() if identity else None}
+
+    def compute():
+        f = fn(points, settings)
+        return {"centres": f.centres, "features": f.features, "point_to_patch": f.point_to_patch}
+
+    def fits(a):
+        return (set(a) == {"centres", "features", "point_to_patch"} and a["point_to_patch"].shape == (len(pts),)
+                and len(a["centres"]) == len(a["features"]) and a["point_to_patch"].dtype.kind in "iu"
+                and (len(pts) == 0 or int(a["point_to_patch"].max()) < len(a["centres"])))
+
+    a = cache.get("patch_features", ident, pts, compute, fits)
+    return PatchFeatures(a["centres"], a["features"], a["point_to_patch"])

@@ -196,7 +196,39 @@ def cloud_tokens(points: np.ndarray, encoder: str, groups: int, group_size: int,
     The FPS + kNN grouping is Open3D + SciPy's (:func:`.backbones.grouping.cpu_grouping`, the
     same centres and groups, ~5x faster than the torch loop); ``torch_grouping`` uses the
     encoder's own (for comparison, and on a GPU).
+
+    Inside a :func:`~scan2ad.detectors.features.disk_cache.disk_cache` block the tokens come from
+    (and go to) the on-disk cache, keyed by the cloud's bytes, every argument that decides them
+    and the encoder's weights fingerprint.
     """
+    from scan2ad.detectors.features.disk_cache import active, subset_seed
+
+    cache = active()
+    args = (points, encoder, groups, group_size, feature_points, layers, seed, frame, torch_grouping)
+    if cache is None:
+        return _cloud_tokens(*args)
+    pts = np.asarray(points)
+    ident = {"encoder": encoder, "weights": encoder_fingerprint(encoder), "groups": int(groups),
+             "group_size": int(group_size), "feature_points": int(feature_points),
+             "layers": [int(i) for i in layers], "seed": subset_seed(seed, feature_points, len(pts)),
+             "frame": None if frame is None else [np.asarray(frame[0], np.float64).tolist(), float(frame[1])],
+             "torch_grouping": bool(torch_grouping)}
+
+    def compute():
+        t = _cloud_tokens(*args)
+        return {"centres": t.centres, "features": t.features, "members": t.members}
+
+    def fits(a):
+        return (set(a) == {"centres", "features", "members"} and len(a["centres"]) == len(a["features"])
+                == len(a["members"]) and a["members"].dtype.kind in "iu"
+                and (a["members"].size == 0 or int(a["members"].max()) < len(pts)))
+
+    a = cache.get("cloud_tokens", ident, pts, compute, fits)
+    return CloudTokens(a["centres"], a["features"], a["members"])
+
+
+def _cloud_tokens(points, encoder, groups, group_size, feature_points, layers, seed, frame,
+                  torch_grouping) -> CloudTokens:
     import torch
 
     from scan2ad.detectors.features.backbones import normalise
@@ -252,4 +284,5 @@ def _current_encoder_identity() -> str:
 
 
 pointmae_features.cache_identity = _current_encoder_identity
+pointmae_features.caches_inside = True   # its cloud_tokens use the disk cache themselves
 register_extractor("pointmae", pointmae_features)
