@@ -5,6 +5,7 @@ the Average row, and per table the rank correlation of the methods and the mean 
     .venv/bin/python -P benchmarks/paper_tables.py DATASET --runs RUNDIR [--tables II,III,VI,VII,VIII]
         [--k 5 10] [--seeds 1-3] [--classes a,b] [--methods a,b] [--subset overall]
         [--set [METHOD:]KEY=VALUE ...] [--report-only] [--overwrite]
+        [--feature-cache DIR | --no-feature-cache] [--feature-cache-gb G]
 
 For every (method, protocol, k, seed, class) the tables need, one ``scan2ad evaluate`` run
 (:func:`scan2ad.detectors.evaluate.evaluate`, the function ``scan2ad benchmark`` runs per method)
@@ -17,6 +18,14 @@ cell: table, k, metric, paper row, our method, class, paper mean/std, ours mean/
 ``paper_tables.json`` (the acceptance figures) and ``paper_tables.png`` (paper vs ours, one panel
 per table). Runs keep no models and draw no plots (the run folders hold metrics.json,
 per_class.csv and table.md).
+
+Feature cache: every run reads and writes ``RUNDIR/feature-cache`` (``--feature-cache DIR`` puts
+it elsewhere, e.g. on another disk or shared by two RUNDIRs; ``--no-feature-cache`` turns it
+off; ``--feature-cache-gb`` bounds it), :mod:`scan2ad.detectors.features.disk_cache`. A cloud's
+features that do not depend on training are computed once for every method variant, k and seed
+that needs them (Open3D-AD and M1-M9 share each cloud's multi-FPFH; the Point-MAE rows their
+tokens at the same seed); the scores are the same as without it. Speed is taken from runs whose
+scoring computed its features; a row with only cached runs is marked as such.
 
 The paper's numbers are kept below as text copied from the seed (Tables II and III row by row,
 Tables VI-VIII as printed); ``tests/unit/detectors/test_paper_tables.py`` checks them against the
@@ -290,6 +299,12 @@ class Settings:
     sets: tuple[tuple[str | None, str, object], ...] = ()   # (method or None, key, value)
     report_only: bool = False
     overwrite: bool = False
+    feature_cache: Path | None = None   # None: RUNDIR/feature-cache
+    no_feature_cache: bool = False
+    feature_cache_gb: float = 0.0
+
+    def cache_folder(self) -> Path | None:
+        return None if self.no_feature_cache else (self.feature_cache or self.runs / "feature-cache")
 
 
 def _error(msg: str, path=None):
@@ -337,9 +352,18 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     dataset = Path(args.dataset)
     if not dataset.is_dir():
         raise _error("the dataset is not a folder (an Open-Industry-layout dataset is wanted)", dataset)
+    gb = args.feature_cache_gb
+    if not (math.isfinite(gb) and gb >= 0):
+        raise _error(f"--feature-cache-gb wants a size in GB >= 0 (0 = unbounded), got {gb}")
+    if args.feature_cache and args.no_feature_cache:
+        raise _error("--feature-cache and --no-feature-cache contradict each other")
+    cache = Path(args.feature_cache) if args.feature_cache else None
+    if cache is not None and cache.exists() and not cache.is_dir():
+        raise _error("--feature-cache must be a folder", cache)
     return Settings(dataset=dataset, runs=Path(args.runs), tables=tables, ks=tuple(sorted(ks)), seeds=seeds,
                     classes=tuple(_words(args.classes or "")), methods=tuple(_words(args.methods or "")),
-                    subset=args.subset, sets=tuple(sets), report_only=args.report_only, overwrite=args.overwrite)
+                    subset=args.subset, sets=tuple(sets), report_only=args.report_only, overwrite=args.overwrite,
+                    feature_cache=cache, no_feature_cache=args.no_feature_cache, feature_cache_gb=gb)
 
 
 # ---- the runs ------------------------------------------------------------------------------------
@@ -428,11 +452,15 @@ def plan(s: Settings, tables: dict[str, Table]) -> dict[tuple[str, str, int | No
     return out
 
 
-def _eval_settings(g: Group, seed: int, cls: str):
+def _eval_settings(g: Group, seed: int, cls: str, s: Settings | None = None):
+    """The run's settings; with ``s``, its feature cache too (not part of the run's job: a run
+    made with or without the cache is the same run)."""
     from scan2ad.detectors.evaluate import EvalSettings
 
+    cache = s.cache_folder() if s is not None else None
     return EvalSettings(method=g.method, protocol=g.protocol, k=g.k or 5, seeds=(seed,), classes=(cls,),
-                        overrides=g.settings, heatmaps=0, plots=False, save_models=False)
+                        overrides=g.settings, heatmaps=0, plots=False, save_models=False,
+                        feature_cache=str(cache or ""), feature_cache_gb=s.feature_cache_gb if s else 0.0)
 
 
 def finished(folder: Path, settings, root: Path) -> dict | None:
@@ -468,8 +496,16 @@ def run_all(s: Settings, groups: dict, classes: list[str]) -> tuple[dict, int]:
     if s.report_only:
         return results, len(todo)
     for g, seed, cls in progress(todo, desc="paper tables", unit="run", leave=True):
-        results[(g, seed, cls)] = evaluate(s.dataset, g.folder(s.runs, seed, cls), _eval_settings(g, seed, cls),
+        results[(g, seed, cls)] = evaluate(s.dataset, g.folder(s.runs, seed, cls), _eval_settings(g, seed, cls, s),
                                            overwrite=True)  # inside RUNDIR, claimed by us
+    if todo and s.cache_folder() is not None:
+        from scan2ad.detectors.features.disk_cache import DiskFeatureCache
+
+        n, size = DiskFeatureCache(s.cache_folder()).usage()
+        hits = sum((m.get("feature_cache") or {}).get(f"{w}_hits", 0) for m in results.values() for w in ("fit", "score"))
+        miss = sum((m.get("feature_cache") or {}).get(f"{w}_misses", 0) for m in results.values() for w in ("fit", "score"))
+        print(f"feature cache {s.cache_folder()}: {hits} hits, {miss} misses over the runs; {n} entries, "
+              f"{size / 1e9:.2f} GB on disk", flush=True)
     return results, 0
 
 
@@ -629,6 +665,11 @@ def speed_rows(groups: dict, results: dict, tables: dict[str, Table]) -> list[di
         ms = [m for (g, _, _), m in results.items() if (g.method, g.overrides, g.protocol, g.k) == key]
         if not ms:
             continue
+        # a run whose scoring read features from the cache did not time the method: its speed is
+        # taken from the runs that computed every feature, where there are such runs
+        own = [m for m in ms if not (m.get("feature_cache") or {}).get("score_hits")]
+        cached = len(ms) - len(own)
+        ms = own or ms
         labels = sorted({f"{t} {lbl}" for (t, lbl, _), g in groups.items()
                          if (g.method, g.overrides, g.protocol, g.k) == key})
         rows.append({"key": key, "method": key[0] + (f" {key[1]}" if key[1] != "{}" else ""),
@@ -636,7 +677,8 @@ def speed_rows(groups: dict, results: dict, tables: dict[str, Table]) -> list[di
                      "fps": float(np.mean([m["fps"] for m in ms])),
                      "cpu_s": float(np.mean([m["cpu_seconds_per_sample"] for m in ms])),
                      "points": float(np.mean([m["points_per_sample"] for m in ms])),
-                     "paper_fps": paper_fps.get((key[0], key[1])), "runs": len(ms)})
+                     "paper_fps": paper_fps.get((key[0], key[1])), "runs": len(ms),
+                     "from_cache": not own, "cached_runs": cached})
     return rows
 
 
@@ -716,8 +758,12 @@ def markdown(s: Settings, tables: dict[str, Table], groups: dict, cells: list[Ce
           "| method | protocol | rows | samples/s | CPU s/sample | points/sample | paper FPS | runs |",
           "|---|---|---|---|---|---|---|---|"]
     for r in speed:
-        L.append(f"| {r['method']} | {r['protocol']} | {r['rows']} | {r['fps']:.2f} | {r['cpu_s']:.2f} | "
+        mark = " (features from the cache: not the method's speed)" if r.get("from_cache") else ""
+        L.append(f"| {r['method']} | {r['protocol']} | {r['rows']} | {r['fps']:.2f}{mark} | {r['cpu_s']:.2f} | "
                  f"{r['points']:.0f} | {_f(r['paper_fps'])} | {r['runs']} |")
+    if any(r.get("cached_runs") for r in speed):
+        L += ["", ("Runs whose scoring read features from the feature cache are left out of the speed "
+                   "where the same method has runs that computed them all.")]
     return "\n".join(L) + "\n"
 
 
@@ -825,6 +871,11 @@ def parser() -> argparse.ArgumentParser:
                     help="detector setting for METHOD (or every method that has KEY); repeatable")
     ap.add_argument("--report-only", action="store_true", help="run nothing; report the finished runs")
     ap.add_argument("--overwrite", action="store_true", help="replace a RUNDIR made for another dataset")
+    ap.add_argument("--feature-cache", metavar="DIR",
+                    help="on-disk feature cache shared by the runs (default RUNDIR/feature-cache)")
+    ap.add_argument("--no-feature-cache", action="store_true", help="compute every feature in every run")
+    ap.add_argument("--feature-cache-gb", type=float, default=0.0,
+                    help="bound on the feature cache in GB, least recently used entries go first (default 0: none)")
     return ap
 
 

@@ -123,6 +123,7 @@ def tiny(tmp_path_factory):
     (["--tables", "VI", "--methods", "btf-raw", "--set", "m3dm:layers=[1]"], "not among the methods"),
     (["--classes", "nope"], "not in the dataset"),
     (["--tables", "VI", "--methods", "btf-raw", "--set", "bank_size=-1"], "bank_size"),
+    (["--feature-cache-gb", "nan"], "--feature-cache-gb"),
 ])
 def test_bad_settings_are_refused_with_a_clear_message(pt, tiny, tmp_path, capsys, args, says):
     assert pt.main([str(tiny), "--runs", str(tmp_path / "r"), *args]) == 2
@@ -158,6 +159,10 @@ def test_end_to_end_on_a_tiny_dataset_resumes_only_what_is_missing(pt, tiny, tmp
     summary = json.loads((runs / "paper_tables.json").read_text())
     assert {"open3d_ad_O-AUROC", "m6_m9_gain_O-AUROC"} <= set(summary["acceptance"])
     assert summary["speed"] and all(r["fps"] > 0 for r in summary["speed"])
+    # the runs share RUNDIR/feature-cache: M6 scores the clouds open3d-ad featurised before it
+    assert "feature cache" in out and any((runs / "feature-cache").glob("*/*.npz"))
+    m6 = json.loads(next((runs / "runs" / "open-set-k1").glob("open3d-ad-m6*/seed1/ring/metrics.json")).read_text())
+    assert m6["feature_cache"]["score_misses"] == 0 and m6["feature_cache"]["score_hits"] > 0
 
     # a killed run: one run folder missing -> only that one runs again
     metrics = sorted((runs / "runs").rglob("metrics.json"))
