@@ -5,7 +5,7 @@ the Average row, and per table the rank correlation of the methods and the mean 
     .venv/bin/python -P benchmarks/paper_tables.py DATASET --runs RUNDIR [--tables II,III,VI,VII,VIII]
         [--k 5 10] [--seeds 1-3] [--classes a,b] [--methods a,b] [--subset overall]
         [--set [METHOD:]KEY=VALUE ...] [--report-only] [--overwrite]
-        [--feature-cache DIR | --no-feature-cache] [--feature-cache-gb G]
+        [--feature-cache DIR | --no-feature-cache] [--feature-cache-gb G] [--workers N]
 
 For every (method, protocol, k, seed, class) the tables need, one ``scan2ad evaluate`` run
 (:func:`scan2ad.detectors.evaluate.evaluate`, the function ``scan2ad benchmark`` runs per method)
@@ -302,6 +302,7 @@ class Settings:
     feature_cache: Path | None = None   # None: RUNDIR/feature-cache
     no_feature_cache: bool = False
     feature_cache_gb: float = 0.0
+    workers: int = 1
 
     def cache_folder(self) -> Path | None:
         return None if self.no_feature_cache else (self.feature_cache or self.runs / "feature-cache")
@@ -363,7 +364,14 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return Settings(dataset=dataset, runs=Path(args.runs), tables=tables, ks=tuple(sorted(ks)), seeds=seeds,
                     classes=tuple(_words(args.classes or "")), methods=tuple(_words(args.methods or "")),
                     subset=args.subset, sets=tuple(sets), report_only=args.report_only, overwrite=args.overwrite,
-                    feature_cache=cache, no_feature_cache=args.no_feature_cache, feature_cache_gb=gb)
+                    feature_cache=cache, no_feature_cache=args.no_feature_cache, feature_cache_gb=gb,
+                    workers=_workers(args.workers))
+
+
+def _workers(n: int) -> int:
+    if not 1 <= n <= (os.cpu_count() or 1) * 4:
+        raise _error(f"--workers wants 1 to {(os.cpu_count() or 1) * 4} processes, got {n}")
+    return n
 
 
 # ---- the runs ------------------------------------------------------------------------------------
@@ -495,7 +503,10 @@ def run_all(s: Settings, groups: dict, classes: list[str]) -> tuple[dict, int]:
           f"{'missing (--report-only)' if s.report_only else 'to run'}", flush=True)
     if s.report_only:
         return results, len(todo)
-    for g, seed, cls in progress(todo, desc="paper tables", unit="run", leave=True):
+    if s.workers > 1 and len(todo) > 1:
+        results.update(_run_parallel(s, todo))
+    for g, seed, cls in progress([u for u in todo if u not in results], desc="paper tables", unit="run",
+                                 leave=True):
         results[(g, seed, cls)] = evaluate(s.dataset, g.folder(s.runs, seed, cls), _eval_settings(g, seed, cls, s),
                                            overwrite=True)  # inside RUNDIR, claimed by us
     if todo and s.cache_folder() is not None:
@@ -507,6 +518,31 @@ def run_all(s: Settings, groups: dict, classes: list[str]) -> tuple[dict, int]:
         print(f"feature cache {s.cache_folder()}: {hits} hits, {miss} misses over the runs; {n} entries, "
               f"{size / 1e9:.2f} GB on disk", flush=True)
     return results, 0
+
+
+def _run_parallel(s: Settings, todo: list) -> dict:
+    """The runs of ``todo`` in ``s.workers`` processes (spawned: torch and OpenMP do not survive
+    a fork); every run claims its own folder, and the feature cache is safe to share. The first
+    failure stops the runs not yet started and is raised."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from scan2ad.detectors.evaluate import evaluate
+    from scan2ad.log import progress
+
+    results = {}
+    ex = ProcessPoolExecutor(min(s.workers, len(todo)), mp_context=mp.get_context("spawn"))
+    try:
+        futures = {ex.submit(evaluate, s.dataset, g.folder(s.runs, seed, cls), _eval_settings(g, seed, cls, s),
+                             overwrite=True): (g, seed, cls) for g, seed, cls in todo}
+        for f in progress(as_completed(futures), total=len(futures), desc=f"paper tables ({s.workers} workers)",
+                          unit="run", leave=True):
+            results[futures[f]] = f.result()
+    except BaseException:
+        ex.shutdown(wait=True, cancel_futures=True)
+        raise
+    ex.shutdown(wait=True)
+    return results
 
 
 # ---- arithmetic ------------------------------------------------------------------------------------
@@ -874,6 +910,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--feature-cache", metavar="DIR",
                     help="on-disk feature cache shared by the runs (default RUNDIR/feature-cache)")
     ap.add_argument("--no-feature-cache", action="store_true", help="compute every feature in every run")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="evaluate runs in this many processes at once (each single-threaded with "
+                         "OMP_NUM_THREADS=1; 2 on two cores; default 1)")
     ap.add_argument("--feature-cache-gb", type=float, default=0.0,
                     help="bound on the feature cache in GB, least recently used entries go first (default 0: none)")
     return ap

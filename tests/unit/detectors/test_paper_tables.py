@@ -124,6 +124,7 @@ def tiny(tmp_path_factory):
     (["--classes", "nope"], "not in the dataset"),
     (["--tables", "VI", "--methods", "btf-raw", "--set", "bank_size=-1"], "bank_size"),
     (["--feature-cache-gb", "nan"], "--feature-cache-gb"),
+    (["--workers", "0"], "--workers"),
 ])
 def test_bad_settings_are_refused_with_a_clear_message(pt, tiny, tmp_path, capsys, args, says):
     assert pt.main([str(tiny), "--runs", str(tmp_path / "r"), *args]) == 2
@@ -164,17 +165,20 @@ def test_end_to_end_on_a_tiny_dataset_resumes_only_what_is_missing(pt, tiny, tmp
     m6 = json.loads(next((runs / "runs" / "open-set-k1").glob("open3d-ad-m6*/seed1/ring/metrics.json")).read_text())
     assert m6["feature_cache"]["score_misses"] == 0 and m6["feature_cache"]["score_hits"] > 0
 
-    # a killed run: one run folder missing -> only that one runs again
+    # a killed run: two run folders missing -> only those run again (in two worker processes),
+    # to the same cells
     metrics = sorted((runs / "runs").rglob("metrics.json"))
     assert len(metrics) == 6
-    victim = runs / "runs" / "one-class"
-    victim = next(victim.rglob("seed2")) / "ring"
-    keep = {p: p.stat().st_mtime_ns for p in metrics if victim not in p.parents}
-    shutil.rmtree(victim)
-    assert pt.main(argv) == 0
-    assert "6 runs needed: 5 finished" in capsys.readouterr().out
-    assert (victim / "metrics.json").is_file()
+    victims = [next((runs / "runs" / "one-class").rglob("seed2")) / "ring",
+               next((runs / "runs" / "open-set-k1").glob("open3d-ad-m6*")) / "seed1" / "ring"]
+    keep = {p: p.stat().st_mtime_ns for p in metrics if not any(v in p.parents for v in victims)}
+    for v in victims:
+        shutil.rmtree(v)
+    assert pt.main([*argv, "--workers", "2"]) == 0
+    assert "6 runs needed: 4 finished" in capsys.readouterr().out
+    assert all((v / "metrics.json").is_file() for v in victims)
     assert all(p.stat().st_mtime_ns == t for p, t in keep.items())
+    assert list(__import__("csv").DictReader((runs / "paper_tables.csv").open())) == rows
 
     assert pt.main([*argv, "--report-only"]) == 0
     assert "6 runs needed: 6 finished" in capsys.readouterr().out
