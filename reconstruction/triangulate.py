@@ -153,6 +153,13 @@ class TriangulateConfig:
         "(`[triangulate] use_projector = true`) for a rig whose projector is off the baseline",
         False,
     )
+    projector_auto_ratio: float = doc(
+        "with use_projector off: use the third ray anyway when the rig's predicted three-ray "
+        "error, as a share of the two cameras' (:func:`three_ray_gain`, from the calibration's "
+        "geometry alone), is at most this; 0: never (virtual.toml predicts 1.000, "
+        "virtual_threeray.toml 0.72; measured 0.99-1.01 and 0.75-0.78)",
+        0.0, ge=0.0, le=1.0,
+    )
     fill_from_projector: bool = doc(
         "three rays: cam0 pixels without a cam1 match are triangulated from cam0 and the "
         "projector (the better-conditioned pair left). Off by default: the filled points (2-3% "
@@ -486,6 +493,32 @@ def _project_to_projector(X_rect: np.ndarray, R1: np.ndarray, proj) -> np.ndarra
     return uv.reshape(-1, 2)
 
 
+def three_ray_gain(calib) -> float | None:
+    """The depth error of the three-ray least squares as a share of the two cameras', predicted
+    from the rig's geometry (None without a stereo pair and a projector). In the rectified cam0
+    frame (x: the baseline B to cam1, y: across it) the projector centre sits at (px, py); at a
+    working distance Z and a surface facing the cameras each pair's sensitivity, in projector
+    pixels per mm of depth, is f_p/Z² times its centres' offset: stereo's column B, cam0–projector
+    px (column) and py (row), cam1–projector B − px and py. With equal decoder noise on the four
+    codes (module docstring, "Three rays") the ratio of standard deviations is
+    ``sqrt((B²/2) / (px² + (B − px)² + 2 py²))``: 1 for a projector midway on the baseline, lower
+    the farther it sits off the line or off the middle. The projector's offset along the depth
+    and the tilt of the surface are left out (both change the pairs alike to first order)."""
+    proj = calib.projector_model()
+    if proj is None or calib.stereo is None:
+        return None
+    R = np.asarray(calib.stereo.R, float)
+    T = np.asarray(calib.stereo.T, float).reshape(3)
+    centre1 = -R.T @ T
+    B = float(np.linalg.norm(centre1))
+    e1 = centre1 / B
+    e2 = np.cross(np.array([0.0, 0.0, 1.0]) + R.T @ np.array([0.0, 0.0, 1.0]), e1)
+    e2 /= np.linalg.norm(e2)
+    cp = np.asarray(proj.T_cam0_projector, float)[:3, 3]
+    px, py = float(cp @ e1), float(cp @ e2)
+    return float(np.sqrt((B * B / 2) / (px * px + (B - px) ** 2 + 2 * py * py)))
+
+
 def _three_ray_depths(d, t_s, v_1, k_1, c0, r0, rect: Rectification, proj, config: TriangulateConfig):
     """Depth t along the rectified cam0 rays ``d`` (N, 3, z = 1) from all three rays: the
     weighted least-squares solution over the four independent decoded measurements of a point
@@ -579,7 +612,11 @@ def triangulate_view(
         near[m] |= e1[yy, x0] | e1[yy, np.minimum(x0 + 1, W - 1)]
         xr[near] = np.nan
         c0 = np.where(near, np.nan, c0)  # and no cam0-projector fill there either
-    proj = calib.projector_model() if config.use_projector else None
+    use = config.use_projector
+    if not use and config.projector_auto_ratio > 0:
+        gain = three_ray_gain(calib)
+        use = gain is not None and gain <= config.projector_auto_ratio
+    proj = calib.projector_model() if use else None
     filled = np.zeros((H, W), bool)
     if proj is not None:
         f, cx0, cy = rect.P1[0, 0], rect.P1[0, 2], rect.P1[1, 2]

@@ -12,7 +12,7 @@ from helpers.shapes import box_with_post
 from scan2ad.acquisition.calibration.model import true_calibration
 from scan2ad.acquisition.rig import load_rig
 from scan2ad.reconstruction.synthetic import decoded_maps_from_mesh
-from scan2ad.reconstruction.triangulate import TriangulateConfig, triangulate_view
+from scan2ad.reconstruction.triangulate import TriangulateConfig, three_ray_gain, triangulate_view
 
 
 @pytest.mark.parametrize("rig", ["virtual", "virtual_small"])
@@ -79,7 +79,8 @@ def _three_vs_two(rig: str) -> dict:
     err = {}
     for name, cfg in (("two", TriangulateConfig(use_projector=False)),
                       ("three", TriangulateConfig(use_projector=True)),
-                      ("filled", TriangulateConfig(use_projector=True, fill_from_projector=True))):
+                      ("filled", TriangulateConfig(use_projector=True, fill_from_projector=True)),
+                      ("auto", TriangulateConfig(projector_auto_ratio=0.85))):
         cloud = triangulate_view(maps, calib, config=cfg)
         err[name] = (len(cloud), float(np.abs(trimesh.proximity.signed_distance(moved, cloud.points[::20])).mean()))
     return err
@@ -91,6 +92,15 @@ def test_three_rays_beat_two_where_the_projector_adds_information():
     err = _three_vs_two("virtual_threeray")
     assert err["three"][1] < 0.85 * err["two"][1], err
     assert err["filled"][0] > err["three"][0], err  # the pair fills what cam1 does not see
+    assert err["auto"] == err["three"], err  # predicted 0.72 <= 0.85: the third ray is used
+
+
+def test_three_ray_gain_is_predicted_from_the_rig_geometry():
+    # the projector midway on the baseline adds nothing; 58 mm off it, rows ~ columns (0.71x
+    # in theory); a one-camera rig has no stereo to compare with
+    assert three_ray_gain(true_calibration(load_rig("virtual"))) > 0.99
+    assert 0.68 < three_ray_gain(true_calibration(load_rig("virtual_threeray"))) < 0.76
+    assert three_ray_gain(true_calibration(load_rig("virtual_procam"))) is None
 
 
 @pytest.mark.slow
@@ -99,3 +109,4 @@ def test_three_rays_equal_two_with_the_projector_midway_on_the_baseline():
     # carry ~1% of the information
     err = _three_vs_two("virtual")
     assert 0.97 < err["three"][1] / err["two"][1] < 1.03, err
+    assert err["auto"] == err["two"], err  # predicted 1.000 > 0.85: stereo alone
