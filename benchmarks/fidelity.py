@@ -212,10 +212,12 @@ OPEN3D_AD_ARGS = ["--dataset", "open-industry", "--num_group", "4096", "--group_
 # official code per method: where it is public, and what of it this script drives
 OFFICIAL = {
     "open3d-ad": "hzzzzzhappy/open-industry Open3DAD/ (commit 787a2d7; driven: main.py)",
-    "devnet": "hzzzzzhappy/open-industry dra_drev/DevNet_train.py + DevNet_eval_p.py (complete in "
-              "the current tree, commit 95fdd24; 16384-group Point-MAE features, 50 epochs; not run)",
-    "dra": "hzzzzzhappy/open-industry dra_drev/DRA_train.py + DRA_eval_p.py (as above; 30 epochs x 20 "
-           "steps of batch 48, SphereCropMask pseudo anomalies; not run)",
+    "devnet-pm": "hzzzzzhappy/open-industry dra_drev/DevNet_train.py + DevNet_eval_p.py (commit 95fdd24; "
+                 "50 epochs of batch 48, lr 1e-4; our Point-MAE weights on both sides)",
+    "devnet-pb": "as devnet-pm with --xyz_backbone Point_BERT (not run: no Point-BERT weights in their layout)",
+    "dra-pm": "hzzzzzhappy/open-industry dra_drev/DRA_train.py + DRA_eval_p.py (commit 95fdd24; 30 epochs "
+              "of batch 48, lr 1e-4, SphereCropMask pseudo anomalies; our Point-MAE weights on both sides)",
+    "dra-pb": "as dra-pm with --xyz_backbone Point_BERT (not run: no Point-BERT weights in their layout)",
     "btf-raw": "M-3LAB/Real3D-AD main_btf_raw.py (point-cloud port of eliahuhorwitz/3D-ADS, "
                "which reads MVTec 3D-AD depth images only)",
     "btf-fpfh": "M-3LAB/Real3D-AD main_btf_fpfh.py (as above)",
@@ -341,6 +343,58 @@ def run_official_real3d(checkout: Path, python: str, pythonpath: str, script: st
     return parse_results(log)
 
 
+# method -> open-industry dra_drev (train script, eval script, --xyz_backbone, weights the train
+# script leaves). Their arguments: the scripts' defaults (there is no run.sh in dra_drev).
+DRA_DREV = {"devnet-pm": ("DevNet_train.py", "DevNet_eval_p.py", "Point_MAE", "final.pkl"),
+            "devnet-pb": ("DevNet_train.py", "DevNet_eval_p.py", "Point_BERT", "final.pkl"),
+            "dra-pm": ("DRA_train.py", "DRA_eval_p.py", "Point_MAE", "model.pkl"),
+            "dra-pb": ("DRA_train.py", "DRA_eval_p.py", "Point_BERT", "model.pkl")}
+
+
+def run_official_dra_drev(method: str, checkout: Path, python: str, pythonpath: str, export_root: Path,
+                          classes: list[str], known, k: int, seed: int, out: Path) -> dict[str, dict]:
+    """Train and evaluate one of open-industry's ``dra_drev`` baselines per class on an Open-Industry
+    export (the checkout's FIDELITY edits: module docstring). Their feature cache is a sibling of
+    the dataset root's ``Open-Industry`` path segment, and their pseudo anomalies are cached there
+    once per normal cloud, so every seed gets its own root (``out/Open-Industry``, a link to the
+    export). The backbone size and checkpoint come from the caller's environment
+    (``FID_PMAE_CKPT``, ``FID_TRANS_DIM``, ``FID_DEPTH``, ``FID_HEADS``, ``FID_FETCH``, ``FID_IN_C``,
+    ``FID_GROUPS``)."""
+    train_py, eval_py, backbone, weights = DRA_DREV[method]
+    out.mkdir(parents=True, exist_ok=True)
+    root = out / "Open-Industry"
+    if not root.exists():
+        root.symlink_to(export_root.resolve(), target_is_directory=True)
+    split = export_root.resolve() / "splits" / "%s" / f"known-{'+'.join(sorted(known))}_k{k}_seed{seed}.json"
+    env = {**os.environ, "FID_SPLIT": str(split), "FID_NO_PERIODIC_EVAL": "1", "FID_FORCE_BACKBONE": "1",
+           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+           "PYTHONPATH": os.pathsep.join(p for p in (pythonpath, str(checkout)) if p)}
+    printed = {}
+    for cls in classes:
+        if (out / f"{cls}.npz").is_file():
+            continue
+        exp = out / f"exp_{cls}"
+        common = ["--dataset", "open_industry", "--dataset_root", str(root), "--classname", cls,
+                  "--know_class", *sorted(known), "--nAnomaly", str(k), "--ramdn_seed", str(seed),
+                  "--workers", "0", "--xyz_backbone", backbone, "--device", "cpu", "--experiment_dir", str(exp)]
+        steps = [(train_py, common, {}),
+                 (eval_py, [*common, "--eval_only", "--eval_ckpt", str(exp / weights), "--pretrain_dir",
+                            str(exp / weights)], {"FID_EVAL": "1", "FID_DUMP": str(out / f"{cls}.npz")})]
+        for script, args, extra in steps:
+            if script == train_py and (exp / weights).is_file():
+                continue
+            log = out / f"{cls}.{Path(script).stem}.log"
+            with open(log, "w") as fh:
+                rc = subprocess.run([python, str(checkout / script), *args], cwd=checkout, env={**env, **extra},
+                                    stdout=fh, stderr=subprocess.STDOUT, check=False).returncode
+            if rc != 0:
+                raise SystemExit(f"official {script} failed on {cls} (exit {rc}); see {log}")
+        text = (out / f"{cls}.{Path(eval_py).stem}.log").read_text(errors="replace")
+        o = [ln for ln in text.splitlines() if ln.startswith("[Eval] Overall")]
+        printed[cls] = {"O": float(o[-1].split("ROC:")[1].split(",")[0]), "P": float("nan")} if o else None
+    return printed
+
+
 # method -> M-3LAB/Real3D-AD script and its arguments (start.sh's; open3d-ad is driven by
 # run_official_open3d_ad). The PatchCore scripts' --faiss_on_gpu is a flag that defaults to True:
 # the checkout must build FaissNN(False, ...) itself (faiss-cpu).
@@ -381,7 +435,7 @@ def load_official_dump(npz: Path, export_root: Path) -> dict[str, tuple[float, n
     z = np.load(npz)
     out = {}
     for i, p in enumerate(z["paths"]):
-        rel = os.path.relpath(str(p), Path(export_root).resolve())
+        rel = os.path.relpath(os.path.realpath(str(p)), Path(export_root).resolve())
         out[back[rel]] = (float(z["object"][i]), np.asarray(z[f"points_{i}"], np.float64), int(z["labels"][i]))
     return out
 
@@ -631,7 +685,7 @@ def main(argv=None) -> None:
     for m, where in OFFICIAL.items():
         print(f"  {m:15s} {where}")
     for method in a.methods:
-        if method != "open3d-ad" and method not in REAL3D_SCRIPTS:
+        if method != "open3d-ad" and method not in REAL3D_SCRIPTS and method not in DRA_DREV:
             raise SystemExit(f"{method}: no driver for its official code in this script (see OFFICIAL)")
         if method not in official:
             raise SystemExit(f"{method}: pass --official {method}=/path/to/its/checkout (CPU-ready, "
@@ -645,7 +699,7 @@ def main(argv=None) -> None:
                 export_root = a.work / "export-real3d-ad-all"
                 if not (export_root / "export.json").is_file():
                     export_dataset(samples, export_root, "real3d-ad", source=a.dataset)
-            elif method == "open3d-ad":
+            elif method == "open3d-ad" or method in DRA_DREV:
                 export_root = a.work / "export-open-industry"
                 if not (export_root / "export.json").is_file():
                     export_dataset(samples, export_root, "open-industry", source=a.dataset)
@@ -660,7 +714,10 @@ def main(argv=None) -> None:
             printed = parse_results(out / "official.log") if (out / "official.log").is_file() else {}
             if not all((out / f"{c}.npz").is_file() for c in classes):
                 t0 = time.perf_counter()
-                if method == "open3d-ad":
+                if method in DRA_DREV:
+                    printed = run_official_dra_drev(method, checkout, python, paths.get(method, ""),
+                                                    export_root, classes, known, a.k, seed, out)
+                elif method == "open3d-ad":
                     printed = run_official_open3d_ad(checkout, python, paths.get(method, ""), export_root,
                                                      classes, known, a.k, seed, out)
                 else:
