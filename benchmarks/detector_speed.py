@@ -43,20 +43,48 @@ figure:
     dra-pm                 0.19        3.57          0.28            0.11             1704
     po3ad                  1.65        0.40          2.48            1.02              807
 
-Rows not listed (devnet-pb, dra-pb: the same encoder as their -pm rows with Point-BERT's; the
-Open3D-AD variants) did not finish within the session at that load (each fits for minutes there).
-Open3D-AD's M2-M8 differ from it only in the supports (<= 2N patches of 4096 per cloud), so
-they score at its cost within a few per cent: the features are the time. Where it goes
-(``--profile open3d-ad``, one 97K-point cloud, 7.9 CPU s): Open3D's ``compute_fpfh_feature`` at
-the three neighbour counts 40/80/120 over every point 74 %, Open3D's farthest-point sampling of
-the 4096 centres 17 %, normals 3 %, the memory-bank search 2 %. Both are library calls at the
-paper's settings (every point, as the authors' code; 4096 groups as their run.sh), so nothing
-of ours is left to speed up without changing the scores; ``feature_points`` (a seeded subset)
-trades it for accuracy (its docstring). The Point-MAE rows (``--profile m3dm``, 3.8 CPU s):
-the encoder's mini-PointNet embedding of 1024 groups x 128 points takes 76 % (four 1x1
-convolutions, ~64 G multiply-adds per cloud, run at ~22 G per CPU s: the network's size at the
-paper's token count bounds it), the transformer blocks 15 %, the bank search 4 %; DevNet/DRA
-and Reg3D-AD run the same encoder per cloud. The paper's 8.4 FPS (Table VII) is on its GPU machine.
+Session 8's profile (``--profile open3d-ad``, one 97K-point cloud, 7.9 CPU s): Open3D's
+``compute_fpfh_feature`` at the neighbour counts 40/80/120 over every point 74 %, Open3D's
+farthest-point sampling of the 4096 centres 17 %, normals 3 %, the memory-bank search 2 %; the
+Point-MAE rows (``--profile m3dm``, 3.8 CPU s): the encoder's mini-PointNet embedding 76 %, the
+transformer blocks 15 %, the bank search 4 %; DevNet/DRA and Reg3D-AD run the same encoder per
+cloud. The paper's 8.4 FPS (Table VII) is on its GPU machine.
+
+Measured 2026-12-06 21:50-22:40 UTC (session 9), load average 13-22 (five sessions and the
+build at ``--workers 2``), the rows missing above:
+
+    devnet-pb     3.74 CPU s/sample (patchcore-fpfh 0.40 in the same process: ratio 0.11), peak
+                  RSS 1626 MB (same command, --methods patchcore-fpfh,devnet-pb,...)
+    open3d-ad-m6  7.69 CPU s/sample, open3d-ad 7.46 / 7.44 (seeds 1, 2) in the same runs: one
+                  thread, 9 scored clouds of 87K points, fit on 2 references (the runs without
+                  the cache of ``benchmarks/feature_cache.py``, OUT/runs-plain/*/metrics.json)
+
+dra-pb was stopped during its fit (over 15 min of wall time at that load). It runs the same
+Point-BERT encoder per cloud as devnet-pb, and dra-pm scores within 4 % of devnet-pm, so it should
+be about 3.6-3.7 CPU s/sample. M2-M5, M7 and M8 were not run. They compute the same multi-FPFH per
+cloud as M1/M6 (7.4-7.7 CPU s above) and differ only in their supports. Scoring a cloud's 4096
+patches against the supports is the bank search: a small share with N = 1000 (M1, M3-M8), more
+for M2 (identity: every training patch, 60 x 4096 at the protocol's 60 references).
+
+What bounds the slow rows (none reaches 1 sample/s on two cores without changing the scores):
+
+* Open3D-AD and M1-M9: Open3D 0.20's ``compute_fpfh_feature`` at the three neighbour counts
+  over every point. One 92.6K-point cloud, one thread (session 9): FPFH k = 40 1.16 CPU s,
+  k = 80 2.22, k = 120 3.47 (6.85 in all). The cost is linear in k, ~0.31 us per
+  point-neighbour pair, so it is the pair features and the weighted neighbour sums, not the
+  search. A SciPy 120-NN search of the same cloud is 1.50 CPU s, so sharing one search between
+  the scales could save at most the 40- and 80-NN searches, ~1 s. Open3D's API does not accept
+  given neighbours, and a second FPFH implementation would have to match Open3D's binning
+  bit for bit. FPS of the 4096 centres 0.47, normals 0.19.
+  Open3D's FPFH is OpenMP-parallel, so two threads halve its wall time; the protocol uses two
+  cores better with two single-threaded workers (``paper_tables.py --workers 2``). The feature
+  cache (``--feature-cache``) removes the cost from every run after the first that needs a cloud.
+* The Point-MAE / Point-BERT rows: the encoder's mini-PointNet embedding of 1024 groups x 128
+  points, ~52 G multiply-adds per cloud for point_mae_small, 2.6 of 2.9 CPU s of the tokens on
+  one thread (session 9). oneDNN already runs it (with ``torch.backends.mkldnn`` off: 28 CPU s).
+  ``torch.inference_mode`` instead of ``no_grad`` gives the same tokens bit for bit and the same
+  time within noise (2.86-2.99 vs 2.94-3.22 CPU s). Scoring is one cloud at a time, so a larger
+  batch removes no work. The network's size at the paper's token count bounds it.
 """
 
 from __future__ import annotations
