@@ -490,8 +490,10 @@ def run_all(s: Settings, groups: dict, classes: list[str]) -> tuple[dict, int]:
     from scan2ad.detectors.evaluate import evaluate
     from scan2ad.log import progress
 
-    # seed by seed: a run stopped part-way has every method at the first seeds
-    units = list(dict.fromkeys((g, seed, cls) for seed in s.seeds for g in groups.values() for cls in classes))
+    # seed by seed (a run stopped part-way has every method at the first seeds), and within a
+    # seed class by class, so that the runs reading a class's clouds follow each other (the
+    # feature cache's entries are reused while fresh; with --workers, one worker takes them all)
+    units = list(dict.fromkeys((g, seed, cls) for seed in s.seeds for cls in classes for g in groups.values()))
     results, todo = {}, []
     for g, seed, cls in units:
         m = finished(g.folder(s.runs, seed, cls), _eval_settings(g, seed, cls), s.dataset)
@@ -522,22 +524,29 @@ def run_all(s: Settings, groups: dict, classes: list[str]) -> tuple[dict, int]:
 
 def _run_parallel(s: Settings, todo: list) -> dict:
     """The runs of ``todo`` in ``s.workers`` processes (spawned: torch and OpenMP do not survive
-    a fork); every run claims its own folder, and the feature cache is safe to share. The first
-    failure stops the runs not yet started and is raised."""
+    a fork), one task per (seed, class) so that runs reading the same clouds run one after the
+    other in one worker rather than computing the same features side by side; every run claims
+    its own folder, and the feature cache is safe to share. The first failure stops the tasks
+    not yet started and is raised."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    from scan2ad.detectors.evaluate import evaluate
+    from scan2ad.detectors.evaluate import evaluate_many
     from scan2ad.log import progress
 
+    tasks: dict[tuple[int, str], list] = {}
+    for g, seed, cls in todo:
+        tasks.setdefault((seed, cls), []).append((g, seed, cls))
     results = {}
-    ex = ProcessPoolExecutor(min(s.workers, len(todo)), mp_context=mp.get_context("spawn"))
+    ex = ProcessPoolExecutor(min(s.workers, len(tasks)), mp_context=mp.get_context("spawn"))
     try:
-        futures = {ex.submit(evaluate, s.dataset, g.folder(s.runs, seed, cls), _eval_settings(g, seed, cls, s),
-                             overwrite=True): (g, seed, cls) for g, seed, cls in todo}
-        for f in progress(as_completed(futures), total=len(futures), desc=f"paper tables ({s.workers} workers)",
-                          unit="run", leave=True):
-            results[futures[f]] = f.result()
+        futures = {ex.submit(evaluate_many, [(s.dataset, g.folder(s.runs, seed, cls), _eval_settings(g, seed, cls, s))
+                                             for g, seed, cls in units], True): units
+                   for units in tasks.values()}
+        for f in progress(as_completed(futures), total=len(futures),
+                          desc=f"paper tables ({s.workers} workers, one task per seed and class)", unit="task",
+                          leave=True):
+            results.update(zip(futures[f], f.result()))
     except BaseException:
         ex.shutdown(wait=True, cancel_futures=True)
         raise

@@ -185,6 +185,13 @@ def evaluate(dataset: str | Path, out: str | Path, settings: EvalSettings,
         return _evaluate_into(claim.work, root, settings, classes, parts, models_from)
 
 
+def evaluate_many(jobs: list[tuple[str | Path, str | Path, EvalSettings]], overwrite: bool = False) -> list[dict]:
+    """:func:`evaluate` of every (dataset, out, settings) in turn: one worker's share of a
+    parallel protocol run (``benchmarks/paper_tables.py --workers``), kept in one process so that
+    runs reading the same clouds follow each other and share the feature cache."""
+    return [evaluate(dataset, out, settings, overwrite=overwrite) for dataset, out, settings in jobs]
+
+
 def _evaluate_into(out: Path, root: Path, settings: EvalSettings, classes: list[str], parts: dict,
                    models_from: Path | None) -> dict:
     from scan2ad.detectors.base import Detector

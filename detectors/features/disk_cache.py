@@ -23,7 +23,9 @@ plain arrays (read with ``allow_pickle=False``) under ``<dir>/<2 hex>/<key>.npz`
   ``max_gb`` > 0: past the bound the least recently used entries (by modification time, which a
   hit refreshes) are removed down to 90 % of it.
 * The features are bit-for-bit those computed without the cache: an entry stores the arrays
-  as they were returned, in their dtypes.
+  as they were returned, in their dtypes, except that an int64 index array whose values fit
+  is stored as int32 and read back as int64 (the same values; half the bytes of the
+  point -> patch maps and token groups).
 """
 
 from __future__ import annotations
@@ -89,14 +91,14 @@ class DiskFeatureCache:
             return got
         self.misses += 1
         arrays = {k: np.asarray(v) for k, v in compute().items()}
-        self._write(key, arrays)
+        self._write(key, dict(_narrow(k, v) for k, v in arrays.items()))
         return arrays
 
     def _read(self, key: str, check) -> dict[str, np.ndarray] | None:
         p = self.path(key)
         try:
             with np.load(p, allow_pickle=False) as z:
-                arrays = {name: z[name] for name in z.files}
+                arrays = dict(_widen(name, z[name]) for name in z.files)
         except FileNotFoundError:
             return None
         except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
@@ -180,6 +182,23 @@ class DiskFeatureCache:
                 + (f", {self.corrupt} unreadable recomputed" if self.corrupt else "")
                 + (f", {self.evicted} evicted" if self.evicted else "")
                 + f"; {n} entries, {size / 1e9:.2f} GB{bound} on disk")
+
+
+_NARROWED = "__int32__"   # suffix of an int64 array stored as int32
+
+
+def _narrow(name: str, a: np.ndarray) -> tuple[str, np.ndarray]:
+    """An int64 array whose values fit int32 is stored as int32 under ``name + _NARROWED``."""
+    if a.dtype == np.int64 and (a.size == 0 or (a.min() >= np.iinfo(np.int32).min
+                                                and a.max() <= np.iinfo(np.int32).max)):
+        return name + _NARROWED, a.astype(np.int32)
+    return name, a
+
+
+def _widen(name: str, a: np.ndarray) -> tuple[str, np.ndarray]:
+    if name.endswith(_NARROWED):
+        return name.removesuffix(_NARROWED), a.astype(np.int64)
+    return name, a
 
 
 _active: DiskFeatureCache | None = None

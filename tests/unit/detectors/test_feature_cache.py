@@ -64,6 +64,7 @@ def test_a_corrupt_entry_is_named_and_recomputed(tiny, tmp_path, caplog):
         assert cache.hits == 1
     for f in (got, again):
         assert np.array_equal(f.features, want.features) and np.array_equal(f.point_to_patch, want.point_to_patch)
+        assert f.point_to_patch.dtype == want.point_to_patch.dtype == np.int64   # stored as int32, read back
     assert not list((tmp_path / "fc").glob("*/.*"))          # no temporary file left behind
 
 
