@@ -465,8 +465,12 @@ def build(spec: BuildSpec, out: str | Path, executor: str = "local", workers: in
         except InputError:
             return False
 
+    # a rebuild of changed settings keeps the unit cache (and scans) of the staging folder it
+    # replaces: unit keys hash each unit's arguments, so units the change does not touch (a
+    # pipeline build's captures and reconstructions when only sample settings changed) are
+    # found again; _clean_leftovers drops the entries whose files went with the old staging
     with claim_output(out, "build", job, overwrite=overwrite, staging="overwrite", keep_staging=True,
-                      adopt=adopt) as claim:
+                      adopt=adopt, carry=BUILD_DIR) as claim:
         result = _build_into(spec, claim.work, executor, workers, address)
         if claim.staged:
             _rekey_cache(spec, claim.work, out)

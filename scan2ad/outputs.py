@@ -270,8 +270,14 @@ def _check(path: Path, command: str, job: dict, job_hash: str, accept: tuple[str
 def claim_output(path: str | Path, command: str, job: dict[str, Any], *, overwrite: bool = False,
                  staging: Literal["never", "overwrite", "always"] = "overwrite",
                  keep_staging: bool = False, accept: tuple[str, ...] = (),
-                 adopt: Callable[[Path], bool] | None = None) -> Iterator[OutputFolder]:
+                 adopt: Callable[[Path], bool] | None = None,
+                 carry: str | None = None) -> Iterator[OutputFolder]:
     """Claim ``path`` for ``command`` running ``job`` (a JSON-able dict); see the module doc.
+
+    ``carry`` (with ``keep_staging``): a subfolder of a kept staging folder that survives when
+    that folder was staged for *another* job of the same command (the rest is removed as
+    usual): the build's unit cache, whose entries are keyed by their units' arguments, so a
+    rebuild of changed settings still finds the units those settings do not touch.
 
     Yields an :class:`OutputFolder`; write into its ``work`` folder. On a clean exit the marker
     is set ``complete`` and a staged result replaces ``path``; on an exception ``path`` keeps
@@ -301,7 +307,17 @@ def claim_output(path: str | Path, command: str, job: dict[str, Any], *, overwri
             smark = read_marker(stage)
             if not (use_staging and keep_staging and smark is not None
                     and smark.get("job_hash") == job_hash and smark.get("command") == command):
+                kept = None
+                if (carry and use_staging and keep_staging and smark is not None
+                        and smark.get("command") == command and (stage / carry).is_dir()):
+                    kept = parent / f".{path.name}.carry"
+                    if kept.exists():
+                        shutil.rmtree(kept)
+                    (stage / carry).rename(kept)
                 shutil.rmtree(stage) if stage.is_dir() else stage.unlink()
+                if kept is not None:
+                    (stage / carry).parent.mkdir(parents=True, exist_ok=True)
+                    kept.rename(stage / carry)
         work = stage if use_staging else path
         try:
             work.mkdir(parents=True, exist_ok=True)

@@ -174,3 +174,25 @@ def test_a_claim_that_fails_before_writing_anything_leaves_no_claim(tmp_path, ex
         write_text(o.work / ".build" / "units" / "u1.json", "{}\n")
         raise InputError("a unit failed")
     assert read_marker(tmp_path / "kept")["state"] == "running"  # resumable: same job resumes
+
+
+def test_carry_keeps_a_subfolder_of_another_jobs_staging(tmp_path):
+    out = tmp_path / "ds"
+    _good_run(out, {"spec": "a"}, staging="never")
+    with pytest.raises(RuntimeError), claim_output(out, "build", {"spec": "b"}, overwrite=True,
+                                                   keep_staging=True, carry=".build") as o:
+        write_text(o.work / ".build" / "units" / "u1.json", "{}\n")
+        write_text(o.work / "cls" / "s1.pcd", "x\n")
+        raise RuntimeError("killed half way")
+    # another job of the same command: the staging folder goes, its .build stays
+    with claim_output(out, "build", {"spec": "c"}, overwrite=True, keep_staging=True, carry=".build") as o:
+        assert (o.work / ".build" / "units" / "u1.json").is_file()
+        assert not (o.work / "cls").exists()
+    assert read_marker(out)["job"] == {"spec": "c"} and not (tmp_path / ".ds.carry").exists()
+    # without carry (or for another command) nothing of it is kept
+    with pytest.raises(RuntimeError), claim_output(out, "build", {"spec": "d"}, overwrite=True,
+                                                   keep_staging=True) as o:
+        write_text(o.work / ".build" / "u2", "x\n")
+        raise RuntimeError("killed")
+    with claim_output(out, "evaluate", {"spec": "e"}, overwrite=True, keep_staging=True, carry=".build") as o:
+        assert not (o.work / ".build").exists()
