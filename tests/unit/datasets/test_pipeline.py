@@ -234,3 +234,28 @@ def test_demo_step_builds_the_spec_the_environment_names(tmp_path, monkeypatch):
     monkeypatch.setenv(demo.SPEC_ENV, "no-such-spec")
     with pytest.raises(InputError, match="shipped specs: .*demo-pipeline"):
         demo.run(ctx)
+
+
+def test_rebuild_of_new_sample_settings_keeps_the_scans(micro, tmp_path, monkeypatch):
+    """A rebuild with --overwrite of changed sample settings, over an unfinished staging folder
+    of other settings, keeps that folder's scans: only samples and packaging run again."""
+    import shutil
+
+    from scan2ad.datasets import pipeline
+    from scan2ad.errors import Scan2adError
+
+    out = tmp_path / "ds"
+    shutil.copytree(micro[0], out)  # a finished build of MICRO
+    real = pipeline.make_pipeline_cloud
+
+    def killed(*a, **k):
+        raise Scan2adError("killed half way")
+
+    monkeypatch.setattr(pipeline, "make_pipeline_cloud", killed)
+    with pytest.raises(Scan2adError):
+        build(load_spec(dict(MICRO, texture_mm=0.01)), out, workers=1, overwrite=True)
+    assert (tmp_path / ".ds.staging" / BUILD_DIR / "scans").is_dir()
+    monkeypatch.setattr(pipeline, "make_pipeline_cloud", real)
+    r = build(load_spec(dict(MICRO, texture_mm=0.02)), out, workers=1, overwrite=True)
+    assert r.cached == 2 + 2 and r.ran == 5 + 2  # captures and reconstructions found again
+    assert validate_dataset(out) == []
