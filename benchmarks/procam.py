@@ -69,7 +69,9 @@ bent; the tests check the plane figure at 0.55 mm there and the surface figure a
 every capture.
 
 ``--virtual`` measured 2026-12-06 17:03-17:38 UTC (noise 0.1 px, views at 0 and 180°; % of the
-diagonal, mean / p95; ratios against the two cameras)::
+diagonal, mean / p95; ratios against the two cameras; the procam column is from before the
+one-camera path's scale selection, ``ProcamTriangulateConfig.smooth_fine_sigma_px``, for whose
+end-to-end effect see ``benchmarks/reconstruction.py``)::
 
     part                        stereo           three-ray        procam           three  procam mean/p95
     square_taper_washer         0.0325 / 0.0834  0.0324 / 0.0835  0.0365 / 0.0941  0.998  1.123 / 1.129

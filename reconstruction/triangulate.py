@@ -53,6 +53,10 @@ the columns'): the third ray changes nothing (0.99-1.01x the stereo error, per v
 end). ``virtual_threeray.toml`` raises it 55 mm (58 mm off the baseline in the cam0 frame):
 rows ≈ columns in information, so the variance halves and the error should fall to ~0.71x;
 measured per view 0.76-0.77x (``benchmarks/procam.py --virtual --rig virtual_threeray``).
+:func:`three_ray_gain` predicts that ratio from a calibration alone (virtual 1.000,
+virtual_threeray 0.72); with ``projector_auto_ratio`` > 0 the third ray is used where the
+prediction is at most that (off by default: the prediction assumes independent decoder noise,
+which coarse pixels break, see ``use_projector``).
 Points whose cam0 or cam1 residual exceeds ``max_projector_error`` keep the stereo depth.
 With ``fill_from_projector`` a cam0 pixel that cam1 does not see (no match: occlusion) is
 triangulated from the cam0–projector pair, the better-conditioned pair left, when its decoded
@@ -150,7 +154,8 @@ class TriangulateConfig:
         "0.0024 -> 0.0347 mm, views turned by 0.28-0.82°; on virtual_threeray 0.0024 -> "
         "0.0022 mm, no view moved); it also makes every point depend on the projector's "
         "calibration, the least constrained of the three (an inverse camera). Turn it on "
-        "(`[triangulate] use_projector = true`) for a rig whose projector is off the baseline",
+        "(`[triangulate] use_projector = true`) for a rig whose projector is off the baseline, "
+        "or let projector_auto_ratio decide from the geometry",
         False,
     )
     projector_auto_ratio: float = doc(
