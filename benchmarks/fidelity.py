@@ -516,8 +516,10 @@ def run_official_dra_drev(method: str, checkout: Path, python: str, pythonpath: 
                   "--know_class", *sorted(known), "--nAnomaly", str(k), "--ramdn_seed", str(seed),
                   "--workers", "0", "--xyz_backbone", backbone, "--device", "cpu", "--experiment_dir", str(exp)]
         steps = [(train_py, common, {}),
-                 (eval_py, [*common, "--eval_only", "--eval_ckpt", str(exp / weights), "--pretrain_dir",
-                            str(exp / weights)], {"FID_EVAL": "1", "FID_DUMP": str(out / f"{cls}.npz")})]
+                 # batch 1: their eval loop assumes it (DRA_eval_p's default of 48 cannot collate clouds
+                 # of different sizes)
+                 (eval_py, [*common, "--batch_size", "1", "--eval_only", "--eval_ckpt", str(exp / weights),
+                            "--pretrain_dir", str(exp / weights)], {"FID_EVAL": "1", "FID_DUMP": str(out / f"{cls}.npz")})]
         for script, args, extra in steps:
             if script == train_py and (exp / weights).is_file():
                 continue
