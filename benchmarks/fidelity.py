@@ -235,7 +235,9 @@ Summary (demo, known Bump, k = 1, class means over seeds 1-3; O / P x 100, ours 
                                     per class (~27 min each at load 20); fidelity_device.sh.
                                     Session 9: not run either (load 15-23 on the 2 shared cores,
                                     no GPU lent; the time went to the controlled runs above)
-    devnet-pm, dra-pm     seed 1 only, see "DevNet / DRA" below (their code at chance on the demo)
+    devnet-pm (seed 1)    55.8 / 48.5    55.4 / 49.9    0.03    kept ours: both at chance on the demo;
+                                                                settings traced below ("DevNet / DRA")
+    dra-pm (seed 1, 2 cl) 54.4 / 56.1    60.6 / 51.2    0.03    kept ours (as above; split_pin not run)
     devnet-pb, dra-pb     not run (CPU time; point_bert_small not converted to their layout)
     m3dm                  not run (official code located, see OFFICIAL)
     po3ad, mc4ad          not run: MinkowskiEngine (no CPU build in a 25-min box) and
@@ -295,16 +297,18 @@ from their per-sample dump; their printed overall O is the same number):
     seed 1          O ours / theirs   P ours / theirs   rho points   rho objects
     devnet-pm
     heavy_washer    67.5 /  49.1      58.2 /  51.9      0.10         0.13
-    lock_nut        not run (CPU)
-    split_pin       not run (CPU)
+    lock_nut        42.1 /  55.3      54.5 /  49.8     -0.01         0.16
+    split_pin       57.9 /  41.2      53.6 /  48.1      0.00        -0.13
+    mean            55.8 /  48.5      55.4 /  49.9      0.03         0.05
     dra-pm
-    heavy_washer    not run (CPU)
-    lock_nut        not run (CPU)
+    heavy_washer    71.1 /  64.0      62.2 /  52.7      0.05         0.60
+    lock_nut        37.7 /  48.2      59.0 /  49.8      0.02         0.13
     split_pin       not run (CPU)
+    mean (2 cls)    54.4 /  56.1      60.6 /  51.2      0.03         0.36
 
 With 6 normal and 19 anomalous test clouds a class's O-AUROC has a sampling SD of ~14 points
 for a scorer at chance (sqrt((n0+n1+1)/(12 n0 n1))), so one seed cannot resolve +-2; their
-DevNet over seeds 1/2/3 gives heavy_washer O 49.1 / 42.1 / 33.3, lock_nut 55.3 / 56.1 / 29.0
+DevNet over seeds 1/2/3 gives heavy_washer O 49.1 / 42.1 / 33.3, lock_nut 55.3 / 56.1 / 29.0, split_pin 41.2 / 36.0 / 32.5
 (their printed overall O-AUROC, our split's Bump per seed): theirs is at chance on the demo.
 
 Settings that differ (theirs: file and line, then ours; decisions):
@@ -354,14 +358,15 @@ Settings that differ (theirs: file and line, then ours; decisions):
   with the normality head negated (transductive); ours the raw sum. The ranking differs only
   through the per-head scales.
 
-Ours configured as theirs, heavy_washer seed 1 (DevNet; tokens as above): shipped heads
-O 67.5, P 58.2; linear scorer (``hidden = 0``) O 58.8, P 55.6; and their optimisation (lr 1e-4, weight decay
-1e-5, 50 steps, batch 48) O 40.4, P 44.3; theirs O 49.1, P 51.9. Their optimisation alone brings ours to
-chance too: 50 steps at lr 1e-4 barely move a linear head (their last training loss 0.53 on
-heavy_washer). Not changed in ours: the paper's rate; the hidden
-layer is a deviation from their linear head that one seed of one class cannot judge (+8.7 O,
-+2.6 P within the sampling SD). Open: their block concatenation (1152 = 3 x 384) vs our final
-tokens (a ``layers`` option for TokenHeadConfig and new tokens: not done for lack of CPU).
+Ours configured as theirs (DevNet, seed 1, same cached tokens; O / P per class, heavy_washer then
+lock_nut): shipped heads 67.5 / 58.2; 42.1 / 54.5; linear scorer (``hidden = 0``) 58.8 / 55.6; 41.2
+/ 49.6; and their optimisation (lr 1e-4, weight decay 1e-5, 50 steps, batch 48) 40.4 / 44.3; 28.9 /
+51.9; theirs 49.1 / 51.9; 55.3 / 49.8. Their optimisation alone brings ours to chance too: 50 steps
+at lr 1e-4 barely move a linear head (their last training loss 0.53 on heavy_washer). Not changed
+in ours: the paper's rate; the hidden layer is a deviation from their linear head that one seed
+cannot judge (the differences are within the sampling SD). Open: their block concatenation (1152 =
+3 x 384) vs our final tokens (a ``layers`` option for TokenHeadConfig and new tokens: not done for
+lack of CPU).
 
 Their environment (the project's venv plus the session-8 stand-ins on PYTHONPATH; every edit
 marked ``# FIDELITY`` in a throwaway copy, /tmp/fid3b/oi.diff of session 9): ``PointTransformer``
@@ -373,7 +378,9 @@ split names (theirs: ``np.random.RandomState(seed).shuffle`` of the sorted list)
 also carries ``coord`` (the registered cloud its cached tokens came from, now stored with them),
 ``center_idx``, ``points_label`` (our ``gt/*.txt``) and its path: the eval scripts read
 ``sample['coord']`` / ``sample['points_label']``, which only their Anomaly-ShapeNet loader
-returns, so on Open-Industry they stop with a KeyError as published; the backbone is always
+returns, so on Open-Industry they stop with a KeyError as published (DevNet_eval_p.py then uses
+the cached training-mode test tokens, as it does for any sample that carries them;
+DRA_eval_p.py recomputes them in eval mode); the backbone is always
 loaded (``FID_FORCE_BACKBONE``: ``_init_feature_extractor`` counts a training cloud with a token
 cache as complete even when its ``pseudo/`` twin is missing, so DRA after DevNet on one cache
 stops with "Feature extractor is None"); ``DRA_train.py`` converts the batch to a tensor on the
@@ -384,7 +391,9 @@ weights; DRA's ``assert len(self.ref_loader) % args.nRef == 0`` removed (10 norm
 batches of 5 give 2 batches; it holds only for 25, 50, ... clouds); tensorboard's
 ``SummaryWriter`` a no-op; ``pandas`` (their Excel export, inside try/except) and ``faiss``
 (``FaissNN`` built as a default argument, never searched) stand-ins; the eval scripts dump
-per-sample scores to ``FID_DUMP``. Command line: ``--device cpu --workers 0``.
+per-sample scores to ``FID_DUMP``. Command line: ``--device cpu --workers 0``, and
+``--batch_size 1`` for the eval scripts (DevNet_eval_p.py's default; DRA_eval_p.py's default of
+48 cannot collate clouds of different sizes, and its loop assumes one cloud per batch).
 
 PO3AD (yjnanan/PO3AD f62446a) and MC4AD (hzzzzzhappy/Anonymous_Repository_of_MC4AD 27cf768,
 ``code.zip``): both need MinkowskiEngine and train on training MESHES (Anomaly-ShapeNet
