@@ -97,9 +97,9 @@ px noise, ``benchmarks/procam.py --virtual --rig virtual_threeray``, lock_nut an
 before the scale selection).
 
 Three rays against two, full-size ``virtual_threeray`` (the projector 55 mm above the
-cameras), 6 views, measured 2026-12-06 21:33-23:05 UTC in one to three processes (load average
-12-24 on 2 cores); 10 of 15 parts, the rest did not fit the session (square_taper_washer:
-session 8)::
+cameras), 6 views, measured 2026-12-06 21:33-23:09 UTC in one to three processes (load average
+12-24 on 2 cores); 12 of 15 parts, the tooth lock washers and locking_tab_washer did not fit
+the session (square_taper_washer: session 8)::
 
     OMP_NUM_THREADS=1 SCAN2AD_NO_PROGRESS=1 .venv/bin/python -P benchmarks/reconstruction.py \
         --views 6 --rig virtual_threeray --shapes stereo three-ray --cache /tmp/tcache [--parts ...]
@@ -109,26 +109,28 @@ session 8)::
     split_pin                         38150  0.0395 0.0954  99.3       37400  0.0570 0.1696  99.3   1.443 / 1.778
     double_lug_washer                 89218  0.0227 0.0546 100.0       89631  0.0178 0.0413 100.0   0.784 / 0.756
     threaded_nail                     84436  0.0244 0.0599  93.6       83254  0.0196 0.0489  94.4   0.803 / 0.816
+    heavy_washer                      89234  0.0211 0.0572 100.0       89243  0.0173 0.0466 100.0   0.820 / 0.815
     square_plug                       89518  0.0413 0.1005  99.0       89108  0.0323 0.0805  99.3   0.782 / 0.801
     l_shaped_screw                    89353  0.0221 0.0588  96.2       89674  0.0181 0.0487  96.3   0.819 / 0.828
     hex_head_plug                     89970  0.0260 0.0658  99.5       89578  0.0204 0.0546  99.6   0.785 / 0.830
     s_hook                            89678  0.0181 0.0446  95.6       89714  0.0143 0.0357  96.1   0.790 / 0.800
     eyelet_self_tapping_screw         89239  0.0234 0.0570  94.2       89230  0.0184 0.0454  94.4   0.786 / 0.796
     lock_nut                          89798  0.0422 0.1021  99.8       89303  0.0326 0.0799  99.8   0.773 / 0.783
+    circlip                           63577  0.0335 0.0819 100.0       63801  0.0266 0.0658 100.0   0.794 / 0.803
 
-Three rays below two on 9 of the 10 (mean 0.750-0.819, p95 0.756-0.830; ``three_ray_gain``
+Three rays below two on 11 of the 12 (mean 0.750-0.820, p95 0.756-0.830; ``three_ray_gain``
 predicts 0.72 for this geometry), among them all five that lost on the small rig below
 (l_shaped_screw, square_plug, s_hook, hex_head_plug, eyelet_self_tapping_screw: 0.78-0.82 at
 full size, so their small-rig losses are the 400x320 footprint, not the least squares).
-split_pin loses (1.443 / 1.778), cause not established: both shapes log the same two
-rejected FRICP corrections (views 1->2 and 4->5, 63-70°, start kept), so it is not a
-rejection that differs; a per-view comparison with true poses did not finish in the session.
-It is the thinnest part (38K points, edges everywhere), where the third ray's residual gate
-and the registration of thin views (test_pipeline's box_with_post on ``virtual``) are the
-suspects. ``TriangulateConfig.projector_auto_ratio`` (use the third ray where
-``three_ray_gain`` <= the setting) therefore stays 0 (off) by default: the prediction is right
-on 9 of these 10 parts, but it cannot see split_pin's loss nor the small rig's footprint
-(same geometry, 0.72 predicted, 5 of 15 parts lost).
+split_pin loses end to end (1.443 / 1.778) but not per view: with the true poses, views 0 and
+2 give three rays 0.0456 / 0.1500 and 0.0380 / 0.1078% against stereo's 0.0528 / 0.1494 and
+0.0461 / 0.1195, so the loss comes after triangulation, in registration or fusion of this
+thinnest part (38K points; both shapes log the same two rejected FRICP corrections, views
+1->2 and 4->5), as on test_pipeline's box_with_post with ``virtual``; not resolved.
+``TriangulateConfig.projector_auto_ratio`` (use the third ray where ``three_ray_gain`` <= the
+setting) therefore stays 0 (off) by default: the prediction holds per view, but not through
+split_pin's registration nor through the small rig's footprint (same geometry, 0.72
+predicted, 5 of 15 parts lost).
 
 Three rays against two, ``virtual_small_threeray`` (400x320 cameras; the full-size rig's 15
 parts did not fit the session), 6 views, measured 2026-12-06 19:14-20:05 UTC (same load)::
