@@ -5,7 +5,7 @@ wall and CPU time of each, the feature sets computed and read, the ratio against
 without the cache, and a check that the three give the same table cells.
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python -P benchmarks/feature_cache.py CLASS_DIR OUT \\
-        [--n-train 2] [--n-normal 1] [--per-type 2] [--k 1] [--seeds 1-2] \\
+        [--overwrite] [--n-train 2] [--n-normal 1] [--per-type 2] [--k 1] [--seeds 1-2] \\
         [--methods open3d-ad,open3d-ad-m6,open3d-ad-m9] [--skip-plain]
 
 CLASS_DIR is one class folder of an Open-Industry-layout dataset, finished or not (e.g. the
@@ -36,12 +36,11 @@ runs M9 shares, and open3d-ad-m6: 4 evaluate runs):
 A second run with ``--skip-plain`` (load 14.8 -> 11.7) measured cold 123 and warm 15 CPU s (8.0x).
 The gain grows with the protocol: at 60 references and 9 Open3D-AD runs per class and seed, the
 first run that needs a cloud computes its features and the other runs, k and seeds read them
-(``paper_tables.py``'s docstring has the budget). An earlier run on the build's staging folder
-(2 references + 11 test clouds, load 15-22) lost its clouds to a build restart before its cold
-seed 2; at seed 1 the
-scores were identical with and without the cache (open3d-ad O/P-AUROC 87.50 / 90.68, M6
-87.50 / 90.53), and M6 after open3d-ad scored at 0.02 CPU s/sample against 7.69 without the
-cache (fit 1.2 s against 116 s wall: its references were already in the cache).
+(``paper_tables.py``'s docstring has the budget). An earlier run on the build's staging folder (2
+references + 11 test clouds, load 15-22) lost its clouds to a build restart before its cold seed
+2; at seed 1 the scores were identical with and without the cache (open3d-ad O/P-AUROC 87.50 /
+90.68, M6 87.50 / 90.53), and M6 after open3d-ad scored at 0.02 CPU s/sample against 7.69 without
+the cache (fit 1.2 s against 116 s wall: its references were already in the cache).
 """
 
 from __future__ import annotations
@@ -89,11 +88,17 @@ def make_subset(class_dir: Path, out: Path, n_train: int, n_normal: int, per_typ
     return root
 
 
-def one_run(pt, args, dataset: Path, runs: Path, cache: Path | None):
+def run_settings(pt, args, dataset: Path, runs: Path, cache: Path | None):
+    """paper_tables.py's settings of one run (checked there: a bad --k, --seeds or --methods is an
+    InputError naming it)."""
     argv = [str(dataset), "--runs", str(runs), "--tables", "II,VIII", "--k", *map(str, args.k),
             "--seeds", args.seeds, "--methods", args.methods, "--overwrite"]
     argv += ["--feature-cache", str(cache)] if cache else ["--no-feature-cache"]
-    s = pt.settings_from_args(pt.parser().parse_args(argv))
+    return pt.settings_from_args(pt.parser().parse_args(argv))
+
+
+def one_run(pt, args, dataset: Path, runs: Path, cache: Path | None):
+    s = run_settings(pt, args, dataset, runs, cache)
     if runs.exists():
         shutil.rmtree(runs)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -122,6 +127,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seeds", default="1-2")
     ap.add_argument("--methods", default="open3d-ad,open3d-ad-m6,open3d-ad-m9")
     ap.add_argument("--skip-plain", action="store_true", help="only the cold and warm runs")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="replace what OUT holds (its dataset/, runs-*/ and feature-cache/)")
     args = ap.parse_args(argv)
     if not (args.class_dir / "train").is_dir():
         raise InputError("not a class folder of an Open-Industry-layout dataset (no train/)", args.class_dir)
@@ -129,6 +136,11 @@ def main(argv: list[str] | None = None) -> dict:
         raise InputError("--n-train, --n-normal, --per-type must be >= 1 and every --k below --per-type")
 
     import paper_tables as pt
+
+    run_settings(pt, args, args.class_dir.parent, args.out / "runs-check", None)  # every setting, before any write
+    if args.out.exists() and (not args.out.is_dir() or (any(args.out.iterdir()) and not args.overwrite)):
+        raise InputError("the output folder already holds files; choose another or pass --overwrite"
+                         if args.out.is_dir() else "the output is not a folder", args.out)
     import torch
 
     from scan2ad.detectors.registry import create
