@@ -11,7 +11,11 @@ once per cloud and settings and reused by every (method variant, k, seed) that a
 An entry is keyed by a SHA-256 of the cloud's bytes (dtype, shape, values), the producer's
 name and every setting that decides its output (a setting that cannot change the result, such
 as the seed of a random subset that keeps every point, is left out so that the entry is shared),
-plus a fingerprint of the network weights for the token encoders. Entries are ``.npz`` files of
+plus a fingerprint of the network weights for the token encoders, plus a fingerprint of the
+feature code itself (every ``.py`` of :mod:`scan2ad.detectors.features`) and of the versions of
+the libraries that compute the features (numpy, scipy, open3d, torch): a cache kept in a
+benchmark's RUNDIR across sessions must not serve features that a later fix of that code, or
+another Open3D, would compute differently. Entries are ``.npz`` files of
 plain arrays (read with ``allow_pickle=False``) under ``<dir>/<2 hex>/<key>.npz``.
 
 * Writes are atomic (a private temporary file renamed onto the entry), so two workers sharing
@@ -31,7 +35,9 @@ plain arrays (read with ``allow_pickle=False``) under ``<dir>/<2 hex>/<key>.npz`
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import importlib.metadata
 import json
 import os
 import zipfile
@@ -45,6 +51,25 @@ from scan2ad.log import get_logger
 
 log = get_logger(__name__)
 FORMAT = 1   # part of every key: a change of the stored layout makes new entries
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """16 hex digits of a SHA-256 over the feature code (every ``.py`` under this package, by
+    relative path) and the installed versions of numpy, scipy, open3d and torch: part of every
+    key, so entries written by other code are never read back (they age out under the bound)."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for src in sorted(root.rglob("*.py")):
+        h.update(src.relative_to(root).as_posix().encode())
+        h.update(src.read_bytes())
+    for dist in ("numpy", "scipy", "open3d", "torch"):
+        try:
+            version = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            version = "-"
+        h.update(f"{dist}={version};".encode())
+    return h.hexdigest()[:16]
 
 
 class DiskFeatureCache:
@@ -70,7 +95,8 @@ class DiskFeatureCache:
     def key(kind: str, identity: dict, points: np.ndarray) -> str:
         pts = np.ascontiguousarray(points)
         h = hashlib.sha256()
-        h.update(json.dumps({"format": FORMAT, "kind": kind, **identity}, sort_keys=True, default=str).encode())
+        h.update(json.dumps({"format": FORMAT, "code": code_fingerprint(), "kind": kind, **identity},
+                            sort_keys=True, default=str).encode())
         h.update(f"{pts.dtype.str}{pts.shape}".encode())
         h.update(memoryview(pts).cast("B"))
         return h.hexdigest()

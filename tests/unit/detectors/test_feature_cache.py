@@ -79,6 +79,22 @@ def test_seed_of_a_subset_that_keeps_every_point_does_not_split_the_cache(tmp_pa
         assert cache.misses == 3
 
 
+def test_entries_of_other_feature_code_are_not_read_back(tmp_path, monkeypatch):
+    from scan2ad.detectors.features import disk_cache as dc
+
+    real = dc.code_fingerprint()
+    assert len(real) == 16 and real == dc.code_fingerprint()
+    pts = np.random.default_rng(3).normal(size=(400, 3)) * 10
+    fs = FeatureSettings(feature_points=0, groups=32, group_size=8)
+    with disk_cache(tmp_path / "fc") as cache:
+        extract("fpfh", pts, fs)
+        extract("fpfh", pts, fs)
+        assert (cache.misses, cache.hits) == (1, 1)
+        monkeypatch.setattr(dc, "code_fingerprint", lambda: "another-version")   # the code was changed
+        extract("fpfh", pts, fs)
+        assert (cache.misses, cache.hits) == (2, 1)
+
+
 def test_the_size_bound_evicts_the_least_recently_used(tmp_path):
     rng = np.random.default_rng(2)
     with disk_cache(tmp_path / "fc", max_gb=1.5e-4) as cache:   # 150 kB: ~3 entries of ~50 kB
