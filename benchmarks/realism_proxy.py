@@ -6,7 +6,7 @@ generator variant's settings, then Open3D-AD (open-set) and PatchCore-FPFH / BTF
     OMP_NUM_THREADS=2 .venv/bin/python -P benchmarks/realism_proxy.py OUT_DIR \\
         [--build /work/builds/open-industry-full] [--cls square_taper_washer] \\
         [--train-scans train_000] [--test-scans train_001,train_002] \\
-        [--set label_threshold_mm=0.05 --set defect_depth_scale=1] [--methods ...]
+        [--set label_threshold_mm=0.05 --set defect_depth_scale=1] [--methods ...] [--breakdown] [--overwrite]
 
 A sample is what ``scan2ad build`` makes with the same settings (the same function, scan files
 and seeds of the same form); only which scans serve train and test differs: any finished scan is
@@ -34,6 +34,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import zlib
 from pathlib import Path
 
@@ -194,6 +195,7 @@ def main(argv: list[str] | None = None) -> dict:
                          "proxy ~5x cheaper on 90K-point samples)")
     ap.add_argument("--breakdown", action="store_true",
                     help="fit and score here and say where the point scores go wrong (see above)")
+    ap.add_argument("--overwrite", action="store_true", help="replace what OUT already holds")
     args = ap.parse_args(argv)
 
     import torch
@@ -226,6 +228,16 @@ def main(argv: list[str] | None = None) -> dict:
             updates[k] = _value(v)
     spec = dataclasses.replace(spec, **updates).check()  # ranges, finite: the spec's own rules
     params.update({k: getattr(spec, k) for k in updates})
+    for name in ("n_train", "n_normal", "n_per_defect", "k", "o3d_feature_points"):
+        if getattr(args, name) < (0 if name == "o3d_feature_points" else 1):
+            raise InputError(f"--{name.replace('_', '-')} must be >= {0 if name == 'o3d_feature_points' else 1}, "
+                             f"got {getattr(args, name)}")
+    if args.out.exists() and (not args.out.is_dir() or (any(args.out.iterdir()) and not args.overwrite)):
+        raise InputError("the output folder already holds files; choose another or pass --overwrite"
+                         if args.out.is_dir() else "the output is not a folder", args.out)
+    if args.overwrite:   # nothing of an earlier run may stay beside this one's samples
+        for sub in ("dataset", "twins", "runs"):
+            shutil.rmtree(args.out / sub, ignore_errors=True)
     data = args.out / "dataset"
     ratios = make_samples(args.build, args.cls, args.train_scans.split(","), args.test_scans.split(","),
                           data, args.n_train, args.n_normal, args.n_per_defect, params,

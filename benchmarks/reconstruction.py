@@ -509,6 +509,12 @@ def main() -> None:
                     help="ReconstructConfig.min_view_points (a thin part seen edge-on through the "
                     "small rig's 400x320 cameras can give fewer than the default 500)")
     args = ap.parse_args()
+    if args.views < 1:
+        ap.error(f"--views must be >= 1, got {args.views}")
+    if not (args.edge_jump >= 0 and args.edge_jump < float("inf")) or args.edge_radius < 0:
+        ap.error("--edge-jump must be a finite number >= 0 and --edge-radius >= 0")
+    if args.min_view_points is not None and args.min_view_points < 1:
+        ap.error(f"--min-view-points must be >= 1, got {args.min_view_points}")
     if args.shapes and "procam" in args.shapes and args.rig.endswith("threeray"):
         ap.error("--shapes procam needs a rig with a one-camera twin (virtual, virtual_small)")
     if args.shapes:
