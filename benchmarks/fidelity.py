@@ -719,6 +719,109 @@ def print_table(method: str, rows: list[tuple[str, int, dict, dict]]) -> None:
           f"{mean['rho_points']:.2f} / {mean['rho_points_anomalous']:.2f} | {mean['rho_object']:.2f} |")
 
 
+def _weighted_auroc(bins: np.ndarray, y: np.ndarray, w: np.ndarray, n_bins: int) -> float:
+    """AUROC of items with integer score ranks ``bins`` (ties share a bin), labels ``y`` and
+    weights ``w`` (bootstrap multiplicities): the Mann-Whitney statistic, ties counted half."""
+    pos = np.bincount(bins, weights=w * y, minlength=n_bins)
+    neg = np.bincount(bins, weights=w * (1 - y), minlength=n_bins)
+    below = np.cumsum(neg) - neg
+    return float((pos * (below + 0.5 * neg)).sum() / (pos.sum() * neg.sum()))
+
+
+def _ranked(scores: list[np.ndarray]) -> tuple[np.ndarray, int]:
+    flat = np.concatenate([np.asarray(s, np.float64).ravel() for s in scores])
+    uniq, inv = np.unique(flat, return_inverse=True)
+    return inv, len(uniq)
+
+
+def difference_se(pairs: list[tuple[dict, dict]], reps: int = 500, seed: int = 0) -> dict[str, float]:
+    """How precisely the demo can compare two detectors: the standard error of the mean
+    difference ours - theirs (O- and P-AUROC, over every class x seed row), two ways.
+
+    * ``boot``: a paired bootstrap over test clouds. Every replicate redraws each row's test
+      clouds with replacement (normal and anomalous clouds separately, so both stay present),
+      gives ours and theirs the SAME draw, recomputes both AUROCs (P pooled over the drawn
+      clouds' points, as :func:`~scan2ad.detectors.metrics.point_metrics`) and averages the
+      difference over rows. Its SD is the test-set sampling error of the mean difference.
+    * ``rows``: the SD of the per-row differences / sqrt(rows): the spread over classes and
+      training seeds (the seeds share almost the whole test set, so this alone understates
+      the test-set error).
+
+    Also each side's bootstrap SE of its own mean O-AUROC (is it above chance?). ``pairs``:
+    one (ours, theirs) per row, as :func:`compare` takes them."""
+    rng = np.random.default_rng(seed)
+    prepared = []
+    for ours, theirs in pairs:
+        rel = sorted(ours)
+        lab = np.array([ours[r][3] for r in rel], np.float64)
+        sides = []
+        for side in (ours, theirs):
+            ob, ob_n = _ranked([np.array([side[r][0]]) for r in rel])
+            pb, pb_n = _ranked([side[r][1] for r in rel])
+            sides.append((ob, ob_n, pb, pb_n))
+        sizes = [len(ours[r][1]) for r in rel]
+        cloud_of_point = np.repeat(np.arange(len(rel)), sizes)
+        plab = np.concatenate([(np.asarray(ours[r][2]).ravel() > 0) for r in rel]).astype(np.float64)
+        prepared.append((lab, sides, cloud_of_point, plab))
+
+    def one(w_rows):
+        d_o, d_p, o_us, o_th = [], [], [], []
+        for (lab, sides, cop, plab), w in zip(prepared, w_rows):
+            wp = w[cop]
+            (ob0, n0, pb0, m0), (ob1, n1, pb1, m1) = sides
+            ao, at = _weighted_auroc(ob0, lab, w, n0), _weighted_auroc(ob1, lab, w, n1)
+            d_o.append(ao - at)
+            o_us.append(ao)
+            o_th.append(at)
+            d_p.append(_weighted_auroc(pb0, plab, wp, m0) - _weighted_auroc(pb1, plab, wp, m1))
+        return np.mean(d_o), np.mean(d_p), np.mean(o_us), np.mean(o_th)
+
+    full = one([np.ones(len(p[0])) for p in prepared])
+    boots = []
+    for _ in range(reps):
+        ws = []
+        for lab, *_ in prepared:
+            w = np.zeros(len(lab))
+            for members in (np.flatnonzero(lab == 0), np.flatnonzero(lab == 1)):
+                np.add.at(w, rng.choice(members, len(members)), 1.0)
+            ws.append(w)
+        boots.append(one(ws))
+    boots = np.asarray(boots)
+    d_rows_o = []
+    for lab, sides, cop, plab in prepared:
+        (ob0, n0, pb0, m0), (ob1, n1, pb1, m1) = sides
+        one_w, one_p = np.ones(len(lab)), np.ones(len(plab))
+        d_rows_o.append((_weighted_auroc(ob0, lab, one_w, n0) - _weighted_auroc(ob1, lab, one_w, n1),
+                         _weighted_auroc(pb0, plab, one_p, m0) - _weighted_auroc(pb1, plab, one_p, m1)))
+    d_rows = np.asarray(d_rows_o)
+    n = len(d_rows)
+    row_se = d_rows.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.full(2, np.nan)
+    return {"dO": full[0], "dP": full[1], "O_ours": full[2], "O_theirs": full[3],
+            "se_boot_O": float(boots[:, 0].std(ddof=1)), "se_boot_P": float(boots[:, 1].std(ddof=1)),
+            "se_rows_O": float(row_se[0]), "se_rows_P": float(row_se[1]),
+            "se_ours_O": float(boots[:, 2].std(ddof=1)), "se_theirs_O": float(boots[:, 3].std(ddof=1)),
+            "rows": n, "reps": reps}
+
+
+def print_se(method: str, pairs: list[tuple[dict, dict]], reps: int) -> None:
+    """:func:`difference_se` as a table, with whether a +-2-point target can be judged: only when
+    the 95 % interval's half-width, 1.96 x the larger SE, is below 2 points."""
+    if not pairs:
+        return
+    s = difference_se(pairs, reps)
+    print(f"\n### {method}: standard error of the mean difference ours - theirs ({s['rows']} class x "
+          f"seed rows, paired bootstrap over test clouds, {reps} replicates)\n")
+    print("| metric | mean Δ | SE bootstrap (test clouds) | SE rows (classes x seeds) | 95 % half-width | "
+          "±2 resolvable |")
+    print("|---|---|---|---|---|---|")
+    for m in ("O", "P"):
+        se = np.nanmax([s[f"se_boot_{m}"], s[f"se_rows_{m}"]])
+        print(f"| {m}-AUROC | {100 * s[f'd{m}']:+.1f} | {100 * s[f'se_boot_{m}']:.1f} | "
+              f"{100 * s[f'se_rows_{m}']:.1f} | {196 * se:.1f} | {'yes' if 1.96 * se < 0.02 else 'no'} |")
+    print(f"\nEach side's mean O-AUROC ± bootstrap SE: ours {100 * s['O_ours']:.1f} ± {100 * s['se_ours_O']:.1f}, "
+          f"theirs {100 * s['O_theirs']:.1f} ± {100 * s['se_theirs_O']:.1f} (chance: 50).")
+
+
 # ---------------------------------------------------------------------------------- pieces
 PIECES_DRIVER = r"""
 import argparse, sys, numpy as np, torch
@@ -895,7 +998,11 @@ def main(argv=None) -> None:
     ap.add_argument("--ours-once", nargs="*", default=[], metavar="METHOD",
                     help="unsupervised methods of ours fitted once (first seed) and scored on the whole "
                          "test set, each partition taking its own samples (as ONE_RUN does for theirs)")
+    ap.add_argument("--boot", type=int, default=500,
+                    help="bootstrap replicates of the SE of the mean difference (print_se)")
     a = ap.parse_args(argv)
+    if a.boot < 2:
+        raise SystemExit(f"--boot must be at least 2, got {a.boot}")
 
     from scan2ad.datasets.export import export_dataset
     from scan2ad.detectors import data as D
@@ -916,7 +1023,7 @@ def main(argv=None) -> None:
                              "see the module docstring)")
         checkout = Path(official[method]).resolve()
         python = pythons.get(method, sys.executable)
-        rows = []
+        rows, pairs = [], []
         for seed in a.seeds:
             out = a.work / method / ("all" if method in ONE_RUN else f"seed{seed}")
             if method in ONE_RUN:   # the whole test set, nothing excluded (see ONE_RUN)
@@ -961,7 +1068,9 @@ def main(argv=None) -> None:
                 if method in ONE_RUN:   # this partition's test samples; their printed AUROC is the whole set's
                     theirs = {r: v for r, v in theirs.items() if r in ours}
                 rows.append((cls, seed, compare(ours, theirs), None if method in ONE_RUN else printed.get(cls)))
+                pairs.append((ours, theirs))
         print_table(method, rows)
+        print_se(method, pairs, a.boot)
         if a.pieces and method == "open3d-ad":
             pieces(a.dataset, samples, classes[0], checkout, python, paths.get(method, ""), a.work / "pieces")
         if a.pieces and method in ("patchcore-pointmae", "reg3d-ad"):
