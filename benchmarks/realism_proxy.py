@@ -12,7 +12,9 @@ A sample is what ``scan2ad build`` makes with the same settings (the same functi
 and seeds of the same form); only which scans serve train and test differs: any finished scan is
 a scan of one part instance, so the proxy needs no test scan of the build yet. Train normals come
 from ``--train-scans``, test normals and anomalies (round-robin over the five types) from
-``--test-scans``, never the same scan. Re-running with another ``--set`` and OUT_DIR gives the
+``--test-scans``, never the same scan. Without ``--set`` the samples take the
+open-industry-full spec's settings exactly as the build passes them (``builder.sample_params``:
+the adopted defect depth/area scales included); each ``--set`` replaces one of them. Re-running with another ``--set`` and OUT_DIR gives the
 before/after table of a generator change at the cost of the samples only (~1-3 s each), not
 of new scans.
 
@@ -188,7 +190,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--n-per-defect", type=int, default=3)
     ap.add_argument("-k", type=int, default=1, help="open-set: seen anomalies per known type")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="a sample setting of the pipeline source (the spec's base parameters)")
+                    help="a sample setting of the pipeline source, replacing the open-industry-full spec's "
+                         "value (default: the spec's adopted settings, as the build uses them)")
     ap.add_argument("--methods", default="patchcore-fpfh,btf-raw,btf-fpfh,open3d-ad")
     ap.add_argument("--o3d-feature-points", type=int, default=0,
                     help="Open3D-AD's feature_points (0: every point, its default; 16384 makes the "
@@ -200,15 +203,16 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
+    from scan2ad.datasets.builder import sample_params
     from scan2ad.datasets.spec import load_spec
     from scan2ad.detectors.evaluate import EvalSettings, evaluate
     from scan2ad.errors import InputError
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     spec = load_spec("open-industry-full")
-    params = {"points": spec.points, "points_jitter": spec.points_jitter, "noise_mm": spec.noise_mm,
-              "label_threshold_mm": spec.label_threshold_mm, "max_rotation_deg": spec.max_rotation_deg,
-              "max_radius_frac": spec.max_radius_frac, "source": spec.source}
+    if spec.source != "pipeline":
+        raise InputError(f"the open-industry-full spec's source is {spec.source!r}; the proxy makes "
+                         "pipeline samples and their uncarved twins only")
     updates = {}
     fields = {f.name for f in dataclasses.fields(spec)}
     for kv in args.set:
@@ -227,7 +231,7 @@ def main(argv: list[str] | None = None) -> dict:
         else:
             updates[k] = _value(v)
     spec = dataclasses.replace(spec, **updates).check()  # ranges, finite: the spec's own rules
-    params.update({k: getattr(spec, k) for k in updates})
+    params = sample_params(spec)  # the build's own sample settings (adopted values), --set applied
     for name in ("n_train", "n_normal", "n_per_defect", "k", "o3d_feature_points"):
         if getattr(args, name) < (0 if name == "o3d_feature_points" else 1):
             raise InputError(f"--{name.replace('_', '-')} must be >= {0 if name == 'o3d_feature_points' else 1}, "

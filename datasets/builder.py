@@ -313,9 +313,10 @@ def plan_samples(spec: BuildSpec) -> list[PlannedSample]:
     return plan
 
 
-def plan_units(spec: BuildSpec, out: Path) -> list[Unit]:
-    """The unit graph of a build into ``out``."""
-    out_s = str(out.resolve())
+def sample_params(spec: BuildSpec) -> dict:
+    """The per-sample settings a build hands to its sample source (the unit arguments that make a
+    sample; also what a tool that makes samples like the build's must pass, e.g.
+    ``benchmarks/realism_proxy.py``)."""
     base = {"points": spec.points, "points_jitter": spec.points_jitter, "noise_mm": spec.noise_mm,
             "label_threshold_mm": spec.label_threshold_mm,
             "max_rotation_deg": spec.max_rotation_deg, "max_radius_frac": spec.max_radius_frac,
@@ -323,6 +324,13 @@ def plan_units(spec: BuildSpec, out: Path) -> list[Unit]:
     if spec.source == "pipeline":  # sample settings of the pipeline source only (other keys unchanged)
         base.update(texture_mm=spec.texture_mm, texture_corr_mm=spec.texture_corr_mm,
                     defect_depth_scale=spec.defect_depth_scale, defect_area_scale=spec.defect_area_scale)
+    return base
+
+
+def plan_units(spec: BuildSpec, out: Path) -> list[Unit]:
+    """The unit graph of a build into ``out``."""
+    out_s = str(out.resolve())
+    base = sample_params(spec)
     units: list[Unit] = []
     scan_units: list[Unit] = []
     plan = plan_samples(spec)

@@ -3,11 +3,12 @@ labels, as cached units (DESIGN §7). The default tests build a one-view micro d
 (~20 s on one core); the tiny-pipeline builds on 1 and 2 workers are slow-marked."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from scan2ad.datasets.builder import BUILD_DIR, build, plan_samples, plan_units
+from scan2ad.datasets.builder import BUILD_DIR, build, plan_samples, plan_units, sample_params
 from scan2ad.datasets.pipeline import carve_points, plan_scans, resample_scan, surface_texture
 from scan2ad.datasets.samples import NORMAL, load_sample
 from scan2ad.datasets.spec import load_spec
@@ -131,13 +132,25 @@ def test_pipeline_spec_is_checked():
 def test_sample_settings_key_the_samples_not_the_scans():
     """A changed sample setting (texture, defect depth) must not be served from a stale cache
     entry (unit keys hash the arguments, not the code), and must not redo the scans."""
-    from pathlib import Path
-
     a = plan_units(load_spec(MICRO), Path("/x"))
     b = plan_units(load_spec(dict(MICRO, texture_mm=0.01)), Path("/x"))
     for ua, ub in zip(a, b, strict=True):
         scan_side = ua.fn.__name__ in ("capture_view", "reconstruct_scan")
         assert (ua.key == ub.key) == scan_side or ua.fn.__name__.startswith("package_")
+
+
+def test_sample_params_are_what_every_sample_unit_gets():
+    """Tools that draw samples like the build (benchmarks/realism_proxy.py) take the spec's
+    settings from ``sample_params``; a run of the proxy without --set once used full-depth
+    defects instead of open-industry-full's adopted ones."""
+    full = load_spec("open-industry-full")
+    p = sample_params(full)
+    assert p["source"] == "pipeline"
+    assert (p["defect_depth_scale"], p["defect_area_scale"]) == (full.defect_depth_scale, full.defect_area_scale)
+    assert full.defect_depth_scale != 1.0  # the adopted setting differs from the annotation default
+    spec = load_spec(dict(MICRO, defect_depth_scale=0.5, texture_mm=0.01))
+    samples = [u for u in plan_units(spec, Path("/x")) if u.fn.__name__ == "pipeline_sample"]
+    assert samples and all(u.kwargs["params"] == sample_params(spec) for u in samples)
 
 
 def test_surface_texture_is_a_smooth_field_of_the_given_std():
