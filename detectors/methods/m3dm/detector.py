@@ -2,12 +2,15 @@
 Anomaly Detection via Hybrid Fusion", §3.2 and §4.1], as Real3D-AD [Liu et al. 2023] runs them
 on point clouds without images.
 
-PatchCore(PointMAE): a coreset memory bank (PatchCore §3.2, approximate greedy, 10 %) of the
-Point-MAE encoder's final tokens; a token's score is the distance to its nearest bank feature,
+PatchCore(PointMAE): a memory bank of 10,000 of the Point-MAE encoder's final tokens (PatchCore
+§3.2's approximate greedy coreset; 10,000 is the bank size of the Real3D-AD benchmark, ``--memory_size
+10000`` in its scripts and "the standard memory bank size" of Reg3D-AD and PatchCore in MC4AD's
+appendix A.4 (seed 004); a 10 % coreset of ten clouds' 1024 tokens kept one cloud's worth and cost
+20 O / 4 P points on the demo's heavy_washer, issue 20); a token's score is the distance to its nearest bank feature,
 a point takes its nearest token's score (Real3D-AD ``fill_missing_values`` with k = 1), the
 object score is the reweighted maximum (PatchCore eq. 7).
 
-M3DM (3D branch): the same memory bank on the concatenated outputs of transformer blocks 3, 7
+M3DM (3D branch): a 10 % coreset memory bank (M3DM's ``f_coreset = 0.1``) on the concatenated outputs of transformer blocks 3, 7
 and 11 (each through the final LayerNorm; 1152 channels for the official 384-wide encoder) of
 1024 groups x 128 points, as M3DM's ``PointTransformer`` extracts them; token scores reach the
 points by inverse-distance weighting of the 3 nearest tokens (M3DM ``interpolating_points``,
@@ -52,6 +55,8 @@ class PatchCorePointMAEConfig(PatchCoreConfig):
     layers: tuple[int, ...] = doc("transformer blocks whose outputs are concatenated "
                                   "(empty: the final normed tokens)", ())
     interpolation_k: int = doc("tokens interpolated into a point's score (1: nearest token)", 1)
+    memory_size: int = doc("memory bank entries, at most all training tokens (Real3D-AD: 10000; "
+                           "0: coreset_ratio of them)", 10000, ge=0)
 
 
 class PatchCorePointMAE(PatchCore):
@@ -101,6 +106,8 @@ class M3DMConfig(PatchCorePointMAEConfig):
     layers: tuple[int, ...] = doc("blocks whose normed outputs are concatenated (M3DM: 3, 7, 11 "
                                   "of 12; scaled to shallower encoders)", (3, 7, 11))
     interpolation_k: int = doc("tokens interpolated into a point's score (M3DM: 3)", 3)
+    memory_size: int = doc("memory bank entries when > 0; M3DM keeps coreset_ratio (its "
+                           "f_coreset = 0.1) of the training tokens", 0, ge=0)
 
 
 class M3DM(PatchCorePointMAE):

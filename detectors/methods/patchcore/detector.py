@@ -24,10 +24,22 @@ from scan2ad.log import progress
 class PatchCoreConfig(FeatureSettings, BaseConfig):
     features: str = doc("patch feature extractor by name (fpfh, fpfh+raw, multi_fpfh, ...)", "fpfh")
     coreset: str = doc("identity | random | greedy | approx_greedy", "approx_greedy")
-    coreset_ratio: float = doc("memory bank size as a fraction of all training patches", 0.1, gt=0, le=1)
+    coreset_ratio: float = doc("memory bank size as a fraction of all training patches (when "
+                               "memory_size is 0)", 0.1, gt=0, le=1)
+    memory_size: int = doc("memory bank entries: > 0 keeps min(memory_size, all training patches) "
+                           "(Real3D-AD's --memory_size 10000, the PatchCore setting of its benchmark); "
+                           "0 keeps coreset_ratio of them", 0, ge=0)
     reweight_k: int = doc("b of PatchCore eq. 7: neighbours of the reweighting", 3, ge=1)
     register: bool = doc("register every cloud to the first training cloud first (for raw "
                          "coordinates)", False)
+
+
+def bank_size(cfg, n_features: int) -> int:
+    """Entries a memory bank keeps of ``n_features``: ``memory_size`` of them (at most all) when it
+    is > 0, else the ``coreset_ratio`` fraction (at least one)."""
+    if cfg.memory_size > 0:
+        return min(cfg.memory_size, n_features)
+    return max(1, round(cfg.coreset_ratio * n_features))
 
 
 class PatchCore(Detector):
@@ -48,8 +60,7 @@ class PatchCore(Detector):
         self.template = Template(train.normal[0].points) if cfg.register else None
         feats = np.concatenate([self._features(c.points).features
                                 for c in progress(train.normal, desc=f"PatchCore features {train.cls}")])
-        n = max(1, round(cfg.coreset_ratio * len(feats)))
-        self.bank = feats[mb.subsample(feats, n, cfg.coreset, cfg.seed)]
+        self.bank = feats[mb.subsample(feats, bank_size(cfg, len(feats)), cfg.coreset, cfg.seed)]
         self.neighbours = mb.bank_neighbours(self.bank, cfg.reweight_k)
 
     def score(self, points: np.ndarray) -> Scores:

@@ -3,7 +3,8 @@
 fit: the first training cloud is the template; every cloud is registered to it
 (:class:`scan2ad.detectors.registration.Template`: coarse principal-axes restarts, then
 point-to-plane ICP - the authors use FPFH + RANSAC then ICP). Two memory banks are filled from
-the registered normal clouds, each reduced by PatchCore's approximate greedy coreset:
+the registered normal clouds, each reduced by PatchCore's approximate greedy coreset to at most
+``memory_size`` entries (the authors pass one ``--memory_size 10000`` to both fits):
 
 * the feature bank: Point-MAE tokens of the registered cloud (the authors' ``_embed_pointmae``:
   1152-channel M3DM-style block features of FPS groups of 128 points; their script asks for
@@ -49,8 +50,10 @@ class Reg3DADConfig(BaseConfig):
     layers: tuple[int, ...] = doc("blocks whose normed outputs form the token feature (scaled to "
                                   "shallower encoders)", (3, 7, 11))
     coreset: str = doc("identity | random | greedy | approx_greedy", "approx_greedy")
-    coreset_ratio: float = doc("feature bank size as a fraction of all training tokens", 0.1)
-    memory_size: int = doc("most entries of the coordinate bank (authors: 10000)", 10000)
+    coreset_ratio: float = doc("feature bank size as a fraction of all training tokens, when "
+                               "memory_size is 0", 0.1, gt=0, le=1)
+    memory_size: int = doc("most entries of each bank (authors: --memory_size 10000 for both); 0: "
+                           "the feature bank keeps coreset_ratio, the coordinate bank every point", 10000, ge=0)
     feature_weight: float = doc("weight of the feature branch in the average (coordinates: "
                                 "1 - this)", 0.5)
 
@@ -109,7 +112,7 @@ class Reg3DAD(Detector):
             feats.append(tok.features)
             coords.append(sub.astype(np.float32))
         feats, coords = np.concatenate(feats), np.concatenate(coords)
-        n = max(1, round(cfg.coreset_ratio * len(feats)))
+        n = min(cfg.memory_size, len(feats)) if cfg.memory_size > 0 else max(1, round(cfg.coreset_ratio * len(feats)))
         self.feature_bank = feats[mb.subsample(feats, n, cfg.coreset, cfg.seed)]
         m = min(cfg.memory_size, len(coords)) if cfg.memory_size > 0 else len(coords)
         self.xyz_bank = coords[mb.subsample(coords, m, cfg.coreset, cfg.seed)]
