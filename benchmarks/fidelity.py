@@ -449,7 +449,8 @@ OFFICIAL = {
                           "weights on both sides)",
     "reg3d-ad": "M-3LAB/Real3D-AD main_reg3dad.py (faiss-cpu; our Point-MAE weights on both sides)",
     "m3dm": "nomewang/M3DM reads MVTec 3D-AD (organised xyz tiffs + RGB); its point-only path as "
-            "M-3LAB/Real3D-AD ports it: main_m3dm.py (--num_group 16384; not run)",
+            "M-3LAB/Real3D-AD ports it: main_m3dm.py (Point_MAE, 10 % coreset; our Point-MAE weights "
+            "on both sides; --num_group from FID_PMAE_GROUPS, the authors' 16384 on a GPU)",
     "po3ad": "yjnanan/PO3AD (MinkowskiEngine built with nvcc, 1001 epochs x 100 repeats: GPU)",
     "mc4ad": "hzzzzzhappy/Anonymous_Repository_of_MC4AD code/ (MinkowskiEngine: CUDA build, GPU)",
     "imrnet": "none public (Chopper-233/Anomaly-ShapeNet holds the dataset card and PDFs only; "
@@ -624,18 +625,24 @@ def run_official_dra_drev(method: str, checkout: Path, python: str, pythonpath: 
 # the checkout must build FaissNN(False, ...) itself (faiss-cpu).
 PATCHCORE_ARGS = ["--seed", "42", "--memory_size", "10000", "--anomaly_scorer_num_nn", "1",
                   "--faiss_num_workers", "1", "sampler", "-p", "0.1", "approx_greedy_coreset"]
+# main_m3dm.py's defaults except the backbone (its default is Point_Bert) and the two coreset
+# settings spelled out; the group count comes from FID_PMAE_GROUPS (the checkout's FIDELITY edit).
+M3DM_ARGS = ["--xyz_backbone_name", "Point_MAE", "--f_coreset", "0.1", "--coreset_eps", "0.9"]
 REAL3D_SCRIPTS = {"btf-raw": ("main_btf_raw.py", []), "btf-fpfh": ("main_btf_fpfh.py", []),
                   "patchcore-fpfh": ("main_patchcore_fpfh.py", PATCHCORE_ARGS),
                   "patchcore-fpfh+raw": ("main_patchcore_fpfh_raw.py", PATCHCORE_ARGS),
                   "patchcore-pointmae": ("main_patchcore_pointmae.py", PATCHCORE_ARGS),
-                  "reg3d-ad": ("main_reg3dad.py", PATCHCORE_ARGS)}
+                  "reg3d-ad": ("main_reg3dad.py", PATCHCORE_ARGS),
+                  "m3dm": ("main_m3dm.py", M3DM_ARGS)}
 
 
 # Scripts that score every test cloud on its own (bank from the training clouds only; their
 # min-max normalisations over the test set are monotone, so no AUROC depends on which other clouds
 # are in it): one official run over the whole test set serves every partition, each seed's table
 # restricting it to that partition's test samples.
-ONE_RUN = {"patchcore-fpfh", "patchcore-fpfh+raw", "patchcore-pointmae", "reg3d-ad"}
+# main_m3dm.py likewise (its bank is the training clouds' tokens; its test loader is shuffled, so
+# its dump carries each score's path).
+ONE_RUN = {"patchcore-fpfh", "patchcore-fpfh+raw", "patchcore-pointmae", "reg3d-ad", "m3dm"}
 
 
 def parse_results(log: Path) -> dict[str, dict]:
@@ -1000,10 +1007,19 @@ def main(argv=None) -> None:
                          "test set, each partition taking its own samples (as ONE_RUN does for theirs)")
     ap.add_argument("--boot", type=int, default=500,
                     help="bootstrap replicates of the SE of the mean difference (print_se)")
+    ap.add_argument("--feature-cache", type=Path, default=None, metavar="DIR",
+                    help="our per-cloud features and Point-MAE tokens on disk (detectors.features."
+                         "disk_cache), shared by every seed and method that asks again")
     a = ap.parse_args(argv)
     if a.boot < 2:
         raise SystemExit(f"--boot must be at least 2, got {a.boot}")
+    from scan2ad.detectors.features.disk_cache import disk_cache
 
+    with disk_cache(a.feature_cache):
+        _main(a)
+
+
+def _main(a: argparse.Namespace) -> None:
     from scan2ad.datasets.export import export_dataset
     from scan2ad.detectors import data as D
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The part of issue 20's comparison (benchmarks/fidelity.py) that did not fit the shared 2-core CPU,
 # as one script for the device machine (16 cores, one GPU, no network). NOT RUN YET: no GPU was
-# lent in session 8; the commands below are the ones run on the CPU there, with the authors' sizes.
+# lent in sessions 8-10; the commands below are the ones run on the CPU there, with the authors' sizes.
 #
 #   FID_R3D=DIR      M-3LAB/Real3D-AD checkout with the FIDELITY edits (fidelity.py's docstring;
-#                    /tmp/fid2/patch_r3d.py of session 8 makes them), carried under shared/ or `carry`
+#                    /tmp/fid2/patch_r3d.py of session 8 makes them, /tmp/fid4a/patch_m3dm.py of
+#                    session 10 those of main_m3dm.py), carried under shared/ or `carry`
 #   FID_SHIMS=DIR    the CPU replacements (timm/torchvision stubs, knn_cuda, pointnet2_ops); on a GPU
 #                    only timm/torchvision are needed when the real packages are missing
 #   FID_PY=PYTHON    a python with torch, faiss-cpu, open3d, scikit-learn, click, tqdm, matplotlib
@@ -16,9 +17,11 @@
 #
 # What it runs (results under $OUT/work, the tables on stdout):
 #   1. patchcore-fpfh+raw and reg3d-ad: official scripts once over the whole test set, ours for seeds 1-3
-#      (on the CPU each needs a 10,000-pick coreset of 190K coordinates per class: ~27 min at load 17);
+#      (on the CPU each needs a 10,000-pick coreset of 190K coordinates per class: ~15 min at load 17;
+#      session 10 ran them there at --memory_size 2000 on both sides instead);
 #   2. patchcore-pointmae at the authors' 16384 groups of 128 (Real3D-AD's set_deep_feature_extractor),
 #      ours with the same groups - a 16384-token attention is 6.4 GB per layer, GPU work;
+#   2b. m3dm at the authors' 16384 groups (main_m3dm.py, 10 % coreset), ours with the same groups;
 #   3. (FID_OI set) devnet-pm and dra-pm at the authors' 16384 groups (their DevNet_train/DRA_train +
 #      *_eval_p.py, seeds 1-3; on the CPU they ran at 1024 groups), ours with the same groups.
 #   4. (FID_PO3AD and FID_ME set) PO3AD official (yjnanan/PO3AD f62446a) against ours `po3ad`,
@@ -59,6 +62,9 @@ FID_PMAE_GROUPS=16384 .venv/bin/python -P benchmarks/fidelity.py "$FID_DATA" "${
   --work "$OUT/work16k" --methods patchcore-pointmae --ours 'patchcore-pointmae={"groups": 16384, "feature_points": 0, "layers": [1, 3, 5]}' \
   --official "patchcore-pointmae=$FID_R3D" --official-python "patchcore-pointmae=$FID_PY" \
   --official-pythonpath "patchcore-pointmae=$FID_SHIMS"
+FID_PMAE_GROUPS=16384 .venv/bin/python -P benchmarks/fidelity.py "$FID_DATA" "${common[@]}" \
+  --work "$OUT/work16k" --methods m3dm --ours-once m3dm --ours 'm3dm={"groups": 16384, "feature_points": 0}' \
+  --official "m3dm=$FID_R3D" --official-python "m3dm=$FID_PY" --official-pythonpath "m3dm=$FID_SHIMS"
 if [ -n "${FID_OI:-}" ]; then
   for m in devnet-pm dra-pm; do
     FID_GROUPS=16384 FID_TRANS_DIM=192 FID_DEPTH=6 FID_HEADS=6 FID_FETCH=1,3,5 FID_IN_C=576 \
