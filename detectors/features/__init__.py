@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 
@@ -32,6 +33,9 @@ class FeatureSettings:
     normal_k: int = doc("neighbours of the PCA normal estimate", 30, ge=3)
     fpfh_k: int = doc("neighbours of single-scale FPFH", 40, ge=3)
     scales: tuple[int, ...] = doc("neighbourhood sizes of multi-scale FPFH", (40, 80, 120), ge=3)
+    fpfh_backend: Literal["numpy", "open3d"] = doc(
+        "FPFH implementation: numpy (every scale from one neighbour search, the same numbers as "
+        "Open3D's to 1e-12, ~2x faster) | open3d (compute_fpfh_feature once per scale)", "numpy")
     raw_weight: float = doc("mm -> feature units for raw coordinates in fpfh+raw "
                             "(FPFH enters as histogram fractions, each sub-histogram sums to 1)", 0.1, ge=0)
     seed: int = doc("seed of the random subset", 0, ge=0)
@@ -85,7 +89,8 @@ def fpfh_features(points: np.ndarray, s: FeatureSettings) -> PatchFeatures:
     from scan2ad.detectors.features.fpfh import fpfh
 
     sub, nrm, centres, owner, tree = _layout(points, s)
-    return PatchFeatures(centres, _pooled(sub, fpfh(sub, nrm, s.fpfh_k), centres, s, tree), owner)
+    return PatchFeatures(centres, _pooled(sub, fpfh(sub, nrm, s.fpfh_k, s.fpfh_backend), centres, s, tree),
+                         owner)
 
 
 def fpfh_raw_features(points: np.ndarray, s: FeatureSettings) -> PatchFeatures:
@@ -93,7 +98,7 @@ def fpfh_raw_features(points: np.ndarray, s: FeatureSettings) -> PatchFeatures:
     from scan2ad.detectors.features.fpfh import fpfh
 
     sub, nrm, centres, owner, tree = _layout(points, s)
-    f = np.concatenate([fpfh(sub, nrm, s.fpfh_k) / 200.0, sub.astype(np.float32) * s.raw_weight], axis=1)
+    f = np.concatenate([fpfh(sub, nrm, s.fpfh_k, s.fpfh_backend) / 200.0, sub.astype(np.float32) * s.raw_weight], axis=1)
     return PatchFeatures(centres, _pooled(sub, f.astype(np.float32), centres, s, tree), owner)
 
 
@@ -102,7 +107,7 @@ def multi_fpfh_features(points: np.ndarray, s: FeatureSettings) -> PatchFeatures
     from scan2ad.detectors.features.fpfh import multi_scale_fpfh
 
     sub, nrm, centres, owner, tree = _layout(points, s)
-    return PatchFeatures(centres, _pooled(sub, multi_scale_fpfh(sub, nrm, s.scales), centres, s, tree),
+    return PatchFeatures(centres, _pooled(sub, multi_scale_fpfh(sub, nrm, s.scales, s.fpfh_backend), centres, s, tree),
                          owner)
 
 
