@@ -117,6 +117,13 @@ the session (square_taper_washer: session 8)::
     eyelet_self_tapping_screw         89239  0.0234 0.0570  94.2       89230  0.0184 0.0454  94.4   0.786 / 0.796
     lock_nut                          89798  0.0422 0.1021  99.8       89303  0.0326 0.0799  99.8   0.773 / 0.783
     circlip                           63577  0.0335 0.0819 100.0       63801  0.0266 0.0658 100.0   0.794 / 0.803
+    internal_tooth_lock_washer        56557  0.0440 0.1075  98.9       56053  0.0346 0.0854  99.0   0.788 / 0.795  (session 10)
+    external_tooth_lock_washer        54667  0.0448 0.1098  98.5       54213  0.0353 0.0871  98.5   0.789 / 0.794  (session 10)
+    locking_tab_washer                89358  0.0197 0.0512 100.0       89736  0.0161 0.0401 100.0   0.818 / 0.784  (session 10)
+
+(The last three: 2026-12-07 00:15-00:48 UTC, code of commit 25327cf, three processes, one part
+each, ``OMP_NUM_THREADS=1 nice -n 10``, load average 16-19 on 2 cores; capture 421-442 s,
+reconstruction 818-890 s per shape.)
 
 Three rays below two on 11 of the 12 (mean 0.750-0.820, p95 0.756-0.830; ``three_ray_gain``
 predicts 0.72 for this geometry), among them all five that lost on the small rig below
