@@ -100,9 +100,9 @@ def _exact_pairs(p1: np.ndarray, n1: np.ndarray, p2: np.ndarray, n2: np.ndarray)
 
 
 def _pair_bins(p: np.ndarray, n: np.ndarray, nbr: np.ndarray, s: int, e: int):
-    """Bins (3 x (m, C) int64: f0, f1, f2) and squared distances ((m, C)) of the pairs (i, nbr[i, 1:])
+    """Bins (3 x (m, C) int64: f0, f1, f2) and squared distances ((m, C)) of the pairs (i, nbr[i])
     for the points i in [s, e), neighbour-position-major (row j = the (j+1)-th neighbour)."""
-    j = np.ascontiguousarray(nbr[s:e, 1:].T)              # (m, C)
+    j = np.ascontiguousarray(nbr[s:e].T)                  # (m, C)
     x1, y1, z1 = (p[s:e, c][None, :] for c in range(3))   # (1, C) broadcast
     a1x, a1y, a1z = (n[s:e, c][None, :] for c in range(3))
     dx = p[:, 0][j] - x1
@@ -187,12 +187,16 @@ def fpfh_scales(points: np.ndarray, normals: np.ndarray, scales=(40, 80, 120), c
     # in spatially coherent order (the search alone is ~20 % faster); undone at the end
     order = cKDTree(p).indices
     p, n = p[order], n[order]
-    _, nbr = cKDTree(p).query(p, k=K, workers=workers)
-    nbr = np.ascontiguousarray(nbr, dtype=np.int32 if N < 2**31 else np.int64)
+    # neighbours 1..K-1 of every point (position 0, the point itself, is skipped as Open3D does),
+    # searched in blocks so that SciPy's float64 distances and int64 indices stay small
+    tree = cKDTree(p)
+    nbr = np.empty((N, K - 1), dtype=np.int32 if N < 2**31 else np.int64)
+    for s in range(0, N, 8192):
+        nbr[s:s + 8192] = tree.query(p[s:s + 8192], k=K, workers=workers)[1][:, 1:]
     m = K - 1
     cuts = sorted({min(k, N) - 1 for k in ks})            # prefix lengths (neighbours per scale)
     bounds = list(zip([0] + cuts[:-1], cuts))
-    counts = [np.zeros((N, 33)) for _ in bounds]          # per-segment bin counts
+    counts = [np.zeros((N, 33), np.int16) for _ in bounds]   # per-segment bin counts (<= K - 1)
     inv_d2 = np.empty((N, m))
     for s in range(0, N, int(chunk)):
         e = min(N, s + int(chunk))
@@ -210,7 +214,7 @@ def fpfh_scales(points: np.ndarray, normals: np.ndarray, scales=(40, 80, 120), c
     for (a, b), cnt in zip(bounds, counts):
         total += cnt
         spfh = total * (100.0 / b)
-        W = sp.csr_matrix((inv_d2[:, :b].ravel(), nbr[:, 1:b + 1].ravel(),
+        W = sp.csr_matrix((inv_d2[:, :b].ravel(), nbr[:, :b].ravel(),
                            np.arange(0, N * b + 1, b, dtype=nbr.dtype)), shape=(N, N), copy=False)
         acc = np.asarray(W @ spfh).reshape(N, 3, 11)
         sums = acc.sum(axis=2, keepdims=True)
