@@ -4,7 +4,7 @@ row per method, with the ratio against the 1 sample/s target and against PatchCo
 first in the same process.
 
     OMP_NUM_THREADS=2 .venv/bin/python -P benchmarks/detector_speed.py CLASS_DIR \\
-        [--methods a,b] [--n-train 8] [--n-test 3] [--profile METHOD]
+        [--methods a,b:key=value] [--n-train 8] [--n-test 3] [--profile METHOD]
 
 CLASS_DIR is one class folder of an Open-Industry-layout dataset at the paper's scale, finished
 or not (e.g. ``/work/builds/open-industry-full/square_taper_washer`` while the build runs): the
@@ -61,24 +61,59 @@ build at ``--workers 2``), the rows missing above:
 
 dra-pb was stopped during its fit (over 15 min of wall time at that load). It runs the same
 Point-BERT encoder per cloud as devnet-pb, and dra-pm scores within 4 % of devnet-pm, so it should
-be about 3.6-3.7 CPU s/sample. M2-M5, M7 and M8 were not run. They compute the same multi-FPFH per
-cloud as M1/M6 (7.4-7.7 CPU s above) and differ only in their supports. Scoring a cloud's 4096
-patches against the supports is the bank search: a small share with N = 1000 (M1, M3-M8), more
-for M2 (identity: every training patch, 60 x 4096 at the protocol's 60 references).
+be about 3.6-3.7 CPU s/sample. M2-M5, M7 and M8 were not run in session 9 (session 10 below).
+
+Measured 2026-12-07 00:50-01:38 UTC (session 10), load average 17-27 (four sessions and the
+build), OMP_NUM_THREADS=1 (Open3D's FPS, normals and its FPFH run on TBB, both cores, whatever
+it says), fit on 4 clouds of 87K points + one bump, 2 scored clouds of 85K points, the
+multi-FPFH now :func:`~scan2ad.detectors.features.fpfh.fpfh_scales` (``fpfh_backend = "numpy"``,
+the default) except the row that asks for Open3D's, in the same process:
+
+    OMP_NUM_THREADS=1 .venv/bin/python -P benchmarks/detector_speed.py /tmp/i21p/speedcls \
+        --n-train 4 --n-test 2 --methods 'patchcore-fpfh,open3d-ad,open3d-ad:fpfh_backend="open3d",\
+        open3d-ad-m2,open3d-ad-m3,open3d-ad-m4,open3d-ad-m5,open3d-ad-m7,open3d-ad-m8,dra-pb'
+
+(/tmp/i21p/speedcls: train 001-010 and test 001-002 of square_taper_washer of the
+open-industry-full build, copied)
+
+    method                            CPU s/sample  vs patchcore-fpfh  fit s (wall)  peak RSS MB
+    patchcore-fpfh                        0.32           1.00              37            499
+    open3d-ad (= M1 = M9)                 3.89           0.08             528           1069
+    open3d-ad, fpfh_backend="open3d"      7.13           0.04             991            718
+    open3d-ad-m2 (identity)               4.91           0.07              48           1020
+    open3d-ad-m3 (random)                 4.13           0.08              19           1011
+    open3d-ad-m4 (greedy)                 4.07           0.08              23           1006
+    open3d-ad-m5 (approx. greedy)         4.03           0.08              27           1012
+    open3d-ad-m7                          4.11           0.08              15           1016
+    open3d-ad-m8                          4.34           0.07              19           1014
+
+Wall rates were 0.01-0.06 samples/s at that load. The new FPFH takes Open3D-AD from 7.13 to
+3.89 CPU s/sample (1.83x) with the same scores (tests/unit/detectors/test_fpfh_fast.py); the
+paper protocol's Open3D-AD family (benchmarks/paper_tables.py, ~18 CPU h with Open3D's FPFH)
+scales with it to an estimated ~10 CPU h. The later variants' fits reuse the first one's training features
+(the shared fit cache), so only open3d-ad's and the Open3D row's fit times include features.
+M2 scores ~0.8 CPU s slower than the others: its normal support is every training patch (4 x
+4096 here, 60 x 4096 at the protocol's 60 references, where its bank search grows further);
+M3-M8 keep N = 1000 and score within noise of M1.
 
 What bounds the slow rows (none reaches 1 sample/s on two cores without changing the scores):
 
-* Open3D-AD and M1-M9: Open3D 0.20's ``compute_fpfh_feature`` at the three neighbour counts
-  over every point. One 92.6K-point cloud, one thread (session 9): FPFH k = 40 1.16 CPU s,
-  k = 80 2.22, k = 120 3.47 (6.85 in all). The cost is linear in k, ~0.31 us per
-  point-neighbour pair, so it is the pair features and the weighted neighbour sums, not the
-  search. A SciPy 120-NN search of the same cloud is 1.50 CPU s, so sharing one search between
-  the scales could save at most the 40- and 80-NN searches, ~1 s. Open3D's API does not accept
-  given neighbours, and a second FPFH implementation would have to match Open3D's binning
-  bit for bit. FPS of the 4096 centres 0.47, normals 0.19.
-  Open3D's FPFH is OpenMP-parallel, so two threads halve its wall time; the protocol uses two
-  cores better with two single-threaded workers (``paper_tables.py --workers 2``). The feature
-  cache (``--feature-cache``) removes the cost from every run after the first that needs a cloud.
+* Open3D-AD and M1-M9: the multi-FPFH of every point. Until session 10 it was Open3D 0.20's
+  ``compute_fpfh_feature`` at the three neighbour counts: one 92.6K-point cloud, one thread
+  (session 9): k = 40 1.16 CPU s, k = 80 2.22, k = 120 3.47 (6.85 in all), linear in k, ~0.31 us
+  per point-neighbour pair. Session 10 replaced it by default (``fpfh_backend = "numpy"``) with
+  :func:`scan2ad.detectors.features.fpfh.fpfh_scales`: the three scales from one SciPy 120-NN
+  search and one set of pair features, Open3D's numbers to 1e-12 (``benchmarks/fpfh_speed.py``:
+  2.3x fewer CPU s at 20K and 94K points). cProfile (process time) of Open3D-AD's feature
+  extraction of one 94.3K-point cloud, one thread, session 10: 4.2 CPU s, of which the FPFH 3.3
+  (the 120-NN search ~1.2, the pair features 1.1, the three sparse weighted sums 0.2, bins,
+  weights and copies the rest), Open3D's FPS of the 4096 centres 0.44, pooling 0.20, normals
+  0.14. The 120-NN search and the ~11M pair features are the floor of this method at every point
+  (SciPy's search alone is 1.1-1.5 CPU s; numpy evaluates each pair feature as ~60 array
+  operations). Open3D's FPS and normals run on TBB (both cores) whatever OMP_NUM_THREADS says;
+  the protocol uses two cores with two single-threaded workers (``paper_tables.py --workers 2``).
+  The feature cache (``--feature-cache``) removes the cost from every run after the first that
+  needs a cloud.
 * The Point-MAE / Point-BERT rows: the encoder's mini-PointNet embedding of 1024 groups x 128
   points, ~52 G multiply-adds per cloud for point_mae_small, 2.6 of 2.9 CPU s of the tokens on
   one thread (session 9). oneDNN already runs it (with ``torch.backends.mkldnn`` off: 28 CPU s).
@@ -182,6 +217,26 @@ class _SharedCache:
 _FIT_CACHE = _SharedCache()
 
 
+def parse_method(spec: str) -> tuple[str, dict]:
+    """``NAME[:key=value,...]`` -> (registry name, overrides): the entry's ``TRAIN_OVERRIDES`` plus
+    settings given after the colon, values parsed as TOML (``open3d-ad:fpfh_backend="open3d"``)."""
+    import tomllib
+
+    from scan2ad.errors import InputError
+
+    name, _, rest = spec.partition(":")
+    overrides = dict(TRAIN_OVERRIDES.get(name, {}))
+    for item in filter(None, rest.split(";")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise InputError(f"--methods entry {spec!r}: expected key=value after ':', got {item!r}")
+        try:
+            overrides[key.strip()] = tomllib.loads(f"v = {value.strip()}")["v"]
+        except tomllib.TOMLDecodeError as e:
+            raise InputError(f"--methods entry {spec!r}: {value!r} is not a TOML value ({e})") from None
+    return name, overrides
+
+
 def measure(name: str, fit, anomaly, score, profile: bool = False) -> dict:
     import torch
 
@@ -190,7 +245,8 @@ def measure(name: str, fit, anomaly, score, profile: bool = False) -> dict:
     from scan2ad.detectors.registry import create
 
     reset_peak_rss()
-    det = create(name, **TRAIN_OVERRIDES.get(name, {}))
+    name, overrides = parse_method(name)
+    det = create(name, **overrides)
     t0 = time.perf_counter()
     with _FIT_CACHE:  # the variants share their training features; scoring never uses the cache
         det.fit(TrainSet(fit, [anomaly], ["Bump"], "speed"))
@@ -213,7 +269,8 @@ def measure(name: str, fit, anomaly, score, profile: bool = False) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("class_dir", type=Path)
-    ap.add_argument("--methods", default=METHODS)
+    ap.add_argument("--methods", default=METHODS,
+                    help="comma-separated registry names, each optionally NAME:key=value;key=value")
     ap.add_argument("--n-train", type=int, default=8)
     ap.add_argument("--n-test", type=int, default=3)
     ap.add_argument("--profile", default="", help="print the cProfile of this method's scoring")
@@ -221,6 +278,12 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
+    from scan2ad.detectors.registry import REGISTRY
+    from scan2ad.errors import InputError
+
+    for m in args.methods.split(","):   # every entry checked before the clouds load and the first fit
+        if parse_method(m)[0] not in REGISTRY:
+            raise InputError(f"--methods: unknown method {m!r}")
     threads = int(os.environ["OMP_NUM_THREADS"])
     torch.set_num_threads(threads)
     fit, anomaly, source, score = load_class(args.class_dir, args.n_train, args.n_test)

@@ -32,8 +32,17 @@ Two implementations of the same numbers (``backend``):
   prefix count of those bins and the weighted neighbour sum a sparse (N x N, weights 1 / d^2)
   product. The algebra is rearranged where it saves work (the triple product for f1, the
   identity a x (u x a) = u (a.a) - a (a.u) for w, |u x a|^2 = |u|^2 |a|^2 - (u.a)^2); float64
-  throughout, as Open3D. On 81.5K- and 20K-point clouds of the scanned parts the features agree
-  with Open3D's to 1e-12 (tests/test_fpfh_fast.py, benchmarks/fpfh_speed.py).
+  throughout, as Open3D. Where rounding decides a bin (a direction within ~0.06 degrees of the
+  source normal, where v is rounding noise; w.n_tgt ~ 0 with n_src.n_tgt <= 0, where the sign of
+  a zero puts atan2 at +pi or -pi, bin 10 or 0) the pair is recomputed in Open3D's own order of
+  operations. The KD-tree's leaf order is used inside (coherent memory access), the input
+  order outside.
+
+  Agreement with Open3D 0.20: max |difference| 2e-13 .. 7e-13 over every bin at 40/80/120 on
+  81.5K- and 94.3K-point scans of square_taper_washer, 0 rows off by more than 1e-4 of a bin's
+  value (tests/unit/detectors/test_fpfh_fast.py on synthetic parts, duplicates and degenerate
+  pairs; benchmarks/fpfh_speed.py on scans). One core, 94.3K points: 2.9 CPU s against 6.6 for
+  Open3D's three calls; peak memory ~400 MB added against ~100 MB.
 """
 
 from __future__ import annotations

@@ -2,14 +2,16 @@
 [Cheng et al. 2025c], the feature operator f_phi of Open3D-AD (000_59f5340ba3ca2db6 §IV-C, eq. 3).
 
 1. FPFH of every point at the neighbourhood sizes 40, 80 and 120 (multi-scale neighbourhood
-   descriptor), concatenated to 99 channels;
+   descriptor), concatenated to 99 channels (:func:`scan2ad.detectors.features.fpfh.fpfh_scales`:
+   all three from one 120-NN search, Open3D's numbers; ~2.9 CPU s for 94K points on one core,
+   Open3D's three ``compute_fpfh_feature`` calls 6.6, ``benchmarks/fpfh_speed.py``);
 2. G centres by farthest point sampling;
 3. each centre's feature is the mean of the descriptors of its 128 nearest points (local
    feature spatial aggregation, "128 aggregation points").
 
-Where the papers are silent: the descriptors are computed on a seeded random subset of
-``feature_points`` points (FPFH over all ~90K points costs ~15 s per sample on two cores, the
-subset keeps a sample near one second), and the pooling is an unweighted mean.
+Where the papers are silent: the descriptors may be computed on a seeded random subset of
+``feature_points`` points (Open3D-AD keeps every point by default, as the authors' code), and the
+pooling is an unweighted mean.
 """
 
 from __future__ import annotations

@@ -1,0 +1,54 @@
+"""benchmarks/detector_speed.py's method specs (NAME:key=value) and benchmarks/fpfh_speed.py's
+table on a small cloud (equal features: no row differs)."""
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scan2ad.errors import InputError
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_method_specs_carry_settings_over_the_training_overrides(monkeypatch):
+    for var in ("OMP_NUM_THREADS", "SCAN2AD_NO_PROGRESS"):   # the script sets defaults on import
+        monkeypatch.setenv(var, os.environ.get(var, "1" if var == "SCAN2AD_NO_PROGRESS" else "2"))
+    ds = _load("detector_speed")
+    assert ds.parse_method("dra-pb") == ("dra-pb", {"steps": 10})
+    assert ds.parse_method('open3d-ad:fpfh_backend="open3d";groups=512') == (
+        "open3d-ad", {"fpfh_backend": "open3d", "groups": 512})
+    assert ds.parse_method("po3ad:steps=3")[1] == {"steps": 3, "batch_size": 2}
+    with pytest.raises(InputError, match="key=value"):
+        ds.parse_method("open3d-ad:groups")
+    with pytest.raises(InputError, match="TOML"):
+        ds.parse_method("open3d-ad:fpfh_backend=open3d")      # a bare word is not a TOML string
+    with pytest.raises(InputError, match="unknown method"):
+        ds.main([str(REPO), "--methods", "patchcore-fpfh,nope"])
+
+
+@pytest.mark.slow
+def test_fpfh_speed_prints_equal_features_and_a_ratio(tmp_path):
+    from scan2ad.datasets.synthetic import SyntheticSpec, make_sample
+    from scan2ad.pointcloud import PointCloud, write_cloud
+
+    s = make_sample("washer", None, SyntheticSpec(points=1500), np.random.default_rng(0))
+    cloud = write_cloud(tmp_path / "c.pcd", PointCloud(s.points.astype(np.float32)))
+    out = subprocess.run([sys.executable, "-P", str(REPO / "benchmarks" / "fpfh_speed.py"), str(cloud),
+                          "--sizes", "500,0", "--repeats", "1"], capture_output=True, text=True,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=REPO, timeout=600)
+    assert out.returncode == 0, out.stderr
+    rows = [line for line in out.stdout.splitlines() if line.startswith("| 500 |") or line.startswith("| 1500 |")]
+    assert len(rows) == 2 and all(r.rstrip().endswith("| 0/0/0 |") for r in rows)
