@@ -37,7 +37,12 @@ from scan2ad.reconstruction.registration.multiview import (
     register_views,
     turntable_prior,
 )
-from scan2ad.reconstruction.triangulate import TriangulateConfig, rectification, triangulate_view
+from scan2ad.reconstruction.triangulate import (
+    TriangulateConfig,
+    rectification,
+    triangulate_view,
+    uses_projector,
+)
 from scan2ad.render import save_figure
 
 log = get_logger(__name__)
@@ -189,7 +194,12 @@ def reconstruct_views(
         c.subset(c.extra["incidence"] <= config.grazing_deg) if "incidence" in c.extra else c
         for c in clouds
     ]
-    reg = register_views(steep, angles, calib.T_world_cam0, config.multiview, names, markers)
+    mv = config.multiview
+    if mv.fit_check == "auto":
+        # on for three rays only: the two-camera output predates the check (MultiviewConfig)
+        three = not one_camera and uses_projector(calib, config.triangulate)
+        mv = dataclasses.replace(mv, fit_check="on" if three else "off")
+    reg = register_views(steep, angles, calib.T_world_cam0, mv, names, markers)
     n_markers = [0 if markers is None or m is None else len(m) for m in (markers or names)]
     write_json(
         out / "registration.json",

@@ -524,6 +524,17 @@ def three_ray_gain(calib) -> float | None:
     return float(np.sqrt((B * B / 2) / (px * px + (B - px) ** 2 + 2 * py * py)))
 
 
+def uses_projector(calib, config: TriangulateConfig) -> bool:
+    """Whether :func:`triangulate_view` solves from three rays with ``calib``: the calibration
+    has a projector and ``use_projector`` is on, or ``projector_auto_ratio`` admits the rig's
+    :func:`three_ray_gain`."""
+    use = config.use_projector
+    if not use and config.projector_auto_ratio > 0:
+        gain = three_ray_gain(calib)
+        use = gain is not None and gain <= config.projector_auto_ratio
+    return bool(use) and calib.projector_model() is not None
+
+
 def _three_ray_depths(d, t_s, v_1, k_1, c0, r0, rect: Rectification, proj, config: TriangulateConfig):
     """Depth t along the rectified cam0 rays ``d`` (N, 3, z = 1) from all three rays: the
     weighted least-squares solution over the four independent decoded measurements of a point
@@ -617,11 +628,7 @@ def triangulate_view(
         near[m] |= e1[yy, x0] | e1[yy, np.minimum(x0 + 1, W - 1)]
         xr[near] = np.nan
         c0 = np.where(near, np.nan, c0)  # and no cam0-projector fill there either
-    use = config.use_projector
-    if not use and config.projector_auto_ratio > 0:
-        gain = three_ray_gain(calib)
-        use = gain is not None and gain <= config.projector_auto_ratio
-    proj = calib.projector_model() if use else None
+    proj = calib.projector_model() if uses_projector(calib, config) else None
     filled = np.zeros((H, W), bool)
     if proj is not None:
         f, cx0, cy = rect.P1[0, 0], rect.P1[0, 2], rect.P1[1, 2]
