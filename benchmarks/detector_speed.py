@@ -63,7 +63,7 @@ dra-pb was stopped during its fit (over 15 min of wall time at that load). It ru
 Point-BERT encoder per cloud as devnet-pb, and dra-pm scores within 4 % of devnet-pm, so it should
 be about 3.6-3.7 CPU s/sample. M2-M5, M7 and M8 were not run in session 9 (session 10 below).
 
-Measured 2026-12-07 00:50-01:38 UTC (session 10), load average 17-27 (four sessions and the
+Measured 2026-12-07 00:50-01:51 UTC (session 10), load average 17-27 (four sessions and the
 build), OMP_NUM_THREADS=1 (Open3D's FPS, normals and its FPFH run on TBB, both cores, whatever
 it says), fit on 4 clouds of 87K points + one bump, 2 scored clouds of 85K points, the
 multi-FPFH now :func:`~scan2ad.detectors.features.fpfh.fpfh_scales` (``fpfh_backend = "numpy"``,
@@ -86,6 +86,7 @@ open-industry-full build, copied)
     open3d-ad-m5 (approx. greedy)         4.03           0.08              27           1012
     open3d-ad-m7                          4.11           0.08              15           1016
     open3d-ad-m8                          4.34           0.07              19           1014
+    dra-pb                                2.91           0.11             664           1726
 
 Wall rates were 0.01-0.06 samples/s at that load. The new FPFH takes Open3D-AD from 7.13 to
 3.89 CPU s/sample (1.83x) with the same scores (tests/unit/detectors/test_fpfh_fast.py); the
@@ -94,7 +95,9 @@ scales with it to an estimated ~10 CPU h. The later variants' fits reuse the fir
 (the shared fit cache), so only open3d-ad's and the Open3D row's fit times include features.
 M2 scores ~0.8 CPU s slower than the others: its normal support is every training patch (4 x
 4096 here, 60 x 4096 at the protocol's 60 references, where its bank search grows further);
-M3-M8 keep N = 1000 and score within noise of M1.
+M3-M8 keep N = 1000 and score within noise of M1. dra-pb (10 optimiser steps) scores at 2.91
+CPU s/sample on one torch thread, bounded by the Point-BERT encoder per cloud as devnet-pb (3.74
+with two threads, session 9: the CPU s of two threads include their overhead).
 
 What bounds the slow rows (none reaches 1 sample/s on two cores without changing the scores):
 
