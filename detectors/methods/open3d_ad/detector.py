@@ -44,7 +44,9 @@ class Open3DADConfig(FeatureSettings, BaseConfig):
                               "neighbour counts, so a subset makes every neighbourhood coarser: "
                               "8192 of the demo's ~19K points cost 5.6 O-AUROC on heavy_washer "
                               "against the authors' code (benchmarks/fidelity.py); every point "
-                              "costs 2.4x the feature CPU time (2.6 s for 19K points)", 0)
+                              "costs 2.4x the feature CPU time (with fpfh_backend open3d: 2.6 s for 19K "
+                              "points; the default numpy backend is 2.1-2.4x faster, "
+                              "benchmarks/fpfh_speed.py)", 0)
     groups: int = doc("G, the FPS centres (patches) per cloud: 4096 as the authors' run.sh "
                       "(Open3DAD/run.sh --num_group 4096)", 4096)
     normal_k: int = doc("neighbours of the PCA normal estimate: 10 as the authors' code "
