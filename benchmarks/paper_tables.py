@@ -136,6 +136,10 @@ keeps the features):
     cd /work/main; D=/work/builds/open-industry-full; R=/work/runs/oif-paper
     O3D=open3d-ad,open3d-ad-m1,open3d-ad-m2,open3d-ad-m3,open3d-ad-m4,open3d-ad-m5,open3d-ad-m6,open3d-ad-m7,open3d-ad-m8,open3d-ad-m9
     # 1. Tables II/III Ours, VII, VIII (Open3D-AD within 5 points; M6 -> M9): ~18 CPU h, ~9 h wall
+    #    with Open3D's FPFH; the numpy multi-scale FPFH (session 10, 7.13 -> 3.89 CPU s per
+    #    sample, benchmarks/fpfh_speed.py) brings it to ~10 CPU h, ~5 h wall (scaled, not run).
+    #    The acceptance figures first: add --seeds 1 --k 5 --methods open3d-ad,open3d-ad-m6,open3d-ad-m9
+    #    (every cloud's features once, ~2.7 CPU h, then the supports), then widen.
     OMP_NUM_THREADS=1 nohup nice -n 10 .venv/bin/python -P benchmarks/paper_tables.py $D --runs $R \
         --tables II,III,VII,VIII --k 5 10 --seeds 1-3 --methods $O3D --workers 2 >> $R.1.log 2>&1 &
     # 2. Table VI's FPFH rows and PO3AD (no reuse across seeds: no cache): ~5 CPU h + PO3AD training
