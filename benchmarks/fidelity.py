@@ -812,19 +812,22 @@ def difference_se(pairs: list[tuple[dict, dict]], reps: int = 500, seed: int = 0
 
 def print_se(method: str, pairs: list[tuple[dict, dict]], reps: int) -> None:
     """:func:`difference_se` as a table, with whether a +-2-point target can be judged: only when
-    the 95 % interval's half-width, 1.96 x the larger SE, is below 2 points."""
+    the 95 % interval's half-width h, 1.96 x the larger SE, is below 2 points. Verdict: "within
+    ±2" when |mean Δ| + h < 2, "apart by > 2" when |mean Δ| - h > 2, else "cannot tell"."""
     if not pairs:
         return
     s = difference_se(pairs, reps)
     print(f"\n### {method}: standard error of the mean difference ours - theirs ({s['rows']} class x "
           f"seed rows, paired bootstrap over test clouds, {reps} replicates)\n")
     print("| metric | mean Δ | SE bootstrap (test clouds) | SE rows (classes x seeds) | 95 % half-width | "
-          "±2 resolvable |")
-    print("|---|---|---|---|---|---|")
+          "±2 resolvable | verdict |")
+    print("|---|---|---|---|---|---|---|")
     for m in ("O", "P"):
-        se = np.nanmax([s[f"se_boot_{m}"], s[f"se_rows_{m}"]])
+        h = 1.96 * np.nanmax([s[f"se_boot_{m}"], s[f"se_rows_{m}"]])
+        d = abs(s[f"d{m}"])
+        verdict = "within ±2" if d + h < 0.02 else "apart by > 2" if d - h > 0.02 else "cannot tell"
         print(f"| {m}-AUROC | {100 * s[f'd{m}']:+.1f} | {100 * s[f'se_boot_{m}']:.1f} | "
-              f"{100 * s[f'se_rows_{m}']:.1f} | {196 * se:.1f} | {'yes' if 1.96 * se < 0.02 else 'no'} |")
+              f"{100 * s[f'se_rows_{m}']:.1f} | {100 * h:.1f} | {'yes' if h < 0.02 else 'no'} | {verdict} |")
     print(f"\nEach side's mean O-AUROC ± bootstrap SE: ours {100 * s['O_ours']:.1f} ± {100 * s['se_ours_O']:.1f}, "
           f"theirs {100 * s['O_theirs']:.1f} ± {100 * s['se_theirs_O']:.1f} (chance: 50).")
 
