@@ -10,10 +10,14 @@ score: the token scores of one bag; a point takes its nearest token's score (nea
 interpolation, as the paper's baselines map token scores to points); the object score is the
 top-k MIL score the loss trained (``object_from = "mil"``), or an aggregation of the point scores.
 
-Choices where the papers are silent: the backbone stays frozen and the scorer has one hidden
-layer (``hidden``) in its place; when a training set has no seen anomaly, Norm-AS simulated
-anomalies (:mod:`scan2ad.detectors.synthesis.norm_as`) stand in (``pseudo = "auto"``) so the
-one-class protocol can run it too; optimiser AdamW, lr 1e-3, cosine schedule, as §V-A3 of
+Tokens: the normed outputs of Point-MAE's blocks 3/7/11 concatenated (``layers``; scaled to a
+shallower encoder's depth), as 000 §V-A2 builds the baselines "following M3DM and Reg3D-AD" and
+the authors' dra_drev code does (``fetch_idx = [3, 7, 11]``). Choices where the papers are
+silent: the backbone stays frozen and the scorer has one hidden layer (``hidden``) in its place
+(issue 20 measured the authors' linear 1x1 conv on the demo: no better anywhere, P-AUROC 2.5 ±
+1.1 points lower over seeds 1-3; benchmarks/fidelity.py's docstring); when a training set has
+no seen anomaly, Norm-AS simulated anomalies (:mod:`scan2ad.detectors.synthesis.norm_as`) stand
+in (``pseudo = "auto"``) so the one-class protocol can run it too; optimiser AdamW, lr 1e-3, cosine schedule, as §V-A3 of
 000_59f5340ba3ca2db6 states for its experiments.
 
 :class:`TokenHeadDetector` holds what DevNet and DRA share: token bags, balanced batches, the
@@ -47,6 +51,10 @@ class TokenHeadConfig(BaseConfig):
     group_size: int = doc("points per token group", 128)
     views: int = doc("token bags per training cloud (different random subsets)", 4)
     view_fraction: float = doc("share of the kept points in every view but the first", 0.9)
+    layers: tuple[int, ...] = doc("encoder blocks whose normed outputs are concatenated into a token, "
+                                  "as M3DM's indices of 12 scaled to the encoder's depth (3, 7, 11: "
+                                  "M3DM and the authors' dra_drev; empty: the final normed tokens)",
+                                  (3, 7, 11))
     hidden: int = doc("hidden width of the token scorers (0: linear, as the authors' 1x1 conv)", 128)
     topk_rate: float = doc("fraction of tokens averaged into the MIL object score", 0.1)
     margin: float = doc("deviation-loss confidence margin a", 5.0)
@@ -98,12 +106,17 @@ class TokenHeadDetector(Detector):
     def _tokens(self, points: np.ndarray, seed: int, fraction: float = 1.0):
         """Tokens of a seeded random subset: ``feature_points`` points (all when 0 or fewer), of
         which a training view keeps ``fraction`` so that views differ even on small clouds."""
-        from scan2ad.detectors.features.pointmae_extractor import cloud_tokens
+        from scan2ad.detectors.features.pointmae_extractor import (
+            cloud_tokens,
+            encoder_depth,
+            scaled_block_indices,
+        )
 
         cfg = self.config
         n = min(cfg.feature_points, len(points)) if cfg.feature_points > 0 else len(points)
         n = max(cfg.groups, round(n * fraction))
-        return cloud_tokens(points, cfg.encoder, cfg.groups, cfg.group_size, n, (), seed)
+        layers = scaled_block_indices(encoder_depth(cfg.encoder), tuple(cfg.layers)) if cfg.layers else ()
+        return cloud_tokens(points, cfg.encoder, cfg.groups, cfg.group_size, n, layers, seed)
 
     def _use_pseudo(self, train: TrainSet) -> bool:
         return self.config.pseudo == "always" or (self.config.pseudo == "auto" and not train.anomalies)
