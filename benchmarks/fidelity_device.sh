@@ -41,7 +41,7 @@
 #      trains both sides for the same number of clouds: theirs E epochs of 31 batches of 32,
 #      ours steps = 31 E at batch 32.
 # MinkowskiEngine on the CPU (session 10, --cpu_only, MAX_JOBS=1, nice 19 on the shared 2 cores):
-# see fidelity.py's docstring for how far it got. MC4AD's official code needs the same build.
+# 13 of 13 sources in 84 min, import works (fidelity.py docstring). MC4AD needs the same build.
 set -euo pipefail
 : "${FID_R3D:?}" "${FID_SHIMS:?}" "${FID_PY:?}" "${FID_DATA:?}" "${FID_CKPT:?}"
 OUT=${OUT:-/tmp/fid_device}
@@ -75,6 +75,8 @@ if [ -n "${FID_OI:-}" ]; then
 fi
 if [ -n "${FID_PO3AD:-}" ] && [ -n "${FID_ME:-}" ]; then
   E=${FID_PO3AD_EPOCHS:-20}
+  # --inplace copies the module into MinkowskiEngineBackend/, which the source tree lacks
+  mkdir -p "$FID_ME/MinkowskiEngineBackend"
   ( cd "$FID_ME" && MAX_JOBS=16 "$FID_PY" setup.py build_ext --inplace --force_cuda --blas=openblas ) \
     > "$OUT/me_build.log" 2>&1 || { tail -40 "$OUT/me_build.log"; echo "MinkowskiEngine did not build: PO3AD not run"; exit 3; }
   R3D="$FID_PO3AD/datasets/Real3D"
