@@ -243,10 +243,9 @@ Summary (demo, known Bump, k = 1, class means over seeds 1-3; O / P x 100, ours 
                                                                 +- 0.9-1.2: their saliency points,
                                                                 kept ours; ours now with blocks
                                                                 3/7/11 (below)
-    dra-pm (seeds 1-2)    54.2 / 54.2    61.7 / 52.1    0.02    O: cannot tell (SE 7.6-8.2); P apart
-                                                                by 9.6 +- 1.3: their saliency points
-                                                                (as DevNet); kept ours. Seed 3:
-                                                                split_pin of theirs not finished
+    dra-pm (seeds 1-3)    52.0 / 56.9    62.1 / 51.4    0.01    O: cannot tell (SE 6.2-6.4); P apart
+                                                                by 10.7 +- 1.0: their saliency points
+                                                                (as DevNet); kept ours
     devnet-pb, dra-pb     not run (CPU time; point_bert_small not converted to their layout)
     m3dm                  not run (official code located, see OFFICIAL)
     po3ad, mc4ad          not run: their 1001 x 100-repeat schedule is GPU work; MinkowskiEngine
@@ -329,14 +328,13 @@ and is resolvable to ~2-2.5 points: ours is 4.6 above theirs, and theirs sits at
 chance; the gap is their point scores (gradient saliency of the object score, min-max
 normalised per cloud, ``DevNet_eval_p.py`` / ``DRA_eval_p.py`` ``Eval.run``; kept ours, below).
 
-    dra-pm (seeds 1-2, as above with --methods dra-pm --seeds 1 2)
-    heavy_washer    74.1 /  62.3      62.9 /  52.9      0.01         0.45
-    lock_nut        45.2 /  43.9      60.5 /  51.3      0.01         0.02
-    split_pin       43.4 /  56.6      61.6 /  52.1      0.02        -0.43
-    mean            54.2 /  54.2      61.7 /  52.1      0.02         0.01
-    mean dO +0.0, SE 7.6 / 8.2: cannot tell; mean dP +9.6, SE 1.3 / 0.4: apart by > 2. Each
-    side's mean O +- SE: ours 54.2 +- 5.2, theirs 54.2 +- 5.4. Their seed 3 ran for heavy_washer
-    and lock_nut only (split_pin not finished in the session).
+    dra-pm (seeds 1-3, as above with --methods dra-pm)
+    heavy_washer    70.5 /  62.3      64.5 /  52.1      0.02         0.30
+    lock_nut        42.7 /  48.8      60.7 /  50.2      0.00        -0.04
+    split_pin       43.0 /  59.6      61.1 /  51.8      0.01        -0.38
+    mean            52.0 /  56.9      62.1 /  51.4      0.01        -0.04
+    mean dO -4.9, SE 6.4 / 6.2, half-width 12.5: cannot tell; mean dP +10.7, SE 1.0 / 0.9: apart
+    by > 2. Each side's mean O +- SE: ours 52.0 +- 4.3, theirs 56.9 +- 4.8.
 
 Settings that differ (theirs: file and line, then ours; decisions):
 
