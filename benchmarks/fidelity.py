@@ -218,16 +218,18 @@ cores one 10,000-pick coreset of ~190K coordinates took ~15 min and each class n
 Traced with a rebuild of their pipeline from numpy + Open3D on THEIR registered clouds (per-point
 FPFH, normals Hybrid(1.0, 30), FPFH Hybrid(2.5, 100); registered coordinates; two banks of 2000 by
 approximate greedy coreset; squared 1-NN; each branch min-max normalised over the test set, then
-averaged), lock_nut: it reproduces their dump (O 66.7 vs 65.8, P 69.2 vs 69.2, object rho 0.85);
-the FPFH branch alone gives O 65.2, P 76.8, the coordinate branch alone O 60.5, P 59.1. Named
+averaged): it reproduces their dump (class means O 72.8 vs 74.6, P 72.6 vs 72.5, object rho 0.92;
+per class O 99.1 / 66.7 / 52.6 vs 99.1 / 65.8 / 58.8, P 75.0 / 69.2 / 73.6 vs 74.0 / 69.2 / 74.1).
+Its FPFH branch alone gives O 78.2, P 81.5 (heavy_washer P 92.0), its coordinate branch alone
+O 64.2, P 56.1 (split_pin 44.7 / 48.8). Named
 lines: ``scores = (scores_xyz+scores_fpfh)/2`` / ``ap_seg = (ap_seg_fpfh+ap_seg_xyz)/2`` after
 per-branch min-max over the whole test set (main_patchcore_fpfh_raw.py), with ``_embed_xyz`` (a
 point's own registered coordinates: its distance to the nearest bank coordinate measures bank
-sparsity and RANSAC residual, 0.21 mm median, more than a 0.5-1 mm defect) costing 7.6 P points
-on lock_nut, and the per-point FPFH bank (``_embed_fpfh``, traced for PatchCore-FPFH above) the
-rest (76.8 vs ours 87.5). heavy_washer's O (theirs +2.6) is within the object SE (~5). Kept ours:
+sparsity and RANSAC residual, 0.21 mm median, more than a 0.5-1 mm defect) costing 8.9 P and
+5.4 O points (class means), and the per-point FPFH bank (``_embed_fpfh``, traced for PatchCore-FPFH
+above) the rest (P 81.5 vs ours 90.7). heavy_washer's O (theirs +2.6) is within the object SE (~5). Kept ours:
 one bank of pooled [FPFH, 0.1 x registered mm] patches scores a cloud on its own; their fusion is
-transductive (min-max over the test set). split_pin's replica finished too late to be tabled.
+transductive (min-max over the test set).
 
     reg3d-ad (ours --ours-once, seed 1)      O ours / theirs   P ours / theirs   rho pts (now)
                  ours before   ours now     ours @2000 (= their setting)
@@ -331,8 +333,9 @@ Summary (demo, known Bump, k = 1, class means over seeds 1-3; O / P x 100, ours 
     patchcore-fpfh+raw    91.7 / 74.6    90.7 / 72.5    0.10    kept ours (session 10; theirs at
       (seeds 1-3)                                               --memory_size 2000): late fusion of a
                                                                 per-point FPFH and a raw-xyz branch,
-                                                                min-max over the test set (replica:
-                                                                xyz branch alone P 59.1, lock_nut)
+                                                                min-max over the test set (replica
+                                                                72.8 / 72.6; FPFH branch alone 78.2
+                                                                / 81.5, xyz branch alone 64.2 / 56.1)
     reg3d-ad              89.8 / 59.0    84.4 / 71.1    0.14    ours CHANGED (688a6e3, both banks
       (ours now, once;                                          10,000); at their --memory_size 2000
       theirs at 2000)                                           on both sides 85.7 / 59.0, 77.7 /
