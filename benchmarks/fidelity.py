@@ -637,14 +637,17 @@ def partition(root: Path, samples, cls: str, known: tuple[str, ...], k: int, see
 def run_ours_cached(work: Path, method: str, root: Path, samples, cls: str, known, k: int, seed: int,
                     overrides: dict | None = None, whole: bool = False
                     ) -> dict[str, tuple[float, np.ndarray, np.ndarray, int]]:
-    """:func:`run_ours`, kept in ``work/ours-<method>-<config hash>/seed<s>/<cls>.npz`` (the hash of
-    the detector's whole configuration, so a changed default is not served from an old run)."""
+    """:func:`run_ours`, kept in ``work/ours-<method>-<hash>/seed<s>/<cls>.npz``. The hash covers
+    the detector's whole configuration and the detector code (every ``.py`` of
+    ``scan2ad.detectors`` plus the library versions), so neither a changed default nor a changed
+    method is served from an old run; the file is written to a temporary name and renamed."""
 
     from scan2ad.detectors.registry import create
-    from scan2ad.io import stable_hash
+    from scan2ad.io import atomic_path, stable_hash
 
     cfg = {k: v for k, v in dataclasses.asdict(create(method, **(overrides or {})).config).items() if k != "seed"}
-    path = work / f"ours-{method}-{stable_hash(cfg)[:8]}" / f"seed{seed}{'-whole' if whole else ''}" / f"{cls}.npz"
+    key = stable_hash({"config": cfg, "code": detector_code_fingerprint()})[:8]
+    path = work / f"ours-{method}-{key}" / f"seed{seed}{'-whole' if whole else ''}" / f"{cls}.npz"
     if path.is_file():
         z = np.load(path, allow_pickle=False)
         return {str(r): (float(z["object"][i]), z[f"points_{i}"], z[f"labels_{i}"], int(z["label"][i]))
@@ -652,11 +655,32 @@ def run_ours_cached(work: Path, method: str, root: Path, samples, cls: str, know
     res = run_ours(method, root, samples, cls, known, k, seed, overrides, whole)
     path.parent.mkdir(parents=True, exist_ok=True)
     rel = list(res)
-    np.savez(path, relpaths=np.asarray(rel), object=np.asarray([res[r][0] for r in rel]),
+    with atomic_path(path) as tmp:
+        _save_ours(tmp, res, rel)
+    return res
+
+
+def _save_ours(tmp: Path, res: dict, rel: list) -> None:
+    np.savez(tmp, relpaths=np.asarray(rel), object=np.asarray([res[r][0] for r in rel]),
              label=np.asarray([res[r][3] for r in rel]),
              **{f"points_{i}": res[r][1] for i, r in enumerate(rel)},
              **{f"labels_{i}": res[r][2] for i, r in enumerate(rel)})
-    return res
+
+
+def detector_code_fingerprint() -> str:
+    """16 hex digits over every ``.py`` of ``scan2ad.detectors`` (by relative path) and the
+    feature cache's library-version fingerprint."""
+    import hashlib
+
+    import scan2ad.detectors as pkg
+    from scan2ad.detectors.features.disk_cache import code_fingerprint
+
+    root = Path(pkg.__file__).resolve().parent
+    h = hashlib.sha256(code_fingerprint().encode())
+    for src in sorted(root.rglob("*.py")):
+        h.update(src.relative_to(root).as_posix().encode())
+        h.update(src.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def run_ours(method: str, root: Path, samples, cls: str, known, k: int, seed: int,

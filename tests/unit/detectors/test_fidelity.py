@@ -79,7 +79,7 @@ def dataset(tmp_path_factory):
 # the three differ only in the script and its arguments: m3dm (the newest entry) by default
 @pytest.mark.parametrize("method", ["m3dm", pytest.param("reg3d-ad", marks=pytest.mark.slow),
                                     pytest.param("patchcore-fpfh+raw", marks=pytest.mark.slow)])
-def test_official_branch_end_to_end(method, fid, dataset, tmp_path, capsys):
+def test_official_branch_end_to_end(method, fid, dataset, tmp_path, capsys, monkeypatch):
     from scan2ad.detectors import data as D
 
     checkout = tmp_path / "checkout"
@@ -113,6 +113,13 @@ def test_official_branch_end_to_end(method, fid, dataset, tmp_path, capsys):
 
     fid.main(argv)                                                         # both sides cached: no rerun
     assert json.loads((work / method / "all" / "calls.json").read_text()) == calls
+    ours_dirs = sorted(work.glob(f"ours-{method}-*"))
+    assert len(ours_dirs) == 1 and not list(work.rglob("*.tmp*"))          # written whole, by rename
+
+    # other detector code (a fixed method) must not be served the old run's scores
+    monkeypatch.setattr(fid, "detector_code_fingerprint", lambda: "0" * 16)
+    fid.main(argv)
+    assert len(sorted(work.glob(f"ours-{method}-*"))) == 2
 
 
 def load_labels(sample):
