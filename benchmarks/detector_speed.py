@@ -231,7 +231,7 @@ def parse_method(spec: str) -> tuple[str, dict]:
     overrides = dict(TRAIN_OVERRIDES.get(name, {}))
     for item in filter(None, rest.split(";")):
         key, eq, value = item.partition("=")
-        if not eq:
+        if not eq or not key.strip():
             raise InputError(f"--methods entry {spec!r}: expected key=value after ':', got {item!r}")
         try:
             overrides[key.strip()] = tomllib.loads(f"v = {value.strip()}")["v"]
@@ -281,12 +281,21 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
-    from scan2ad.detectors.registry import REGISTRY
-    from scan2ad.errors import InputError
+    from scan2ad.detectors.registry import REGISTRY, create
+    from scan2ad.errors import InputError, ValidationError
 
     for m in args.methods.split(","):   # every entry checked before the clouds load and the first fit
-        if parse_method(m)[0] not in REGISTRY:
+        name, overrides = parse_method(m)
+        if name not in REGISTRY:
             raise InputError(f"--methods: unknown method {m!r}")
+        try:   # the settings' names, types and ranges (the detector's own config checks)
+            create(name, **overrides)
+        except (InputError, ValidationError, TypeError, ValueError) as e:
+            raise InputError(f"--methods entry {m!r}: {e}") from None
+    if args.n_train < 1 or args.n_test < 1:
+        raise InputError(f"--n-train and --n-test must be >= 1, got {args.n_train} and {args.n_test}")
+    if not args.class_dir.is_dir():
+        raise InputError("not a folder (a class folder with train/ and test/ clouds)", args.class_dir)
     threads = int(os.environ["OMP_NUM_THREADS"])
     torch.set_num_threads(threads)
     fit, anomaly, source, score = load_class(args.class_dir, args.n_train, args.n_test)

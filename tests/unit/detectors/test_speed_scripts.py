@@ -37,6 +37,17 @@ def test_method_specs_carry_settings_over_the_training_overrides(monkeypatch):
         ds.parse_method("open3d-ad:fpfh_backend=open3d")      # a bare word is not a TOML string
     with pytest.raises(InputError, match="unknown method"):
         ds.main([str(REPO), "--methods", "patchcore-fpfh,nope"])
+    with pytest.raises(InputError, match="key=value"):
+        ds.parse_method("open3d-ad:=3")
+    # settings are checked against the detector's config before any cloud loads
+    for bad, why in (("open3d-ad:groups=-1", "groups"), ("open3d-ad:nosuchkey=1", "nosuchkey"),
+                     ("open3d-ad:fpfh_backend='x'", "fpfh_backend")):
+        with pytest.raises(InputError, match=why):
+            ds.main([str(REPO / "no-such-class"), "--methods", bad])
+    with pytest.raises(InputError, match="not a folder"):
+        ds.main([str(REPO / "no-such-class"), "--methods", "open3d-ad"])
+    with pytest.raises(InputError, match="n-test"):
+        ds.main([str(REPO), "--methods", "open3d-ad", "--n-test", "0"])
 
 
 @pytest.mark.slow
@@ -47,8 +58,8 @@ def test_fpfh_speed_prints_equal_features_and_a_ratio(tmp_path):
     s = make_sample("washer", None, SyntheticSpec(points=1500), np.random.default_rng(0))
     cloud = write_cloud(tmp_path / "c.pcd", PointCloud(s.points.astype(np.float32)))
     out = subprocess.run([sys.executable, "-P", str(REPO / "benchmarks" / "fpfh_speed.py"), str(cloud),
-                          "--sizes", "500,0", "--repeats", "1"], capture_output=True, text=True,
+                          "--sizes", "500,0", "--repeats", "1"], check=False, capture_output=True, text=True,
                          env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=REPO, timeout=600)
     assert out.returncode == 0, out.stderr
-    rows = [line for line in out.stdout.splitlines() if line.startswith("| 500 |") or line.startswith("| 1500 |")]
+    rows = [line for line in out.stdout.splitlines() if line.startswith(("| 500 |", "| 1500 |"))]
     assert len(rows) == 2 and all(r.rstrip().endswith("| 0/0/0 |") for r in rows)
