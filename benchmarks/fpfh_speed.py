@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> dict:
     if any(s < 0 for s in sizes) or args.repeats < 1:
         raise InputError("--sizes must be >= 0 and --repeats >= 1")
     if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})   # one core, before Open3D loads
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})   # one core, before Open3D loads
     from scan2ad.detectors.features.fpfh import fpfh_scales, open3d_fpfh
     from scan2ad.detectors.features.geometry import check_points, estimate_normals
     from scan2ad.pointcloud import read_cloud
@@ -124,10 +124,10 @@ def main(argv: list[str] | None = None) -> dict:
         p = pts[keep]
         nrm = estimate_normals(p, 10).astype(np.float64)
 
-        def theirs():
+        def theirs(p=p, nrm=nrm):
             return [open3d_fpfh(p, nrm, k) for k in SCALES]
 
-        def ours():
+        def ours(p=p, nrm=nrm):
             return fpfh_scales(p, nrm, SCALES, workers=1)
 
         t_theirs = t_ours = float("inf")
