@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import Literal
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -54,7 +55,7 @@ log = get_logger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class MultiviewConfig:
-    variant: str = doc("FRICP variant of the pairs: 'point' or 'plane'", "plane")
+    variant: Literal["point", "plane"] = doc("FRICP variant of the pairs: 'point' or 'plane'", "plane")
     nu_begin_mm: float = doc("initial Welsch nu of the pairs (mm): the prior's expected error", 2.0)
     max_correction_deg: float = doc(
         "a pair correcting the prior by more is rejected (prior kept)", 3.0
@@ -90,7 +91,7 @@ class MultiviewConfig:
     markers: MarkerUseConfig = doc(
         "circular markers: least squares on matched centres", default_factory=MarkerUseConfig
     )
-    fit_check: str = doc(
+    fit_check: Literal["on", "off", "auto"] = doc(
         "refuse a pair's correction that leaves the robust spread of its point-to-plane "
         "residuals (:func:`residual_spread`) larger than at the start: FRICP then bought "
         "overlap with the core fit. 'on', 'off', or 'auto': on for views triangulated from "

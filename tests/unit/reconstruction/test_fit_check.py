@@ -111,6 +111,19 @@ def test_fit_check_setting_is_validated(views):
         register_views(clouds, ANGLES, T_world_cam0, MultiviewConfig(fit_check="yes"))
 
 
+def test_multiview_choices_are_refused_where_the_config_enters(tmp_path):
+    """A bad choice in a reconstruct --config TOML stops before any view is triangulated."""
+    from scan2ad.config import load_config
+    from scan2ad.reconstruction.pipeline import ReconstructConfig
+
+    for key, bad in (("fit_check", "maybe"), ("variant", "curve"), ("fit_check", 1)):
+        toml = tmp_path / f"{key}.toml"
+        toml.write_text(f"[multiview]\n{key} = {bad!r}\n" if isinstance(bad, str) else f"[multiview]\n{key} = {bad}\n")
+        with pytest.raises(InputError, match=f"multiview.{key}"):
+            load_config(ReconstructConfig, toml)
+    assert load_config(ReconstructConfig, {"multiview": {"fit_check": "off"}}).multiview.fit_check == "off"
+
+
 def test_uses_projector_follows_the_setting_and_the_calibration():
     three = true_calibration(load_rig("virtual_threeray"))
     assert not uses_projector(three, TriangulateConfig())
