@@ -148,7 +148,13 @@ def encoder_depth(spec: str) -> int:
 
 
 def scaled_block_indices(depth: int, blocks: tuple[int, ...] = (3, 7, 11), of: int = 12) -> tuple[int, ...]:
-    """M3DM's blocks 3/7/11 of 12 at the same relative depths of a ``depth``-block encoder."""
+    """M3DM's blocks 3/7/11 of 12 at the same relative depths of a ``depth``-block encoder.
+    ``blocks`` count in the ``of``-block reference (Point-MAE's 12), whatever the encoder's depth,
+    so an index outside 0..of-1 names no block and is refused (it was clamped to the last one)."""
+    bad = [b for b in blocks if not 0 <= int(b) < of]
+    if bad:
+        raise InputError(f"layers {list(blocks)}: block indices count in the {of}-block Point-MAE "
+                         f"reference and must be in 0..{of - 1}; {bad} is not")
     if depth <= 0:
         return ()   # no blocks: the final (embedding) tokens
     if depth == of:

@@ -54,7 +54,7 @@ class TokenHeadConfig(BaseConfig):
     layers: tuple[int, ...] = doc("encoder blocks whose normed outputs are concatenated into a token, "
                                   "as M3DM's indices of 12 scaled to the encoder's depth (3, 7, 11: "
                                   "M3DM and the authors' dra_drev; empty: the final normed tokens)",
-                                  (3, 7, 11))
+                                  (3, 7, 11), ge=0, lt=12)
     hidden: int = doc("hidden width of the token scorers (0: linear, as the authors' 1x1 conv)", 128)
     topk_rate: float = doc("fraction of tokens averaged into the MIL object score", 0.1)
     margin: float = doc("deviation-loss confidence margin a", 5.0)

@@ -53,7 +53,7 @@ class PatchCorePointMAEConfig(PatchCoreConfig):
                        "point-bert:NAME, or random:KEY=VALUE,... (see pointmae_extractor)",
                        "point_mae_small")
     layers: tuple[int, ...] = doc("transformer blocks whose outputs are concatenated "
-                                  "(empty: the final normed tokens)", ())
+                                  "(empty: the final normed tokens)", (), ge=0, lt=12)
     interpolation_k: int = doc("tokens interpolated into a point's score (1: nearest token)", 1)
     memory_size: int = doc("memory bank entries, at most all training tokens (Real3D-AD: 10000; "
                            "0: coreset_ratio of them)", 10000, ge=0)
@@ -104,7 +104,7 @@ class PatchCorePointMAE(PatchCore):
 @dataclasses.dataclass(frozen=True)
 class M3DMConfig(PatchCorePointMAEConfig):
     layers: tuple[int, ...] = doc("blocks whose normed outputs are concatenated (M3DM: 3, 7, 11 "
-                                  "of 12; scaled to shallower encoders)", (3, 7, 11))
+                                  "of 12; scaled to shallower encoders)", (3, 7, 11), ge=0, lt=12)
     interpolation_k: int = doc("tokens interpolated into a point's score (M3DM: 3)", 3)
     memory_size: int = doc("memory bank entries when > 0; M3DM keeps coreset_ratio (its "
                            "f_coreset = 0.1) of the training tokens", 0, ge=0)

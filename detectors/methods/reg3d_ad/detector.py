@@ -48,7 +48,7 @@ class Reg3DADConfig(BaseConfig):
     groups: int = doc("token groups (FPS centres)", 1024)
     group_size: int = doc("points per token group", 128)
     layers: tuple[int, ...] = doc("blocks whose normed outputs form the token feature (scaled to "
-                                  "shallower encoders)", (3, 7, 11))
+                                  "shallower encoders)", (3, 7, 11), ge=0, lt=12)
     coreset: str = doc("identity | random | greedy | approx_greedy", "approx_greedy")
     coreset_ratio: float = doc("feature bank size as a fraction of all training tokens, when "
                                "memory_size is 0", 0.1, gt=0, le=1)

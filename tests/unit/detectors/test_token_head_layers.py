@@ -47,3 +47,18 @@ def test_layers_concatenate_the_scaled_blocks(method):
     assert s.points.shape == (1024,) and np.isfinite(s.object)
     with pytest.raises(InputError, match="layers"):
         create(method, layers=(-1,))
+
+
+def test_block_indices_outside_the_reference_are_refused():
+    """``layers`` count in Point-MAE's 12 blocks; 12 or 99 named no block and used to be clamped
+    silently to the encoder's last one (a devnet-pm fit with layers=[99] trained)."""
+    from scan2ad.detectors.features.pointmae_extractor import scaled_block_indices
+
+    assert scaled_block_indices(6, (3, 7, 11)) == (1, 3, 5)
+    for bad in ((12,), (3, 99), (-1,)):
+        with pytest.raises(InputError, match="layers"):
+            scaled_block_indices(6, bad)
+    for method in ("devnet-pm", "dra-pb", "m3dm", "reg3d-ad"):
+        with pytest.raises(InputError, match="layers"):
+            create(method, layers=[12])
+        assert create(method, layers=[0, 11]).config.layers == (0, 11)
