@@ -6,19 +6,15 @@ with a known rule and writes the per-sample dump the FIDELITY edits write. The t
 exactly that rule's AUROC on the partition's test samples, ours must run on the same samples,
 the script must get the arguments of ``REAL3D_SCRIPTS``, and a second call must not rerun it."""
 
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.scripts import load_benchmark
 from sklearn.metrics import roc_auc_score
 
 from scan2ad.datasets.synthetic import SyntheticSpec, make_synthetic_dataset
-
-REPO = Path(__file__).resolve().parents[3]
-SCRIPT = REPO / "benchmarks" / "fidelity.py"
 
 # a stand-in for one of M-3LAB/Real3D-AD's main_*.py after the FIDELITY edits: point score =
 # distance to the nearest training point (a plain one-class rule), object score = the maximum
@@ -63,11 +59,7 @@ OURS = {"m3dm": {"encoder": TINY_DEEP, "feature_points": 1024, "groups": 64, "gr
 
 @pytest.fixture(scope="module")
 def fid():
-    spec = importlib.util.spec_from_file_location("fidelity", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up while the script runs
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("fidelity")
 
 
 @pytest.fixture(scope="module")

@@ -1,25 +1,16 @@
 """benchmarks/fidelity.py's standard error of the mean difference ours - theirs: the weighted
 Mann-Whitney AUROC the bootstrap uses against scikit-learn, and the bootstrap on hand-made sides."""
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.scripts import load_benchmark
 from sklearn.metrics import roc_auc_score
-
-REPO = Path(__file__).resolve().parents[3]
-SCRIPT = REPO / "benchmarks" / "fidelity.py"
 
 
 @pytest.fixture(scope="module")
 def fid():
-    spec = importlib.util.spec_from_file_location("fidelity", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("fidelity")
 
 
 def test_weighted_auroc_matches_sklearn_with_ties_and_multiplicities(fid):

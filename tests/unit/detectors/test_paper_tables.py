@@ -2,30 +2,22 @@
 hand-made numbers, settings refused where they enter, and an end-to-end run on a tiny dataset
 (cheap rows, k = 1, two seeds) that resumes only what is missing."""
 
-import importlib.util
 import json
 import math
 import re
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
+from helpers.scripts import load_benchmark
 
 from scan2ad.datasets.synthetic import SyntheticSpec, make_synthetic_dataset
 
-REPO = Path(__file__).resolve().parents[3]
-SCRIPT = REPO / "benchmarks" / "paper_tables.py"
 SMALL = ["--set", "groups=512", "--set", "group_size=32", "--set", "support_size=300"]
 
 
 @pytest.fixture(scope="module")
 def pt():
-    spec = importlib.util.spec_from_file_location("paper_tables", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up while the script runs
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("paper_tables")
 
 
 @pytest.fixture(scope="module")

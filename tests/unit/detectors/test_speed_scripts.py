@@ -1,7 +1,6 @@
 """benchmarks/detector_speed.py's method specs (NAME:key=value) and benchmarks/fpfh_speed.py's
 table on a small cloud (equal features: no row differs)."""
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -9,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.scripts import load_benchmark
 
 from scan2ad.errors import InputError
 
@@ -16,11 +16,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark(name)
 
 
 def test_method_specs_carry_settings_over_the_training_overrides(monkeypatch):
