@@ -668,19 +668,12 @@ def _save_ours(tmp: Path, res: dict, rel: list) -> None:
 
 
 def detector_code_fingerprint() -> str:
-    """16 hex digits over every ``.py`` of ``scan2ad.detectors`` (by relative path) and the
-    feature cache's library-version fingerprint."""
-    import hashlib
-
+    """16 hex digits over every ``.py`` of ``scan2ad.detectors`` and the library versions (the
+    feature cache's fingerprint, taken over the whole detectors package)."""
     import scan2ad.detectors as pkg
     from scan2ad.detectors.features.disk_cache import code_fingerprint
 
-    root = Path(pkg.__file__).resolve().parent
-    h = hashlib.sha256(code_fingerprint().encode())
-    for src in sorted(root.rglob("*.py")):
-        h.update(src.relative_to(root).as_posix().encode())
-        h.update(src.read_bytes())
-    return h.hexdigest()[:16]
+    return code_fingerprint(Path(pkg.__file__).resolve().parent)
 
 
 def run_ours(method: str, root: Path, samples, cls: str, known, k: int, seed: int,

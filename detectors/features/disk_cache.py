@@ -54,11 +54,12 @@ FORMAT = 1   # part of every key: a change of the stored layout makes new entrie
 
 
 @functools.lru_cache(maxsize=1)
-def code_fingerprint() -> str:
-    """16 hex digits of a SHA-256 over the feature code (every ``.py`` under this package, by
-    relative path) and the installed versions of numpy, scipy, open3d and torch: part of every
-    key, so entries written by other code are never read back (they age out under the bound)."""
-    root = Path(__file__).resolve().parent
+def code_fingerprint(root: Path | None = None) -> str:
+    """16 hex digits of a SHA-256 over the code under ``root`` (every ``.py``, by relative path;
+    default: this feature package) and the installed versions of numpy, scipy, open3d and torch:
+    part of every key, so entries written by other code are never read back (they age out under
+    the bound). ``benchmarks/fidelity.py`` keys its runs of ours on the whole detectors package."""
+    root = Path(__file__).resolve().parent if root is None else Path(root)
     h = hashlib.sha256()
     for src in sorted(root.rglob("*.py")):
         h.update(src.relative_to(root).as_posix().encode())
