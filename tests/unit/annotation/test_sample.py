@@ -8,7 +8,7 @@ import pytest
 
 from scan2ad.annotation.labels import LabelConfig, LabelRatioError
 from scan2ad.annotation.meshprep import MeshRepairError, load_mesh, prepare_mesh
-from scan2ad.annotation.sample import carve_sample, recarve
+from scan2ad.annotation.sample import carve_sample, carve_sample_redrawn, recarve
 from scan2ad.errors import FormatError, InputError
 from scan2ad.io import read_json, sha256_file
 
@@ -107,7 +107,10 @@ def test_mesh_reconstructed_from_a_real_scan(shared_data):
     mesh.remove_vertices_by_mask(dens < np.quantile(dens, 0.05))
     scan_mesh = trimesh.Trimesh(np.asarray(mesh.vertices), np.asarray(mesh.triangles), process=False)
     assert not scan_mesh.is_watertight
-    s = carve_sample(scan_mesh, "Dent", seed=3, label_cfg=SMALL)
+    # Open3D's Poisson solve is multithreaded and not bit-reproducible across machines and thread
+    # counts; on this open, repaired mesh a single Dent draw lands anywhere in 0.2-1.4 % (CI once drew
+    # 0.43 % with seed 3). Redraw on a miss, as the dataset builder does.
+    s, _ = carve_sample_redrawn(scan_mesh, "Dent", seed=3, draws=5, label_cfg=SMALL)
     assert s.repair.method == "pymeshfix"
     assert 0.005 <= s.ratio <= 0.026
     assert s.carved_mesh.is_watertight
