@@ -26,6 +26,14 @@ from scan2ad.params import SEED, Int
     help="Mesh file (.ply/.stl/.obj) or procedural part name (virtual rig); a label (real rig).",
 )
 @click.option(
+    "--units",
+    type=click.Choice(["mm", "cm", "m", "in"]),
+    default="mm",
+    show_default=True,
+    help="Length unit of a --part mesh file (the virtual rig works in mm; a mesh whose size "
+    "does not fit the rig is refused, naming the units that would).",
+)
+@click.option(
     "--views",
     type=Int(min=1),
     default=None,
@@ -66,6 +74,7 @@ from scan2ad.params import SEED, Int
 def capture(
     rig_arg: str,
     part: str,
+    units: str,
     views: int | None,
     out: Path,
     overwrite: bool,
@@ -115,6 +124,7 @@ def capture(
             part_seed=part_seed,
             calibration=calibration,
             rig_path=rig_path,
+            units=units,
         )
     finally:
         lock.release()

@@ -45,6 +45,11 @@ log = get_logger(__name__)
 
 SCHEMA_VERSION = 1
 MESH_SUFFIXES = (".ply", ".stl", ".obj", ".off", ".glb", ".gltf")
+# a part mesh file's length unit -> mm (``capture --units``); the same names as a dataset spec's
+# own-part ``units``
+MESH_UNITS_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": 25.4}
+MIN_PART_DIAG_MM = 2.0  # smaller than this, a part is a few pixels of any rig we model
+MAX_REACH_TABLES = 1.5  # a part reaching further from the axis than 1.5 table radii is refused
 
 
 # --------------------------------------------------------------------------------- parts
@@ -59,15 +64,58 @@ class PartSource:
     path: str = ""
     sha256: str = ""
     mesh: object = dataclasses.field(default=None, compare=False, repr=False)
+    units: str = "mm"  # a mesh file's length unit (its mesh is in mm)
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "id": self.id,
             "source": self.source,
             "seed": self.seed,
             "path": self.path,
             "sha256": self.sha256,
         }
+        if self.units != "mm":  # sessions of mm meshes keep the layout they always had
+            d["units"] = self.units
+        return d
+
+
+def check_part_size(part: PartSource, rig) -> None:
+    """Refuse a part mesh that the virtual rig cannot scan because of its size, naming the file,
+    its size in mm and the ``--units`` that would make it fit: a bounding-box diagonal under
+    :data:`MIN_PART_DIAG_MM` (a mesh in metres read as mm is a speck) or a reach from the table
+    axis beyond :data:`MAX_REACH_TABLES` table radii once it rests on the table (a mesh in
+    micrometres, or a part for another rig)."""
+    if part.mesh is None or not rig.is_virtual:
+        return
+    from scan2ad.acquisition.devices.virtual import rest_on_table
+
+    verts = np.asarray(part.mesh.vertices, float)
+    T = rest_on_table(verts)
+    placed = verts @ T[:3, :3].T + T[:3, 3]
+    diag = float(np.linalg.norm(np.ptp(verts, axis=0)))
+    reach = float(np.linalg.norm(placed[:, :2], axis=1).max())
+    table = float(rig.virtual.table_radius_mm)
+    if MIN_PART_DIAG_MM <= diag and reach <= MAX_REACH_TABLES * table:
+        return
+    f0 = MESH_UNITS_MM[part.units]
+    fits = [
+        f"--units {u} makes it {diag / f0 * f:.4g} mm"
+        for u, f in MESH_UNITS_MM.items()
+        if u != part.units
+        and MIN_PART_DIAG_MM <= diag / f0 * f
+        and reach / f0 * f <= MAX_REACH_TABLES * table
+    ]
+    what = (
+        f"is {diag:.4g} mm across (bounding-box diagonal), under {MIN_PART_DIAG_MM:g} mm"
+        if diag < MIN_PART_DIAG_MM
+        else f"reaches {reach:.4g} mm from the turntable axis, beyond {MAX_REACH_TABLES:g}x the "
+        f"{table:g} mm table radius of rig {rig.name!r}"
+    )
+    raise InputError(
+        f"with its lengths read as {part.units}, the part {what}: give the mesh file's units"
+        + (f" ({'; '.join(fits)})" if fits else " or scale the mesh"),
+        part.path,
+    )
 
 
 def part_library():
@@ -82,10 +130,14 @@ def part_library():
     return parts
 
 
-def resolve_part(part: str | Path, seed: int = 0, need_mesh: bool = True) -> PartSource:
-    """A part given as a mesh file (``.ply/.stl/.obj/...``) or a name of the procedural part
-    library (``scan2ad.acquisition.parts``, when installed). On a real rig (``need_mesh=False``)
-    any other string is just the part's label."""
+def resolve_part(
+    part: str | Path, seed: int = 0, need_mesh: bool = True, units: str = "mm"
+) -> PartSource:
+    """A part given as a mesh file (``.ply/.stl/.obj/...``, lengths in ``units``: scaled to mm)
+    or a name of the procedural part library (``scan2ad.acquisition.parts``, when installed). On
+    a real rig (``need_mesh=False``) any other string is just the part's label."""
+    if units not in MESH_UNITS_MM:
+        raise InputError(f"units must be one of {', '.join(MESH_UNITS_MM)}, got {units!r}")
     p = Path(part)
     if p.suffix.lower() in MESH_SUFFIXES or p.is_file():
         if not p.is_file():
@@ -98,7 +150,11 @@ def resolve_part(part: str | Path, seed: int = 0, need_mesh: bool = True) -> Par
             raise InputError(f"cannot read the part mesh: {exc}", p) from None
         if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
             raise InputError("the part mesh has no triangles", p)
-        return PartSource(p.stem, "mesh", seed, str(p.resolve()), sha256_file(p), mesh)
+        if not np.isfinite(np.asarray(mesh.vertices)).all():
+            raise InputError("the part mesh has non-finite vertex coordinates", p)
+        if units != "mm":
+            mesh.apply_scale(MESH_UNITS_MM[units])
+        return PartSource(p.stem, "mesh", seed, str(p.resolve()), sha256_file(p), mesh, units)
     parts = part_library()
     if parts is not None and str(part) in parts.PART_NAMES:
         return PartSource(str(part), "library", seed, mesh=parts.make_part(str(part), seed))
@@ -287,8 +343,12 @@ def capture_session(
     calibration: str | Path | None = None,
     rig_path: str = "",
     on_view: Callable[[int, float], None] | None = None,
+    units: str = "mm",
 ) -> Session:
     """Capture (or resume) a session of ``part`` with ``rig`` into ``out`` (module docstring).
+
+    ``units``: the length unit of a part mesh file (scaled to mm; :func:`check_part_size` refuses
+    a mesh whose size does not fit the virtual rig, naming the units that would).
 
     ``views``: number of equal turntable steps (default: the rig's angles). ``calibration``: the
     calibration.json to record (default: the rig's, when it exists). ``seed`` drives the virtual
@@ -301,7 +361,8 @@ def capture_session(
         raise InputError(f"--views must be at least 1, got {views}")
     angles = [float(a) for a in rig.turntable.view_angles_deg(views)]
     patterns = PatternSet.from_rig(rig)
-    part_src = resolve_part(part, part_seed, need_mesh=rig.is_virtual)
+    part_src = resolve_part(part, part_seed, need_mesh=rig.is_virtual, units=units)
+    check_part_size(part_src, rig)
     if calibration is None:
         default = rig.calibration_path()
         calibration = default if default is not None and default.is_file() else None

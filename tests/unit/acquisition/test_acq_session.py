@@ -13,6 +13,7 @@ from scan2ad.acquisition.rig import RIGS_DIR, load_rig
 from scan2ad.acquisition.session import (
     capture_in_memory,
     capture_session,
+    check_part_size,
     open_session,
     resolve_part,
 )
@@ -90,6 +91,30 @@ def test_refuses_finished_different_and_foreign(session, rig, part_file, tmp_pat
     with pytest.raises(InputError, match="not found"):
         resolve_part(tmp_path / "missing.stl")
     assert resolve_part("bracket-7", need_mesh=False).source == "label"
+
+
+def test_part_mesh_units_are_applied_and_a_size_the_rig_cannot_scan_is_refused(rig, tmp_path):
+    """A mesh in metres read as mm is a speck; a part far wider than the table is not a part for
+    this rig: both refused before anything is written, naming the file and the units that fit."""
+    metres = tmp_path / "bracket_m.stl"
+    trimesh.creation.box((0.03, 0.02, 0.01)).export(metres)
+    with pytest.raises(InputError, match=r"bracket_m\.stl.*0\.03742 mm across.*--units m makes it 37\.42 mm"):
+        check_part_size(resolve_part(metres), rig)
+    src = resolve_part(metres, units="m")
+    assert np.allclose(src.mesh.extents, (30, 20, 10)) and src.to_dict()["units"] == "m"
+    check_part_size(src, rig)  # fits
+    assert "units" not in resolve_part(metres).to_dict()  # mm sessions keep their layout
+    wide = tmp_path / "plate.stl"
+    trimesh.creation.box((300.0, 200.0, 5.0)).export(wide)
+    radius = rig.virtual.table_radius_mm
+    with pytest.raises(InputError, match=rf"reaches 180.3 mm from the turntable axis.*{radius:g} mm table"):
+        check_part_size(resolve_part(wide), rig)
+    with pytest.raises(InputError, match="units must be one of"):
+        resolve_part(metres, units="ft")
+    out = tmp_path / "never"
+    with pytest.raises(InputError, match="bracket_m.stl"):
+        capture_session(out, rig, metres, views=1)
+    assert not out.exists()
 
 
 def test_cli_capture_overwrite_and_exit_codes(rig, part_file, tmp_path, capsys):
