@@ -58,3 +58,17 @@ def test_reg3d_ad_caps_both_banks_at_memory_size(train):
     det = create("reg3d-ad", **TOKENS, memory_size=0)
     det.fit(train)
     assert len(det.feature_bank) == round(0.1 * 3 * 64) and len(det.xyz_bank) == 3 * 1024
+
+
+def test_reg3d_ad_feeds_the_encoder_millimetres(train):
+    """Issue 20 session 11: the registered cloud reaches the encoder centred on the template, unscaled
+    (the authors' input); frame="unit" keeps the template's unit sphere."""
+    det = create("reg3d-ad", **TOKENS, memory_size=50)
+    det.fit(train)
+    assert det.config.frame == "centred" and det.frame[1] == 1.0
+    assert np.allclose(det.frame[0], det.template.points.mean(axis=0))
+    unit = create("reg3d-ad", **TOKENS, memory_size=50, frame="unit")
+    unit.fit(train)
+    radius = np.linalg.norm(unit.template.points - unit.frame[0], axis=1).max()
+    assert unit.frame[1] == pytest.approx(radius) and radius > 2.0
+    assert not np.allclose(np.sort(det.feature_bank, axis=None), np.sort(unit.feature_bank, axis=None))
