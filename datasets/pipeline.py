@@ -211,18 +211,18 @@ def _calibration(rig):
 
 # ------------------------------------------------------------------------------------ units
 def capture_view(out: str, scan_id: str, cls: str, part_seed: int, view: int, views: int,
-                 seed: list[int], part: dict | None = None) -> dict:
+                 seed: list[int], part: dict | None = None, rig: str = RIG) -> dict:
     """Unit: render and decode one turntable view of one part instance; write its decoded maps.
     The instance is the library's ``make_part(cls, part_seed)``, or the mesh file ``part`` of an
     own-part class (:func:`scan2ad.datasets.own_parts.load_part_mesh`, size jitter seeded by
-    ``part_seed``)."""
+    ``part_seed``). ``rig``: the virtual rig (the spec's ``class_rigs``)."""
     from scan2ad.acquisition.decode import DecodeConfig, decode_frames
     from scan2ad.acquisition.devices.virtual import VirtualScene
     from scan2ad.acquisition.parts import make_part
     from scan2ad.acquisition.patterns import PatternSet
     from scan2ad.acquisition.rig import load_rig
 
-    rig = load_rig(RIG)
+    rig = load_rig(rig)
     patterns = PatternSet.from_rig(rig)
     angle = float(rig.turntable.view_angles_deg(views)[view])
     root = Path(out)
@@ -247,10 +247,11 @@ def capture_view(out: str, scan_id: str, cls: str, part_seed: int, view: int, vi
 
 
 def reconstruct_scan(out: str, scan_id: str, cls: str, part_seed: int, views: int, points: int,
-                     poisson_depth: int, deps: dict | None = None, part: dict | None = None) -> dict:
+                     poisson_depth: int, deps: dict | None = None, part: dict | None = None,
+                     rig: str = RIG) -> dict:
     """Unit: reconstruct one scan from its views' decoded maps; prepare its mesh for carving.
     ``part``: the mesh file of an own-part class (:mod:`scan2ad.datasets.own_parts`), recorded
-    as the scan's origin."""
+    as the scan's origin. ``rig``: the virtual rig that captured it (its calibration)."""
     import dataclasses as dc
 
     from scan2ad.acquisition.decode import DecodedMap
@@ -270,7 +271,7 @@ def reconstruct_scan(out: str, scan_id: str, cls: str, part_seed: int, views: in
     cfg = ReconstructConfig(mesh=False)  # the mesh is made below, on one thread
     cfg = dc.replace(cfg, cleanup=dc.replace(cfg.cleanup, target_points=points, poisson_depth=poisson_depth))
     recon = scan_dir(out, scan_id) / "recon"
-    rig = load_rig(RIG)
+    rig = load_rig(rig)
     with _one_cv2_thread():
         summary = reconstruct_views([(f"view_{r['view']:03d}", r["angle_deg"], loader(r)) for r in caps],
                                     _calibration(rig), recon, cfg)
@@ -286,6 +287,8 @@ def reconstruct_scan(out: str, scan_id: str, cls: str, part_seed: int, views: in
            "fused_points": summary["fused"], "clean_points": summary["clean"]}
     if part is not None:
         res["origin"] = {"kind": "mesh", **part}
+    if rig.name != RIG:  # the samples' provenance names it
+        res["rig"] = rig.name
     return res
 
 
@@ -516,6 +519,8 @@ def plan_pipeline_units(spec, out_s: str, samples, base: dict):
     scan_units, scan_key = [], {}
     for s in scans:
         own = {} if s.part is None else {"part": s.part}  # library units keep their keys
+        if spec.rig(s.cls) != RIG:  # so do units of the default rig
+            own["rig"] = spec.rig(s.cls)
         views = [Unit(capture_view, {"out": out_s, "scan_id": s.scan_id, "cls": s.cls,
                                      "part_seed": s.part_seed, "view": v, "views": spec.views,
                                      "seed": [*s.seed, v], **own},

@@ -39,6 +39,7 @@ from scan2ad.config import config_to_dict, doc, load_config
 from scan2ad.errors import InputError
 
 SPECS_DIR = Path(__file__).resolve().parent / "specs"
+DEFAULT_RIG = "virtual"  # the rig of the pipeline source (datasets.pipeline.RIG)
 OPEN_INDUSTRY_DEFECTS = ("Bump", "Dent", "Scratch", "Scar", "Deformation")
 
 
@@ -157,6 +158,10 @@ class BuildSpec:
         "pipeline: factor on the annotation stage's default defect depth (kept >= 2 label "
         "thresholds)", 1.0)
     views: int = doc("pipeline: turntable views captured per scan (equal steps)", 4)
+    class_rigs: dict[str, str] = doc(
+        "pipeline: virtual rig (a name in calibration_data/rigs/ or a TOML path) per library "
+        "class, e.g. { split_pin = \"virtual_macro\" } to scan small parts through longer lenses; "
+        "classes not named are scanned on \"virtual\"", {})
     samples_per_scan: int = doc(
         "pipeline: samples drawn from one scan of a part instance (different resamplings of its "
         "measured points, carved or not); train and test never share a scan", 4)
@@ -268,9 +273,37 @@ class BuildSpec:
                 problems.append("defect_area_scale must be in (0, 4]")
             if not 0 < self.defect_depth_scale <= 10:
                 problems.append("defect_depth_scale must be in (0, 10]")
+        problems += self._check_rigs(library)
         if problems:
             raise InputError("invalid build spec:\n  " + "\n  ".join(problems), source_path)
         return self
+
+    def rig(self, cls: str) -> str:
+        """The virtual rig that scans class ``cls`` (source ``pipeline``)."""
+        return self.class_rigs.get(cls, DEFAULT_RIG)
+
+    def _check_rigs(self, library: list[str]) -> list[str]:
+        if not self.class_rigs:
+            return []
+        if self.source != "pipeline":
+            return [f"class_rigs applies to source = 'pipeline' (this spec's source is {self.source!r})"]
+        problems = []
+        from scan2ad.acquisition.rig import load_rig
+
+        for cls, name in self.class_rigs.items():
+            if cls not in library:
+                problems.append(f"class_rigs: {cls!r} is not a part-library class of this spec "
+                                f"(its library classes: {', '.join(library) or 'none'})")
+                continue
+            try:
+                rig = load_rig(name)
+            except InputError as exc:
+                problems.append(f"class_rigs.{cls}: {exc}")
+                continue
+            if not rig.is_virtual:
+                problems.append(f"class_rigs.{cls}: rig {name!r} has no [virtual] geometry: the "
+                                "pipeline source scans on a virtual rig")
+        return problems
 
     def _check_own(self, c: OwnClass) -> list[str]:
         problems = []
@@ -340,4 +373,7 @@ def _with_base(spec: BuildSpec, folder: Path) -> BuildSpec:
 
 
 def spec_to_dict(spec: BuildSpec) -> dict:
-    return config_to_dict(spec)
+    d = config_to_dict(spec)
+    if not d.get("class_rigs"):  # specs without it keep the job (and manifest) they always had
+        d.pop("class_rigs", None)
+    return d
