@@ -139,6 +139,31 @@ def test_sample_settings_key_the_samples_not_the_scans():
         assert (ua.key == ub.key) == scan_side or ua.fn.__name__.startswith("package_")
 
 
+def test_class_rigs_scan_the_named_classes_on_their_rig_and_leave_the_others_alone():
+    """``class_rigs`` keys (and records) the rig of the named classes' scans only: the units and
+    job of a spec without it, and of the classes it does not name, are those of the default rig,
+    so a running build's cache stays valid."""
+    from scan2ad.datasets.spec import spec_to_dict
+
+    two = dict(MICRO, classes=["heavy_washer", "split_pin"])
+    plain = plan_units(load_spec(two), Path("/x"))
+    macro = plan_units(load_spec(dict(two, class_rigs={"split_pin": "virtual_macro"})), Path("/x"))
+    for ua, ub in zip(plain, macro, strict=True):
+        if ua.fn.__name__ not in ("capture_view", "reconstruct_scan"):
+            continue
+        named = ua.kwargs["cls"] == "split_pin"
+        assert (ua.key != ub.key) == named
+        assert ub.kwargs.get("rig") == ("virtual_macro" if named else None)
+    assert "class_rigs" not in spec_to_dict(load_spec(two))
+    for rigs, msg in (({"ring": "virtual_macro"}, "not a part-library class"),
+                      ({"split_pin": "no_such_rig"}, r"class_rigs\.split_pin"),
+                      ({"split_pin": "iec3d_real"}, "no \\[virtual\\] geometry")):
+        with pytest.raises(InputError, match=msg):
+            load_spec(dict(two, class_rigs=rigs))
+    with pytest.raises(InputError, match="source = 'pipeline'"):
+        load_spec(dict(two, source="carve", noise_mm=0.015, class_rigs={"split_pin": "virtual_macro"}))
+
+
 def test_sample_params_are_what_every_sample_unit_gets():
     """Tools that draw samples like the build (benchmarks/realism_proxy.py) take the spec's
     settings from ``sample_params``; a run of the proxy without --set once used full-depth
