@@ -66,13 +66,14 @@ from pathlib import Path
 
 import numpy as np
 
+from scan2ad.acquisition.session import MIN_PART_DIAG_MM
 from scan2ad.errors import InputError, Scan2adError
 from scan2ad.io import sha256_file
 from scan2ad.log import get_logger
 
 log = get_logger(__name__)
 
-MIN_DIAG_MM, MAX_DIAG_MM = 2.0, 1000.0
+MIN_DIAG_MM, MAX_DIAG_MM = MIN_PART_DIAG_MM, 1000.0  # capture refuses the same specks
 MESH_FILES = (".ply", ".stl", ".obj")
 OWN_SCAN_ROLE = 300  # seed role of a class's train/test division of its sessions or clouds
 

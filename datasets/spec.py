@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Literal
 
 from scan2ad.acquisition.parts import PART_NAMES as OPEN_INDUSTRY_CLASSES
+from scan2ad.acquisition.session import MESH_UNITS_MM
 from scan2ad.config import config_to_dict, doc, load_config
 from scan2ad.errors import InputError
 
@@ -72,7 +73,7 @@ class DefectParams:
 
 _DEFECT_PARAMS = DefectParams()
 
-UNITS_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": 25.4}
+UNITS_MM = MESH_UNITS_MM  # one table for `capture --units` and own-part classes
 _CLASS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*(_[A-Za-z0-9-]+)*$")
 
 
