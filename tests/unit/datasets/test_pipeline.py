@@ -297,3 +297,51 @@ def test_rebuild_of_new_sample_settings_keeps_the_scans(micro, tmp_path, monkeyp
     r = build(load_spec(dict(MICRO, texture_mm=0.02)), out, workers=1, overwrite=True)
     assert r.cached == 2 + 2 and r.ran == 5 + 2  # captures and reconstructions found again
     assert validate_dataset(out) == []
+
+
+def test_realism_variant_redraws_the_anomalies_and_links_the_rest(micro, tmp_path):
+    """benchmarks/realism_variant.py: at the build's settings the redrawn anomalous samples are
+    the build's bytes; with deeper defects only the anomalous samples and their labels change."""
+    from helpers.scripts import load_benchmark
+
+    rv = load_benchmark("realism_variant")
+    out, spec, _ = micro
+    samples, scans = rv.unit_records(out)
+    assert rv.class_status(out, spec, samples) == {"heavy_washer": 0}
+    _, params = rv.parse_sets(spec, [])
+    assert params == sample_params(spec)
+    same = rv.write_variant(out, tmp_path / "same", ["heavy_washer"], samples, scans, params)
+    assert same["heavy_washer"]["redrawn"] == 2 and same["heavy_washer"]["linked"] == 3
+    assert _files(tmp_path / "same") == {k: v for k, v in _files(out).items()
+                                         if k.startswith(("heavy_washer/", "splits/heavy_washer/"))}
+    _, deep = rv.parse_sets(spec, ["defect_depth_scale=0.4"])
+    assert deep["defect_depth_scale"] == 0.4 != spec.defect_depth_scale
+    rv.write_variant(out, tmp_path / "deep", ["heavy_washer"], samples, scans, deep)
+    a, b = _files(tmp_path / "same"), _files(tmp_path / "deep")
+    changed = {k for k in a if a[k] != b[k]}
+    anomalous = {r["relpath"] for r in samples.values() if r["provenance"].get("defects")}
+    assert anomalous and anomalous <= changed
+    assert all("Dent" in k for k in changed)  # normal samples and splits untouched
+    for bad in (["defect_depth_scale=nan"], ["defect_depth_scale=-1"], ["views=3"], ["nonsense"],
+                ["label_threshold_mm=abc"]):
+        with pytest.raises(InputError):
+            rv.parse_sets(spec, bad)
+
+
+def test_realism_variant_refuses_what_it_did_not_write(micro, tmp_path):
+    from helpers.scripts import load_benchmark
+
+    rv = load_benchmark("realism_variant")
+    (tmp_path / "nobuild").mkdir()
+    with pytest.raises(InputError, match="no unit cache"):
+        rv.main([str(tmp_path / "nobuild"), str(tmp_path / "v")])
+    with pytest.raises(InputError, match="outside the build"):
+        rv.main([str(micro[0]), str(micro[0] / "v")])
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "keep.txt").write_text("x")
+    with pytest.raises(InputError, match="holds no variant"):
+        rv.main([str(micro[0]), str(theirs), "--overwrite"])
+    assert (theirs / "keep.txt").read_text() == "x"
+    with pytest.raises(InputError, match="not in spec"):
+        rv.main([str(micro[0]), str(tmp_path / "v"), "--classes", "no_such_class"])
