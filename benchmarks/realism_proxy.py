@@ -34,27 +34,23 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import os
 import shutil
+import sys
 import zlib
 from pathlib import Path
 
 os.environ.setdefault("SCAN2AD_NO_PROGRESS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from realism_variant import parse_sets  # the sibling script's --set rules
 
 DEFECTS = ["Bump", "Dent", "Scratch", "Scar", "Deformation"]
 # 000 Table II/III (Open3D-AD, open-set k = 5) and Table VI (self-supervised)
 PAPER = {"open3d-ad": (84.39, 70.52), "patchcore-fpfh": (51.78, 54.34), "btf-raw": (93.15, 66.31),
          "btf-fpfh": (49.40, 51.14)}
 ONE_CLASS = ("patchcore-fpfh", "btf-raw", "btf-fpfh")
-
-
-def _value(text: str):
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 def make_samples(build: Path, cls: str, train_scans: list[str], test_scans: list[str], out: Path,
@@ -203,7 +199,6 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
-    from scan2ad.datasets.builder import sample_params
     from scan2ad.datasets.spec import load_spec
     from scan2ad.detectors.evaluate import EvalSettings, evaluate
     from scan2ad.errors import InputError
@@ -213,25 +208,8 @@ def main(argv: list[str] | None = None) -> dict:
     if spec.source != "pipeline":
         raise InputError(f"the open-industry-full spec's source is {spec.source!r}; the proxy makes "
                          "pipeline samples and their uncarved twins only")
-    updates = {}
-    fields = {f.name for f in dataclasses.fields(spec)}
-    for kv in args.set:
-        k, _, v = kv.partition("=")
-        if k not in fields or k in ("classes", "name", "source"):
-            raise InputError(f"--set {kv}: {k!r} is not a sample setting of the build spec")
-        default = getattr(spec, k)
-        if isinstance(default, (int, float)) and not isinstance(default, bool):
-            try:
-                num = float(v)
-            except ValueError:
-                raise InputError(f"--set {kv}: {k} wants a number") from None
-            if not math.isfinite(num):
-                raise InputError(f"--set {kv}: {k} must be finite")
-            updates[k] = type(default)(num) if float(type(default)(num)) == num else num
-        else:
-            updates[k] = _value(v)
-    spec = dataclasses.replace(spec, **updates).check()  # ranges, finite: the spec's own rules
-    params = sample_params(spec)  # the build's own sample settings (adopted values), --set applied
+    # the build's own sample settings (adopted values), --set applied and checked
+    spec, params = parse_sets(spec, args.set)
     for name in ("n_train", "n_normal", "n_per_defect", "k", "o3d_feature_points"):
         if getattr(args, name) < (0 if name == "o3d_feature_points" else 1):
             raise InputError(f"--{name.replace('_', '-')} must be >= {0 if name == 'o3d_feature_points' else 1}, "
