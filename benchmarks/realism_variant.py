@@ -15,7 +15,9 @@ from the scan, seed and settings its unit recorded, with ``--set`` replacing set
 again (tested), so a table of OUT differs from the build's by the settings alone. The normal
 samples and the split files are the build's own: hard links where the file system allows
 (a copy otherwise), so a feature cache shared with the build's runs (``--feature-cache``) holds
-their features already, and only the redrawn samples are featurised.
+their features already, and only the redrawn samples are featurised. A setting that normal
+samples read too (``points``, ``texture_mm``, ``max_rotation_deg``, ...; everything but
+``defect_depth_scale``, ``defect_area_scale`` and ``label_threshold_mm``) redraws them as well.
 
 OUT is written in a temporary folder beside it and renamed when complete; ``variant.json``
 there records the build, the settings and the anomaly ratios per class. A class whose samples
@@ -107,9 +109,15 @@ def _link(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
+# the settings only a carve reads: a variant of these alone keeps the build's normal samples
+DEFECT_ONLY = frozenset({"label_threshold_mm", "defect_depth_scale", "defect_area_scale"})
+
+
 def write_variant(build: Path, out: Path, classes: list[str], samples: dict, scans: dict,
-                  params: dict) -> dict:
-    """Write the variant dataset under ``out`` (which must not exist); return ratios per class."""
+                  params: dict, redraw_normals: bool = False) -> dict:
+    """Write the variant dataset under ``out`` (which must not exist); return ratios per class.
+    ``redraw_normals``: draw the normal samples again too (a setting outside
+    :data:`DEFECT_ONLY` changed: point count, texture, rotation), else link the build's."""
     import numpy as np
 
     from scan2ad.datasets.pipeline import make_pipeline_cloud
@@ -120,7 +128,7 @@ def write_variant(build: Path, out: Path, classes: list[str], samples: dict, sca
     stats = {}
     for cls in classes:
         mine = [r for r in samples.values() if r["class"] == cls]
-        redraw = [r for r in mine if r["provenance"].get("defects")]
+        redraw = [r for r in mine if redraw_normals or r["provenance"].get("defects")]
         for r in mine:
             if r in redraw:
                 continue
@@ -136,10 +144,13 @@ def write_variant(build: Path, out: Path, classes: list[str], samples: dict, sca
             if scan is None:
                 raise InputError(f"sample {r['relpath']}: its scan {prov['session']} has no record "
                                  "in the unit cache", build)
-            pts, labels, specs = make_pipeline_cloud(str(build), scan, r["type"], list(prov["seed"]), params)
+            defect = r["type"] if prov.get("defects") else None
+            pts, labels, specs = make_pipeline_cloud(str(build), scan, defect, list(prov["seed"]), params)
             write_cloud(out / r["relpath"], PointCloud(pts))
-            write_xyz(out / r["gt_relpath"], PointCloud(pts, labels=labels))
-            ratios.append(float(np.mean(labels)))
+            if r.get("gt_relpath"):
+                write_xyz(out / r["gt_relpath"], PointCloud(pts, labels=labels))
+            if defect is not None:
+                ratios.append(float(np.mean(labels)))
             relaxed += any(s.get("ratio_check_relaxed") for s in specs)
         stats[cls] = {"redrawn": len(redraw), "linked": len(mine) - len(redraw),
                       "ratio_mean_pct": 100 * float(np.mean(ratios)) if ratios else None,
@@ -168,7 +179,9 @@ def main(argv: list[str] | None = None) -> dict:
     if spec.source != "pipeline":
         raise InputError(f"spec {spec.name!r} has source {spec.source!r}: only pipeline builds keep "
                          "the scans a variant redraws its samples from")
+    base = parse_sets(spec, [])[1]
     spec, params = parse_sets(spec, args.set)
+    redraw_normals = any(params[k] != base[k] for k in params if k not in DEFECT_ONLY)
     build = args.build
     if not build.is_dir():
         raise InputError("no such build folder", build)
@@ -200,7 +213,7 @@ def main(argv: list[str] | None = None) -> dict:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{args.out.name}.", dir=args.out.parent))
     try:
-        stats = write_variant(build, tmp, classes, samples, scans, params)
+        stats = write_variant(build, tmp, classes, samples, scans, params, redraw_normals)
         record = {"build": str(build.resolve()), "spec": spec.name, "set": args.set,
                   "params": params, "classes": stats}
         (tmp / "variant.json").write_text(json.dumps(record, indent=2))

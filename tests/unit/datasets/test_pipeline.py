@@ -322,6 +322,11 @@ def test_realism_variant_redraws_the_anomalies_and_links_the_rest(micro, tmp_pat
     anomalous = {r["relpath"] for r in samples.values() if r["provenance"].get("defects")}
     assert anomalous and anomalous <= changed
     assert all("Dent" in k for k in changed)  # normal samples and splits untouched
+    _, textured = rv.parse_sets(spec, ["texture_mm=0.01"])
+    rv.write_variant(out, tmp_path / "tex", ["heavy_washer"], samples, scans, textured, redraw_normals=True)
+    c = _files(tmp_path / "tex")
+    assert {k for k in a if a[k] != c[k]} == {k for k in a if k.endswith(".pcd")} | {
+        k for k in a if "/gt/" in k}  # every sample (and its labels' coordinates) redrawn
     for bad in (["defect_depth_scale=nan"], ["defect_depth_scale=-1"], ["views=3"], ["nonsense"],
                 ["label_threshold_mm=abc"]):
         with pytest.raises(InputError):
