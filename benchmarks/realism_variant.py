@@ -21,7 +21,10 @@ samples read too (``points``, ``texture_mm``, ``max_rotation_deg``, ...; everyth
 
 OUT is written in a temporary folder beside it and renamed when complete; ``variant.json``
 there records the build, the settings and the anomaly ratios per class. A class whose samples
-the build has not all finished is skipped (named); naming it in ``--classes`` is an error.
+the build has not all finished is skipped (named); naming it in ``--classes`` is an error. The
+build is taken to be made with the spec's current settings (the unit cache records a sample's
+scan and seed, not its settings): a normal sample is linked only when the variant changes
+nothing it reads. A killed run leaves OUT as it was; the next run removes its temporary folder.
 """
 
 from __future__ import annotations
@@ -45,12 +48,11 @@ def parse_sets(spec, sets: list[str]):
     from scan2ad.datasets.builder import sample_params
     from scan2ad.errors import InputError
 
-    fields = {f.name for f in dataclasses.fields(spec)}
     keys = set(sample_params(spec))
     updates = {}
     for kv in sets:
         k, eq, v = kv.partition("=")
-        if not eq or k not in fields or k not in keys or k in ("source",):
+        if not eq or k not in keys or k == "source":
             raise InputError(f"--set {kv!r}: {k!r} is not a sample setting of the build spec "
                              f"(one of {', '.join(sorted(keys - {'source'}))})")
         default = getattr(spec, k)
@@ -99,6 +101,18 @@ def class_status(build: Path, spec, samples: dict[str, dict]) -> dict[str, int]:
         ok = p.relpath in samples and (build / p.relpath).is_file()
         missing[p.cls] = missing.get(p.cls, 0) + (not ok)
     return missing
+
+
+def _clear_killed_runs(out: Path) -> None:
+    """Remove the temporary folders of earlier runs for ``out`` that were killed (their process,
+    recorded in the folder, is gone), so a rerun leaves nothing of them behind."""
+    for tmp in out.parent.glob(f".{out.name}.*"):
+        try:
+            pid = int((tmp / ".pid").read_text())
+            os.kill(pid, 0)
+        except (OSError, ValueError):  # no pid file, unreadable, or the process is gone
+            if (tmp / ".pid").is_file() or not any(tmp.iterdir()):
+                shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _link(src: Path, dst: Path) -> None:
@@ -211,12 +225,15 @@ def main(argv: list[str] | None = None) -> dict:
     if not classes:
         raise InputError("no finished class to redraw", build)
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    _clear_killed_runs(args.out)
     tmp = Path(tempfile.mkdtemp(prefix=f".{args.out.name}.", dir=args.out.parent))
+    (tmp / ".pid").write_text(str(os.getpid()))
     try:
         stats = write_variant(build, tmp, classes, samples, scans, params, redraw_normals)
         record = {"build": str(build.resolve()), "spec": spec.name, "set": args.set,
                   "params": params, "classes": stats}
         (tmp / "variant.json").write_text(json.dumps(record, indent=2))
+        (tmp / ".pid").unlink()
         if args.out.exists():
             shutil.rmtree(args.out)
         tmp.rename(args.out)

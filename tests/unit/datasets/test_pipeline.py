@@ -3,6 +3,7 @@ labels, as cached units (DESIGN §7). The default tests build a one-view micro d
 (~20 s on one core); the tiny-pipeline builds on 1 and 2 workers are slow-marked."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -350,3 +351,17 @@ def test_realism_variant_refuses_what_it_did_not_write(micro, tmp_path):
     assert (theirs / "keep.txt").read_text() == "x"
     with pytest.raises(InputError, match="not in spec"):
         rv.main([str(micro[0]), str(tmp_path / "v"), "--classes", "no_such_class"])
+
+
+def test_realism_variant_clears_only_its_killed_runs(tmp_path):
+    from helpers.scripts import load_benchmark
+
+    rv = load_benchmark("realism_variant")
+    dead, live, theirs = (tmp_path / n for n in (".v.dead", ".v.live", ".v.theirs"))
+    for d, pid in ((dead, "999999999"), (live, str(os.getpid()))):
+        (d / "cls").mkdir(parents=True)
+        (d / ".pid").write_text(pid)
+    theirs.mkdir()
+    (theirs / "keep.txt").write_text("x")
+    rv._clear_killed_runs(tmp_path / "v")
+    assert not dead.exists() and live.is_dir() and (theirs / "keep.txt").is_file()
