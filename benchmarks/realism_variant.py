@@ -11,13 +11,16 @@ running: ``.open-industry-full.staging``). Every anomalous sample of the chosen 
 again by the build's own sample function (:func:`scan2ad.datasets.pipeline.make_pipeline_cloud`)
 from the scan, seed and settings its unit recorded, with ``--set`` replacing settings
 (``builder.sample_params`` keys: ``defect_depth_scale``, ``defect_area_scale``,
-``label_threshold_mm``, ``texture_mm``, ...). Without ``--set`` it writes the build's bytes
+``label_threshold_mm``, ``label_margin_mm``, ``texture_mm``, ...). Without ``--set`` it writes the build's bytes
 again (tested), so a table of OUT differs from the build's by the settings alone. The normal
 samples and the split files are the build's own: hard links where the file system allows
 (a copy otherwise), so a feature cache shared with the build's runs (``--feature-cache``) holds
 their features already, and only the redrawn samples are featurised. A setting that normal
 samples read too (``points``, ``texture_mm``, ``max_rotation_deg``, ...; everything but
-``defect_depth_scale``, ``defect_area_scale`` and ``label_threshold_mm``) redraws them as well.
+``defect_depth_scale``, ``defect_area_scale``, ``label_threshold_mm`` and ``label_margin_mm``)
+redraws them as well. A label-only variant (``label_threshold_mm`` at the same carve,
+``label_margin_mm``) writes the build's clouds with other ``gt/`` labels, so a shared feature
+cache serves every cloud and only the scoring runs.
 
 OUT is written in a temporary folder beside it and renamed when complete; ``variant.json``
 there records the build, the settings and the anomaly ratios per class. A class whose samples
@@ -45,10 +48,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 def parse_sets(spec, sets: list[str]):
     """``spec`` with ``KEY=VALUE`` settings applied (a spec field; numbers checked finite; the
     spec's own range checks), and the sample settings a build passes its units with them."""
-    from scan2ad.datasets.builder import sample_params
+    from scan2ad.datasets.builder import OPTIONAL_SAMPLE_KEYS, sample_params
     from scan2ad.errors import InputError
 
-    keys = set(sample_params(spec))
+    keys = set(sample_params(spec)) | set(OPTIONAL_SAMPLE_KEYS)
     updates = {}
     for kv in sets:
         k, eq, v = kv.partition("=")
@@ -124,7 +127,8 @@ def _link(src: Path, dst: Path) -> None:
 
 
 # the settings only a carve reads: a variant of these alone keeps the build's normal samples
-DEFECT_ONLY = frozenset({"label_threshold_mm", "defect_depth_scale", "defect_area_scale"})
+DEFECT_ONLY = frozenset({"label_threshold_mm", "defect_depth_scale", "defect_area_scale",
+                         "label_margin_mm"})
 
 
 def write_variant(build: Path, out: Path, classes: list[str], samples: dict, scans: dict,
@@ -195,7 +199,7 @@ def main(argv: list[str] | None = None) -> dict:
                          "the scans a variant redraws its samples from")
     base = parse_sets(spec, [])[1]
     spec, params = parse_sets(spec, args.set)
-    redraw_normals = any(params[k] != base[k] for k in params if k not in DEFECT_ONLY)
+    redraw_normals = any(params[k] != base.get(k) for k in params if k not in DEFECT_ONLY)
     build = args.build
     if not build.is_dir():
         raise InputError("no such build folder", build)

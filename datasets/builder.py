@@ -313,6 +313,11 @@ def plan_samples(spec: BuildSpec) -> list[PlannedSample]:
     return plan
 
 
+# pipeline sample settings added after builds were made: a unit's arguments hold them only when
+# they differ from 0, so a build made before them keeps its unit keys (and its cache)
+OPTIONAL_SAMPLE_KEYS = ("label_margin_mm",)
+
+
 def sample_params(spec: BuildSpec) -> dict:
     """The per-sample settings a build hands to its sample source (the unit arguments that make a
     sample; also what a tool that makes samples like the build's must pass, e.g.
@@ -324,6 +329,9 @@ def sample_params(spec: BuildSpec) -> dict:
     if spec.source == "pipeline":  # sample settings of the pipeline source only (other keys unchanged)
         base.update(texture_mm=spec.texture_mm, texture_corr_mm=spec.texture_corr_mm,
                     defect_depth_scale=spec.defect_depth_scale, defect_area_scale=spec.defect_area_scale)
+        for key in OPTIONAL_SAMPLE_KEYS:  # keyed only when set: earlier builds' unit keys unchanged
+            if getattr(spec, key):
+                base[key] = getattr(spec, key)
     return base
 
 

@@ -151,6 +151,10 @@ class BuildSpec:
         "points (machining traces and correlated scanner error; datasets.pipeline.surface_texture); "
         "0: the rig's per-pixel noise only", 0.0)
     texture_corr_mm: float = doc("pipeline: correlation length of that height field (mm)", 0.5)
+    label_margin_mm: float = doc(
+        "pipeline: an annotator's margin around the geometric labels: points within this distance "
+        "of a labelled point, on the same side of the part (normals less than 90 deg apart), are "
+        "labelled anomalous too (datasets.pipeline.annotator_margin); 0: the geometric labels", 0.0)
     defect_area_scale: float = doc(
         "pipeline: factor on the carved footprint's target area (1.2 % of the scanned area): the "
         "labelled share is smaller than the footprint by the falloff's rim below the label "
@@ -270,10 +274,15 @@ class BuildSpec:
                 problems.append("texture_mm must be in [0, 1] mm")
             if not 0 < self.texture_corr_mm <= 100:
                 problems.append("texture_corr_mm must be in (0, 100] mm")
+            if not 0 <= self.label_margin_mm <= 5:
+                problems.append("label_margin_mm must be in [0, 5] mm")
             if not 0 < self.defect_area_scale <= 4:
                 problems.append("defect_area_scale must be in (0, 4]")
             if not 0 < self.defect_depth_scale <= 10:
                 problems.append("defect_depth_scale must be in (0, 10]")
+        if self.source != "pipeline" and self.label_margin_mm != 0:
+            problems.append(f"label_margin_mm applies to source = 'pipeline' (this spec's source is "
+                            f"{self.source!r})")
         problems += self._check_rigs(library)
         if problems:
             raise InputError("invalid build spec:\n  " + "\n  ".join(problems), source_path)

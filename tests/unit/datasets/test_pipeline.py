@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from scan2ad.datasets.builder import BUILD_DIR, build, plan_samples, plan_units, sample_params
-from scan2ad.datasets.pipeline import carve_points, plan_scans, resample_scan, surface_texture
+from scan2ad.datasets.pipeline import (annotator_margin, carve_points, plan_scans, resample_scan,
+                                       surface_texture)
 from scan2ad.datasets.samples import NORMAL, load_sample
 from scan2ad.datasets.spec import load_spec
 from scan2ad.datasets.validate import validate_dataset
@@ -125,9 +126,48 @@ def test_pipeline_spec_is_checked():
     with pytest.raises(InputError, match="poisson_depth"):
         load_spec(dict(MICRO, poisson_depth=14))
     for key, bad in (("texture_mm", -0.01), ("texture_mm", float("nan")), ("texture_corr_mm", 0.0),
-                     ("defect_depth_scale", 0.0), ("defect_area_scale", 5.0)):
+                     ("defect_depth_scale", 0.0), ("defect_area_scale", 5.0),
+                     ("label_margin_mm", -0.1), ("label_margin_mm", float("inf")),
+                     ("label_margin_mm", float("nan")), ("label_margin_mm", 6.0)):
         with pytest.raises(InputError, match=key):
             load_spec(dict(MICRO, **{key: bad}))
+    with pytest.raises(InputError, match="label_margin_mm applies to source = 'pipeline'"):
+        load_spec(dict(MICRO, source="carve", noise_mm=0.015, label_margin_mm=0.3))
+
+
+def test_label_margin_keys_only_the_builds_that_set_it():
+    """``label_margin_mm`` came after builds were made: at 0 the sample units' arguments (and so
+    their cache keys) are those of a spec without it; set, it keys the samples, not the scans."""
+    assert "label_margin_mm" not in sample_params(load_spec(MICRO))
+    a = plan_units(load_spec(MICRO), Path("/x"))
+    b = plan_units(load_spec(dict(MICRO, label_margin_mm=0.3)), Path("/x"))
+    for ua, ub in zip(a, b, strict=True):
+        if ua.fn.__name__ == "pipeline_sample":
+            assert ua.key != ub.key and ub.kwargs["params"]["label_margin_mm"] == 0.3
+        elif ua.fn.__name__ in ("capture_view", "reconstruct_scan"):
+            assert ua.key == ub.key
+
+
+def test_annotator_margin_widens_the_labels_on_the_seen_side_only():
+    """A plate 1 mm thick: a labelled disc of radius 1 on the top face grows to radius 1 + margin
+    on the top face; the bottom face (1 mm below, normals opposite) stays unlabelled."""
+    g = np.linspace(-4, 4, 161)  # 0.05 mm grid
+    xy = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
+    top = np.c_[xy, np.zeros(len(xy))]
+    bottom = np.c_[xy, -np.full(len(xy), 0.4)]
+    pts = np.r_[top, bottom]
+    nrm = np.r_[np.tile([0.0, 0.0, 1.0], (len(xy), 1)), np.tile([0.0, 0.0, -1.0], (len(xy), 1))]
+    r = np.linalg.norm(xy, axis=1)
+    labels = np.r_[(r <= 1.0), np.zeros(len(xy), bool)].astype(np.uint8)
+    out = annotator_margin(pts, nrm, labels, 0.5)
+    assert out.dtype == np.uint8 and (out >= labels).all()
+    assert out[: len(xy)][r <= 1.45].all() and not out[: len(xy)][r > 1.5 + 1e-9].any()  # grid: 0.05
+    assert not out[len(xy):].any()  # the far side within 0.5 mm is not drawn over
+    assert np.array_equal(annotator_margin(pts, nrm, labels, 0.0), labels)
+    # without normals every point within the margin is taken (here: the bottom under the disc too)
+    bare = annotator_margin(pts, np.zeros_like(pts), labels, 0.5)
+    assert bare[len(xy):].any() and np.array_equal(bare[: len(xy)], out[: len(xy)])
+    assert not annotator_margin(pts, nrm, np.zeros(len(pts), np.uint8), 0.5).any()
 
 
 def test_sample_settings_key_the_samples_not_the_scans():
@@ -328,8 +368,17 @@ def test_realism_variant_redraws_the_anomalies_and_links_the_rest(micro, tmp_pat
     c = _files(tmp_path / "tex")
     assert {k for k in a if a[k] != c[k]} == {k for k in a if k.endswith(".pcd")} | {
         k for k in a if "/gt/" in k}  # every sample (and its labels' coordinates) redrawn
+    _, wide = rv.parse_sets(spec, ["label_margin_mm=0.5"])
+    assert wide["label_margin_mm"] == 0.5
+    rv.write_variant(out, tmp_path / "wide", ["heavy_washer"], samples, scans, wide)
+    w = _files(tmp_path / "wide")
+    assert {k for k in a if a[k] != w[k]} == {k for k in a if "/gt/" in k}  # same clouds, wider labels
+    for k in (k for k in a if "/gt/" in k):
+        la = np.loadtxt(tmp_path / "same" / k)[:, 3]
+        lw = np.loadtxt(tmp_path / "wide" / k)[:, 3]
+        assert (lw >= la).all() and lw.sum() > la.sum()
     for bad in (["defect_depth_scale=nan"], ["defect_depth_scale=-1"], ["views=3"], ["nonsense"],
-                ["label_threshold_mm=abc"]):
+                ["label_threshold_mm=abc"], ["label_margin_mm=-1"], ["label_margin_mm=inf"]):
         with pytest.raises(InputError):
             rv.parse_sets(spec, bad)
 
