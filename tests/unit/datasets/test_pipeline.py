@@ -10,8 +10,13 @@ import numpy as np
 import pytest
 
 from scan2ad.datasets.builder import BUILD_DIR, build, plan_samples, plan_units, sample_params
-from scan2ad.datasets.pipeline import (annotator_margin, carve_points, plan_scans, resample_scan,
-                                       surface_texture)
+from scan2ad.datasets.pipeline import (
+    annotator_margin,
+    carve_points,
+    plan_scans,
+    resample_scan,
+    surface_texture,
+)
 from scan2ad.datasets.samples import NORMAL, load_sample
 from scan2ad.datasets.spec import load_spec
 from scan2ad.datasets.validate import validate_dataset
