@@ -257,11 +257,12 @@ def _calibration(rig):
 
 # ------------------------------------------------------------------------------------ units
 def capture_view(out: str, scan_id: str, cls: str, part_seed: int, view: int, views: int,
-                 seed: list[int], part: dict | None = None, rig: str = RIG) -> dict:
+                 seed: list[int], part: dict | None = None, rig: str = RIG,
+                 part_variation: float = 1.0) -> dict:
     """Unit: render and decode one turntable view of one part instance; write its decoded maps.
-    The instance is the library's ``make_part(cls, part_seed)``, or the mesh file ``part`` of an
-    own-part class (:func:`scan2ad.datasets.own_parts.load_part_mesh`, size jitter seeded by
-    ``part_seed``). ``rig``: the virtual rig (the spec's ``class_rigs``)."""
+    The instance is the library's ``make_part(cls, part_seed, part_variation)``, or the mesh file
+    ``part`` of an own-part class (:func:`scan2ad.datasets.own_parts.load_part_mesh`, size jitter
+    seeded by ``part_seed``). ``rig``: the virtual rig (the spec's ``class_rigs``)."""
     from scan2ad.acquisition.decode import DecodeConfig, decode_frames
     from scan2ad.acquisition.devices.virtual import VirtualScene
     from scan2ad.acquisition.parts import make_part
@@ -275,7 +276,7 @@ def capture_view(out: str, scan_id: str, cls: str, part_seed: int, view: int, vi
     files = []
     with _one_cv2_thread():
         if part is None:
-            mesh = make_part(cls, part_seed)
+            mesh = make_part(cls, part_seed, part_variation)
         else:
             from scan2ad.datasets.own_parts import load_part_mesh
 
@@ -294,7 +295,7 @@ def capture_view(out: str, scan_id: str, cls: str, part_seed: int, view: int, vi
 
 def reconstruct_scan(out: str, scan_id: str, cls: str, part_seed: int, views: int, points: int,
                      poisson_depth: int, deps: dict | None = None, part: dict | None = None,
-                     rig: str = RIG) -> dict:
+                     rig: str = RIG, part_variation: float = 1.0) -> dict:
     """Unit: reconstruct one scan from its views' decoded maps; prepare its mesh for carving.
     ``part``: the mesh file of an own-part class (:mod:`scan2ad.datasets.own_parts`), recorded
     as the scan's origin. ``rig``: the virtual rig that captured it (its calibration)."""
@@ -335,6 +336,8 @@ def reconstruct_scan(out: str, scan_id: str, cls: str, part_seed: int, views: in
         res["origin"] = {"kind": "mesh", **part}
     if rig.name != RIG:  # the samples' provenance names it
         res["rig"] = rig.name
+    if part_variation != 1.0:  # likewise
+        res["part_variation"] = part_variation
     return res
 
 
@@ -511,6 +514,8 @@ def pipeline_sample(out: str, relpath: str, gt_relpath: str | None, cls: str, sp
                          "part_source": "scan2ad.acquisition.parts" if kind == "library" else kind,
                          "part_seed": scan["part_seed"], "seed": list(seed), "session": scan["recon"],
                          "rig": scan.get("rig", RIG), "views": scan["views"], "defects": specs}
+    if "part_variation" in scan:
+        rec["provenance"]["part_variation"] = scan["part_variation"]
     if origin:  # an own part: its file and the file's hash (a session's: its hash)
         rec["provenance"].update(source_file=origin["source_file"], source_sha256=origin["sha256"])
     return rec
@@ -570,6 +575,8 @@ def plan_pipeline_units(spec, out_s: str, samples, base: dict):
         own = {} if s.part is None else {"part": s.part}  # library units keep their keys
         if spec.rig(s.cls) != RIG:  # so do units of the default rig
             own["rig"] = spec.rig(s.cls)
+        if s.part is None and spec.part_variation != 1:  # and of the full spread
+            own["part_variation"] = float(spec.part_variation)
         views = [Unit(capture_view, {"out": out_s, "scan_id": s.scan_id, "cls": s.cls,
                                      "part_seed": s.part_seed, "view": v, "views": spec.views,
                                      "seed": [*s.seed, v], **own},

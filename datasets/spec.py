@@ -155,6 +155,11 @@ class BuildSpec:
         "pipeline: an annotator's margin around the geometric labels: points within this distance "
         "of a labelled point, on the same side of the part (normals less than 90 deg apart), are "
         "labelled anomalous too (datasets.pipeline.annotator_margin); 0: the geometric labels", 0.0)
+    part_variation: float = doc(
+        "pipeline: spread of the scanned part instances, a factor on every random draw of the part "
+        "library around its band's centre (acquisition.parts.ScaledDraws): 1 = each dimension "
+        "uniform over the standard's tolerance band (parts from different batches), 0.25 = one "
+        "production batch of a capable process, 0 = every instance the nominal part", 1.0)
     defect_area_scale: float = doc(
         "pipeline: factor on the carved footprint's target area (1.2 % of the scanned area): the "
         "labelled share is smaller than the footprint by the falloff's rim below the label "
@@ -276,10 +281,15 @@ class BuildSpec:
                 problems.append("texture_corr_mm must be in (0, 100] mm")
             if not 0 <= self.label_margin_mm <= 5:
                 problems.append("label_margin_mm must be in [0, 5] mm")
+            if not 0 <= self.part_variation <= 1:
+                problems.append("part_variation must be in [0, 1]")
             if not 0 < self.defect_area_scale <= 4:
                 problems.append("defect_area_scale must be in (0, 4]")
             if not 0 < self.defect_depth_scale <= 10:
                 problems.append("defect_depth_scale must be in (0, 10]")
+        if self.source != "pipeline" and self.part_variation != 1:
+            problems.append(f"part_variation applies to source = 'pipeline' (this spec's source is "
+                            f"{self.source!r})")
         if self.source != "pipeline" and self.label_margin_mm != 0:
             problems.append(f"label_margin_mm applies to source = 'pipeline' (this spec's source is "
                             f"{self.source!r})")

@@ -9,7 +9,7 @@ import pytest
 import trimesh
 from click.testing import CliRunner
 
-from scan2ad.acquisition.parts import PART_INFO, PART_NAMES, make_part
+from scan2ad.acquisition.parts import PART_INFO, PART_NAMES, ScaledDraws, make_part
 from scan2ad.acquisition.parts.geometry import (
     _rotation_between,
     helical_thread,
@@ -262,3 +262,35 @@ def test_dimensions_stay_inside_their_tolerance_bands(meshes):
         washer = meshes[("heavy_washer", seed)]
         assert 29.48 - 0.01 <= washer.extents[0] <= 30.0 + 0.01  # d2 h14, plus ≤ 0.04 mm dish
         assert 5.7 <= washer.extents[2] <= 6.3 + 0.1  # h ± 0.3 (+ dish)
+
+
+@pytest.mark.parametrize("name", ["square_taper_washer", "split_pin", "lock_nut", "s_hook"])
+def test_variation_scales_the_spread_of_instances(name):
+    """1 is the default part bit for bit; 0 is one nominal part whatever the seed; in between
+    each instance's extents sit proportionally closer to the nominal ones (draws scaled around
+    their bands' centres)."""
+    full, default = make_part(name, 3, 1.0), make_part(name, 3)
+    assert np.array_equal(full.vertices, default.vertices)
+    nominal = make_part(name, 3, 0.0)
+    assert np.allclose(nominal.vertices, make_part(name, 7, 0.0).vertices)
+    d_full = full.extents - nominal.extents
+    d_quarter = make_part(name, 3, 0.25).extents - nominal.extents
+    assert np.abs(d_full).max() > 0.02
+    assert np.abs(d_quarter).max() < 0.45 * np.abs(d_full).max()
+    assert make_part(name, 3, 0.25).metadata["variation"] == 0.25
+
+
+def test_variation_is_checked():
+    for bad in (-0.1, 1.01, float("nan"), float("inf"), "half", None, True):
+        with pytest.raises(InputError, match="part variation"):
+            make_part("heavy_washer", 0, bad)
+
+
+def test_scaled_draws_keep_the_stream_and_refuse_unscaled_draws():
+    a, b = np.random.default_rng(5), ScaledDraws(np.random.default_rng(5), 0.5)
+    assert b.uniform(10.0, 12.0) == pytest.approx(11.0 + 0.5 * (a.uniform(10.0, 12.0) - 11.0))
+    x, y = a.normal(1.0, 2.0, 4), b.normal(1.0, 2.0, 4)
+    assert np.allclose(y, 1.0 + 0.5 * (x - 1.0))
+    assert a.uniform() == b._rng.uniform()  # same position in the stream
+    with pytest.raises(AttributeError, match="does not scale"):
+        b.integers(3)

@@ -153,6 +153,26 @@ def test_label_margin_keys_only_the_builds_that_set_it():
             assert ua.key == ub.key
 
 
+def test_part_variation_keys_only_the_scans_of_builds_that_set_it():
+    """``part_variation`` came after builds were made: at 1 every unit's arguments (and key) are
+    those of a spec without it; set, it keys the scans, and the samples depend on the new scans
+    (a changed spec is rebuilt in a staging folder, so every sample is redrawn from them); it is
+    checked where it enters."""
+    a = plan_units(load_spec(MICRO), Path("/x"))
+    b = plan_units(load_spec(dict(MICRO, part_variation=0.25)), Path("/x"))
+    assert all("part_variation" not in u.kwargs for u in a)
+    for ua, ub in zip(a, b, strict=True):
+        if ua.fn.__name__ in ("capture_view", "reconstruct_scan"):
+            assert ua.key != ub.key and ub.kwargs["part_variation"] == 0.25
+        elif ua.fn.__name__ == "pipeline_sample":
+            assert ua.deps != ub.deps
+    for bad in (-0.1, 1.5, float("nan"), float("inf")):
+        with pytest.raises(InputError, match="part_variation"):
+            load_spec(dict(MICRO, part_variation=bad))
+    with pytest.raises(InputError, match="part_variation applies to source = 'pipeline'"):
+        load_spec(dict(MICRO, source="carve", noise_mm=0.015, part_variation=0.5))
+
+
 def test_annotator_margin_widens_the_labels_on_the_seen_side_only():
     """A plate 1 mm thick: a labelled disc of radius 1 on the top face grows to radius 1 + margin
     on the top face; the bottom face (1 mm below, normals opposite) stays unlabelled."""
