@@ -3,7 +3,8 @@
 ``make_part(name, seed)`` returns a ``trimesh.Trimesh`` in millimetres in the pose the part takes
 on the turntable (lowest point at z = 0, bounding-box centre on the z axis = rotation axis).
 A seed draws each dimension inside the cited standard's tolerance band plus small manufacturing
-variation, so two seeds of a category differ the way two real parts from one box do.
+variation, so two seeds of a category differ the way two parts made to the standard may;
+``variation`` < 1 narrows that spread to parts of one production batch (:class:`ScaledDraws`).
 
 >>> from scan2ad.acquisition.parts import PART_NAMES, PART_INFO, make_part
 >>> mesh = make_part("lock_nut", seed=3)

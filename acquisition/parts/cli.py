@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from scan2ad.params import SEED, Int
+from scan2ad.params import SEED, Float, Int
 
 MESH_SUFFIXES = (".ply", ".stl", ".obj", ".off", ".glb")
 
@@ -43,8 +43,16 @@ def list_parts() -> None:
     required=True,
     help=f"Mesh file to write ({', '.join(MESH_SUFFIXES)}); millimetres, resting pose.",
 )
+@click.option(
+    "--variation",
+    type=Float(0.0, 1.0),
+    default=1.0,
+    show_default=True,
+    help="Spread of the instances around the nominal part: 1 = the standard's whole tolerance "
+    "band, 0.1 = one production batch, 0 = the nominal part.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace --out when it exists.")
-def export_part(name: str, seed: int, out: Path, overwrite: bool) -> None:
+def export_part(name: str, seed: int, out: Path, variation: float, overwrite: bool) -> None:
     """Write one part NAME (see `scan2ad parts list`) as a watertight mesh file."""
     from scan2ad.acquisition.parts import make_part
     from scan2ad.errors import InputError
@@ -56,7 +64,7 @@ def export_part(name: str, seed: int, out: Path, overwrite: bool) -> None:
             f"unsupported mesh format {out.suffix!r}; use one of {', '.join(MESH_SUFFIXES)}", out
         )
     check_output_file(out, overwrite)
-    mesh = make_part(name, seed)
+    mesh = make_part(name, seed, variation)
     with atomic_path(out) as tmp:
         mesh.export(tmp, file_type=out.suffix.lower().lstrip("."))
     lo, hi = mesh.bounds

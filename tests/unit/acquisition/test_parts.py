@@ -218,6 +218,15 @@ def test_cli_list_export_and_errors(tmp_path):
     assert loaded.is_watertight and abs(loaded.volume - reference.volume) < 1e-3 * reference.volume
     bad = runner.invoke(parts, ["export", "lock_nut", "--out", str(tmp_path / "nut.doc")])
     assert isinstance(bad.exception, InputError) and not (tmp_path / "nut.doc").exists()
+    nominal = [tmp_path / f"nominal{s}.ply" for s in (1, 2)]
+    for s, path in zip((1, 2), nominal, strict=True):
+        done = runner.invoke(parts, ["export", "lock_nut", "--seed", str(s), "--variation", "0",
+                                     "--out", str(path)])
+        assert done.exit_code == 0, done.output
+    assert nominal[0].read_bytes() == nominal[1].read_bytes()
+    for v in ("1.5", "-0.1", "nan", "x"):
+        bad = runner.invoke(parts, ["export", "lock_nut", "--variation", v, "--out", str(tmp_path / "v.ply")])
+        assert bad.exit_code == 2 and "--variation" in bad.output and not (tmp_path / "v.ply").exists()
 
 
 def test_contact_sheet_png(tmp_path):

@@ -239,6 +239,7 @@ def test_sample_params_are_what_every_sample_unit_gets():
     assert p["source"] == "pipeline"
     assert (p["defect_depth_scale"], p["defect_area_scale"]) == (full.defect_depth_scale, full.defect_area_scale)
     assert full.defect_depth_scale != 1.0  # the adopted setting differs from the annotation default
+    assert 0 < full.part_variation < 1  # one production batch, not the whole tolerance band
     spec = load_spec(dict(MICRO, defect_depth_scale=0.5, texture_mm=0.01))
     samples = [u for u in plan_units(spec, Path("/x")) if u.fn.__name__ == "pipeline_sample"]
     assert samples and all(u.kwargs["params"] == sample_params(spec) for u in samples)
