@@ -158,8 +158,8 @@ class BuildSpec:
     part_variation: float = doc(
         "pipeline: spread of the scanned part instances, a factor on every random draw of the part "
         "library around its band's centre (acquisition.parts.ScaledDraws): 1 = each dimension "
-        "uniform over the standard's tolerance band (parts from different batches), 0.25 = one "
-        "production batch of a capable process, 0 = every instance the nominal part", 1.0)
+        "uniform over the standard's tolerance band (parts from different batches), 0.1 = one "
+        "production batch (open-industry-full), 0 = every instance the nominal part", 1.0)
     defect_area_scale: float = doc(
         "pipeline: factor on the carved footprint's target area (1.2 % of the scanned area): the "
         "labelled share is smaller than the footprint by the falloff's rim below the label "

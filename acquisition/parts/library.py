@@ -5,8 +5,9 @@ washers; the paper gives their names and photographs only, no dimensions. Where 
 standard part the builder follows that standard's nominal size (cited per builder) and draws each
 dimension uniformly inside its tolerance band, plus small manufacturing variation (tooth twist,
 flatness, leg splay, bend angles); ``make_part(..., variation)`` scales every such draw towards
-its band's centre (one production batch instead of the whole band). Where the paper is silent on which variant is meant (e.g.
-"Locking Tab Washer"), the docstring says which standard was chosen.
+its band's centre (one production batch instead of the whole band). Where the paper is silent
+on which variant is meant (e.g. "Locking Tab Washer"), the docstring says which standard was
+chosen.
 
 Every builder takes a ``numpy.random.Generator`` and returns a manifold3d ``Manifold`` in its
 design orientation (axis along z, flat side down); ``scan2ad.acquisition.parts.make_part`` then
