@@ -144,9 +144,9 @@ seed-to-seed noise (~4 O-AUROC points per class with 40 normal test samples), so
 ``open-industry-full`` scans its instances at 0.1: a spread of a tenth of the tolerance band
 (sigma ~3 % of the band: one production batch), the setting at which BTF-Raw's split_pin
 nears the paper's average (89.5 against 93.15). Each variation is a build of its own (new scans
-of the same seeds), so its cells also carry the scans' and defects' redraw. What remains of 000 Table VI's pattern (FPFH near chance while raw
-coordinates reach ~93 O-AUROC, which 003's IEC3D-AD does not show) points at its reorganised
-split, and is not imitated.
+of the same seeds), so its cells also carry the scans' and defects' redraw. What remains of
+000 Table VI's pattern (FPFH near chance while raw coordinates reach ~93 O-AUROC, which 003's
+IEC3D-AD does not show) points at its reorganised split, and is not imitated.
 
 Only Open-Industry's displacement defects (Bump, Dent, Scratch, Scar, Deformation) can move
 measured points this way; a boolean cut (hole, break) removes surface, which needs a new scan,
