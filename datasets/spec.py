@@ -287,12 +287,10 @@ class BuildSpec:
                 problems.append("defect_area_scale must be in (0, 4]")
             if not 0 < self.defect_depth_scale <= 10:
                 problems.append("defect_depth_scale must be in (0, 10]")
-        if self.source != "pipeline" and self.part_variation != 1:
-            problems.append(f"part_variation applies to source = 'pipeline' (this spec's source is "
-                            f"{self.source!r})")
-        if self.source != "pipeline" and self.label_margin_mm != 0:
-            problems.append(f"label_margin_mm applies to source = 'pipeline' (this spec's source is "
-                            f"{self.source!r})")
+        for key, off in (("part_variation", 1), ("label_margin_mm", 0)):  # pipeline-only, set
+            if self.source != "pipeline" and getattr(self, key) != off:
+                problems.append(f"{key} applies to source = 'pipeline' (this spec's source is "
+                                f"{self.source!r})")
         problems += self._check_rigs(library)
         if problems:
             raise InputError("invalid build spec:\n  " + "\n  ".join(problems), source_path)
