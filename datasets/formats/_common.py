@@ -78,7 +78,10 @@ def class_dirs(root: Path, classes: list[str] | None, fmt: str) -> list[Path]:
                               f"(found {[d.name for d in dirs]})", root)
         dirs = [d for d in dirs if d.name in classes]
     if not dirs:
-        raise FormatError(f"no class folders with a train/ subfolder: not a {fmt} dataset", root)
+        if (root / "train").is_dir():
+            raise FormatError(f"this is one class folder (it has train/ itself); give the {fmt} dataset "
+                              f"folder that holds it ({root.parent})", root)
+        raise FormatError(f"no class folders with a train/ subfolder: not a dataset in the {fmt} layout", root)
     return dirs
 
 

@@ -48,6 +48,16 @@ def test_reader_reports_every_problem(tiny, tmp_path):
     assert "ring_Bump_001" in msg and "weird.pcd" in msg
 
 
+def test_reader_points_a_class_folder_to_its_dataset(tiny, tmp_path):
+    root, _ = tiny
+    with pytest.raises(FormatError) as e:
+        read_open_industry(root / "ring")
+    assert "one class folder" in str(e.value) and str(root) in str(e.value)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FormatError, match="no class folders with a train/ subfolder"):
+        read_open_industry(tmp_path / "empty")
+
+
 def test_reader_accepts_uppercase_gt_and_nan_labels(tiny, tmp_path):
     import shutil
 
