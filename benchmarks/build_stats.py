@@ -2,9 +2,11 @@
 point ratio 0.51-2.64 %, mean 1.20 %), computed from the samples finished so far, and the build's
 progress and ETA (issue 21 part 1).
 
-    .venv/bin/python -P benchmarks/build_stats.py [OUT] [--spec open-industry-full]
+    .venv/bin/python -P benchmarks/build_stats.py [OUT] [--spec SPEC]
 
 OUT (default ``/work/builds/open-industry-full``) is a build's output folder, finished or not
+(any spec: the plan is the spec its output marker records, the one ``scan2ad build`` runs there;
+``--spec`` names another, a shipped name or a TOML file)
 (its staging folder ``.OUT.staging`` when a rebuild of changed settings is under way; ``stats.csv`` is written only at packaging; this reads the unit cache, ``OUT/.build/units``,
 whose sample records hold every finished sample's point count and anomaly ratio). Per class:
 samples done of planned, points mean/min/max, how many samples are *scan-limited* (fewer points
@@ -64,14 +66,15 @@ def _fmt_h(seconds: float) -> str:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", nargs="?", type=Path, default=Path("/work/builds/open-industry-full"))
-    ap.add_argument("--spec", default="open-industry-full")
+    ap.add_argument("--spec", default=None,
+                    help="the spec whose plan to count (default: the one OUT's marker records)")
     args = ap.parse_args(argv)
 
     from scan2ad.datasets.builder import plan_units
     from scan2ad.datasets.spec import load_spec
     from scan2ad.errors import InputError
+    from scan2ad.outputs import read_marker
 
-    spec = load_spec(args.spec)
     staged = args.out.parent / f".{args.out.name}.staging"
     if staged.is_dir():  # a rebuild of another spec stages beside OUT (unit keys hash that path)
         print(f"(building into the staging folder {staged}; {args.out} keeps the previous job until it is done)")
@@ -79,6 +82,14 @@ def main(argv: list[str] | None = None) -> dict:
     if not (args.out / ".build").is_dir():
         raise InputError("not a build folder of `scan2ad build` (no .build/ unit cache; give the "
                          "--out of the build)", args.out)
+    if args.spec is not None:
+        spec = load_spec(args.spec)
+    else:
+        mark = read_marker(args.out)
+        if not mark or mark.get("command") != "build" or not isinstance(mark.get("job"), dict):
+            raise InputError("the folder records no build spec (no `scan2ad build` output marker): "
+                             "name the spec it was built from with --spec", args.out)
+        spec = load_spec(mark["job"])
     planned = plan_units(spec, args.out)
     total = defaultdict(int)
     for u in planned:

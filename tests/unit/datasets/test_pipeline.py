@@ -440,3 +440,20 @@ def test_realism_variant_clears_only_its_killed_runs(tmp_path):
     (theirs / "keep.txt").write_text("x")
     rv._clear_killed_runs(tmp_path / "v")
     assert not dead.exists() and live.is_dir() and (theirs / "keep.txt").is_file()
+
+
+def test_build_stats_counts_the_plan_of_the_spec_the_folder_was_built_with(micro, capsys, tmp_path):
+    """benchmarks/build_stats.py on a build of another spec than open-industry-full: the plan is
+    the one its marker records (every unit done), not the shipped default's."""
+    from helpers.scripts import load_benchmark
+
+    out, spec, _ = micro
+    stats = load_benchmark("build_stats")
+    stats.main([str(out)])
+    text = capsys.readouterr().out
+    n = len(plan_units(spec, out))
+    assert f"{n} of {n} units of the plan done" in text
+    assert "| heavy_washer | 5 / 5 |" in text and "square_taper_washer" not in text
+    (tmp_path / "foreign" / BUILD_DIR).mkdir(parents=True)
+    with pytest.raises(InputError, match="--spec"):
+        stats.main([str(tmp_path / "foreign")])
