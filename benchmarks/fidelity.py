@@ -819,6 +819,37 @@ def run_ours(method: str, root: Path, samples, cls: str, known, k: int, seed: in
 
 
 # ---------------------------------------------------------------------------------- theirs
+def official_checkpoint(name: str, out: Path) -> Path:
+    """Our shipped encoder ``name`` (``point_mae_small`` / ``point_bert_small``) written in the
+    official pretraining layout their loaders read (``{'base_model': {prefix + key}}``; prefix
+    ``MAE_encoder.`` for Point-MAE, ``transformer_q.`` for Point-BERT): ``patch_embed.X`` ->
+    ``encoder.X``, ``blocks.i`` -> ``blocks.blocks.i``, every other key (``reduce_dim``,
+    ``pos_embed``, ``norm``, ``cls_token``, ``cls_pos``) unchanged. The inverse of
+    :func:`~scan2ad.detectors.features.backbones.checkpoints.map_official_encoder`, which is
+    checked here: mapping the file back gives our state dict key for key, value for value."""
+    import torch
+
+    from scan2ad.detectors.features.backbones import load_encoder
+    from scan2ad.detectors.features.backbones.checkpoints import map_official_encoder
+
+    kind = "point-bert" if "bert" in name else "point-mae"
+    prefix = "transformer_q." if kind == "point-bert" else "MAE_encoder."
+    ours = load_encoder(name, kind=kind).state_dict()
+    theirs = {}
+    for k, v in ours.items():
+        if k.startswith("patch_embed."):
+            k = "encoder." + k[len("patch_embed."):]
+        elif k.startswith("blocks."):
+            k = "blocks.blocks." + k[len("blocks."):]
+        theirs[prefix + k] = v.detach().clone()
+    back, _ = map_official_encoder(theirs)
+    if set(back) != set(ours) or any(not torch.equal(back[k], ours[k]) for k in ours):
+        raise SystemExit(f"{name}: the official layout does not map back to our encoder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"base_model": theirs}, out)
+    return out
+
+
 def run_official_open3d_ad(checkout: Path, python: str, pythonpath: str, export_root: Path,
                            classes: list[str], known, k: int, seed: int, out: Path) -> dict[str, dict]:
     """Run Open3DAD/main.py on the exported dataset; returns {class: their printed O/P}."""
@@ -873,7 +904,8 @@ def run_official_dra_drev(method: str, checkout: Path, python: str, pythonpath: 
     once per normal cloud, so every seed gets its own root (``out/Open-Industry``, a link to the
     export). The backbone size and checkpoint come from the caller's environment
     (``FID_PMAE_CKPT``, ``FID_TRANS_DIM``, ``FID_DEPTH``, ``FID_HEADS``, ``FID_FETCH``, ``FID_IN_C``,
-    ``FID_GROUPS``)."""
+    ``FID_GROUPS``; Point-BERT also ``FID_PB_CKPT`` and ``FID_ENC_DIMS``, the checkpoint from
+    :func:`official_checkpoint`)."""
     train_py, eval_py, backbone, weights = DRA_DREV[method]
     out.mkdir(parents=True, exist_ok=True)
     root = out / "Open-Industry"
