@@ -459,7 +459,12 @@ Summary (demo, known Bump, k = 1, class means over seeds 1-3; O / P x 100, ours 
     dra-pm (seeds 1-3)    52.0 / 56.9    62.1 / 51.4    0.01    O: cannot tell (SE 6.2-6.4); P apart
                                                                 by 10.7 +- 1.0: their saliency points
                                                                 (as DevNet); kept ours
-    devnet-pb, dra-pb     not run (CPU time; point_bert_small not converted to their layout)
+    devnet-pb             not run yet (CPU time; harness and converted weights now exist, below)
+    dra-pb (seed 1)       55.8 / 64.6    60.2 / 49.5    0.01    O: cannot tell (SE 8.8-11.8); P apart
+                                                                by 10.7 +- 1.9: their saliency points
+                                                                (as dra-pm); kept ours. Same weights
+                                                                (point_bert_small, tokens equal to
+                                                                1.2e-6)
     po3ad, mc4ad          not run: their 1001 x 100-repeat schedule is GPU work; MinkowskiEngine
                           now builds on the CPU and their network runs on our export
                           (session 10, below); fidelity_device.sh step 4
@@ -661,6 +666,50 @@ per-sample scores to ``FID_DUMP``. Command line: ``--device cpu --workers 0``, a
 ``--batch_size 1`` for the eval scripts (DevNet_eval_p.py's default; DRA_eval_p.py's default of
 48 cannot collate clouds of different sizes, and its loop assumes one cloud per batch).
 
+Point-BERT (devnet-pb, dra-pb; 2026-12-07, the session-9 harness rebuilt: it was lost with its
+machine), protocol as for pm above: known Bump, k = 1, ours with ``views = 1`` and the final
+tokens, theirs blocks 0/2/3 (3/7/11 at depth 4, ``scaled_block_indices``) concatenated, 1024
+groups of 128 on both sides. Same weights: our ``point_bert_small`` (trans_dim 192, depth 4,
+6 heads, encoder_dims 128) written by :func:`official_checkpoint` in the official Point-BERT
+pretraining layout (``{'base_model': {'transformer_q.<name>'}}``: ``patch_embed.X`` ->
+``encoder.X``, ``blocks.i`` -> ``blocks.blocks.i``, ``reduce_dim`` / ``pos_embed`` / ``norm`` /
+``cls_token`` / ``cls_pos`` unchanged; read back by ``checkpoints.map_official_encoder`` it is our
+state dict key for key). Their ``Model1(xyz_backbone_name='Point_BERT')`` builds
+``PointTransformer(encoder_dims=256)``, whose forward takes the class-token / ``reduce_dim``
+branch whenever encoder_dims != trans_dim, and loads it with ``load_model_from_pb_ckpt``
+(``transformer_q.*`` without ``cls_head``, ``strict=False``: it prints missing keys and goes on).
+Edits beyond the pm list above: ``encoder_dims=256`` -> ``FID_ENC_DIMS`` (128), the checkpoint path
+``feature_extract_checkpoint/Point-BERT.pth`` -> ``FID_PB_CKPT``, an assert after
+``load_model_from_pb_ckpt``'s ``load_state_dict`` that no key is missing or unexpected (holds), and
+DRA_train.py's final test evaluation skipped with the periodic ones (``FID_NO_PERIODIC_EVAL``; its
+scores are not used, DRA_eval_p.py scores the test set). Environment: ``FID_TRANS_DIM=192
+FID_DEPTH=4 FID_HEADS=6 FID_FETCH=0,2,3 FID_IN_C=576 FID_GROUPS=1024``. Stand-ins as before
+(``pointnet2_ops``: the CUDA kernel's FPS in numpy, start 0; timm, torchvision, pandas, faiss;
+their own ``cpu_knn.KNN``). Tokens, one demo cloud (heavy_washer_001, 18,775 points, unit sphere):
+their ``PointTransformer`` in eval mode vs ours given their FPS centres and kNN groups, max abs
+difference 1.2e-6 (mean 8e-8, tokens of mean magnitude 0.93); our own grouping
+(``cpu_grouping``) picks the same 1024 centres and the same 128 members of every group, so the
+same 1.2e-6 without passing theirs. Their tokens as used stay in training mode (BatchNorm batch
+statistics, DropPath; as pm).
+
+    FID_PB_CKPT=point_bert_small_official.pth FID_ENC_DIMS=128 FID_TRANS_DIM=192 FID_DEPTH=4 \\
+    FID_HEADS=6 FID_FETCH=0,2,3 FID_IN_C=576 FID_GROUPS=1024 python benchmarks/fidelity.py DEMO \\
+        --methods dra-pb --seeds 1 --official dra-pb=DRA_DREV --official-pythonpath dra-pb=SHIMS \\
+        --ours 'dra-pb={"views": 1, "layers": []}'       (devnet-pb likewise)
+
+    dra-pb (seed 1) O ours / theirs   P ours / theirs   rho points   rho objects
+    heavy_washer    70.2 /  61.4      61.1 /  48.0      0.06         0.23
+    lock_nut        43.9 /  62.3      58.8 /  50.7      0.01        -0.18
+    split_pin       53.5 /  70.2      60.8 /  50.0     -0.05         0.15
+    mean            55.8 /  64.6      60.2 /  49.5      0.01         0.07
+    mean dO -8.8, SE 11.8 / 8.8, 95 % half-width 23.0: cannot tell; mean dP +10.7, SE 1.9 / 1.4:
+    apart by > 2. Each side's mean O +- SE: ours 55.8 +- 7.8, theirs 64.6 +- 9.1.
+Their printed O (``[Eval] Overall ROC``) equals the recomputed one in every row. Verdicts as for
+dra-pm: O cannot be judged on the demo (one seed: half-width 23); P apart by +10.7 (dra-pm: +10.7)
+with theirs at chance (49.5): their saliency points (``DRA_eval_p.py`` ``Eval.run``: gradient
+norm per token, per-cloud min-max), kept ours. Time at load 4-6 on the 2 shared cores: theirs
+1,621 s for the three classes (train + eval), ours ~2,900 s (tokens, Norm-AS views, 300 steps).
+
 PO3AD (yjnanan/PO3AD f62446a) and MC4AD (hzzzzzhappy/Anonymous_Repository_of_MC4AD 27cf768,
 ``code.zip``): both need MinkowskiEngine and train on training MESHES (Anomaly-ShapeNet
 ``dataset/obj/<cat>/*template*.obj``, Real3D-AD ``Real3D-AD-PLY``: vertex normals from the faces
@@ -713,7 +762,8 @@ OFFICIAL = {
     "devnet-pb": "as devnet-pm with --xyz_backbone Point_BERT (not run: CPU time)",
     "dra-pm": "hzzzzzhappy/open-industry dra_drev/DRA_train.py + DRA_eval_p.py (commit 95fdd24; 30 epochs "
               "of batch 48, lr 1e-4, SphereCropMask pseudo anomalies; our Point-MAE weights on both sides)",
-    "dra-pb": "as dra-pm with --xyz_backbone Point_BERT (not run: CPU time)",
+    "dra-pb": "as dra-pm with --xyz_backbone Point_BERT (our point_bert_small on both sides, "
+              "official_checkpoint(); FID_PB_CKPT, FID_ENC_DIMS; 1024 groups on the CPU)",
     "btf-raw": "M-3LAB/Real3D-AD main_btf_raw.py (point-cloud port of eliahuhorwitz/3D-ADS, "
                "which reads MVTec 3D-AD depth images only)",
     "btf-fpfh": "M-3LAB/Real3D-AD main_btf_fpfh.py (as above)",
