@@ -459,7 +459,9 @@ Summary (demo, known Bump, k = 1, class means over seeds 1-3; O / P x 100, ours 
     dra-pm (seeds 1-3)    52.0 / 56.9    62.1 / 51.4    0.01    O: cannot tell (SE 6.2-6.4); P apart
                                                                 by 10.7 +- 1.0: their saliency points
                                                                 (as DevNet); kept ours
-    devnet-pb             not run yet (CPU time; harness and converted weights now exist, below)
+    devnet-pb (seed 1)    57.6 / 34.5    53.5 / 51.4   -0.02    O: cannot tell (SE 9.9-11.2; theirs
+                                                                below chance, as devnet-pm); P: cannot
+                                                                tell (+2.1, SE 2.3-3.1); kept ours
     dra-pb (seed 1)       55.8 / 64.6    60.2 / 49.5    0.01    O: cannot tell (SE 8.8-11.8); P apart
                                                                 by 10.7 +- 1.9: their saliency points
                                                                 (as dra-pm); kept ours. Same weights
@@ -695,7 +697,7 @@ statistics, DropPath; as pm).
     FID_PB_CKPT=point_bert_small_official.pth FID_ENC_DIMS=128 FID_TRANS_DIM=192 FID_DEPTH=4 \\
     FID_HEADS=6 FID_FETCH=0,2,3 FID_IN_C=576 FID_GROUPS=1024 python benchmarks/fidelity.py DEMO \\
         --methods dra-pb --seeds 1 --official dra-pb=DRA_DREV --official-pythonpath dra-pb=SHIMS \\
-        --ours 'dra-pb={"views": 1, "layers": []}'       (devnet-pb likewise)
+        --ours 'dra-pb={"views": 1, "layers": []}' --feature-cache FCACHE   (devnet-pb likewise)
 
     dra-pb (seed 1) O ours / theirs   P ours / theirs   rho points   rho objects
     heavy_washer    70.2 /  61.4      61.1 /  48.0      0.06         0.23
@@ -709,6 +711,23 @@ dra-pm: O cannot be judged on the demo (one seed: half-width 23); P apart by +10
 with theirs at chance (49.5): their saliency points (``DRA_eval_p.py`` ``Eval.run``: gradient
 norm per token, per-cloud min-max), kept ours. Time at load 4-6 on the 2 shared cores: theirs
 1,621 s for the three classes (train + eval), ours ~2,900 s (tokens, Norm-AS views, 300 steps).
+
+    devnet-pb (seed 1)  O ours / theirs   P ours / theirs   rho points   rho objects
+    heavy_washer    72.8 /  31.6      60.8 /  52.9     -0.03        -0.02
+    lock_nut        38.6 /  31.6      51.9 /  50.6      0.03        -0.30
+    split_pin       61.4 /  40.4      47.9 /  50.6     -0.07         0.12
+    mean            57.6 /  34.5      53.5 /  51.4     -0.02        -0.06
+    mean dO +23.1, SE 11.2 / 9.9, half-width 21.9: cannot tell; mean dP +2.1, SE 2.3 / 3.1,
+    half-width 6.0: cannot tell. Each side's mean O +- SE: ours 57.6 +- 7.6, theirs 34.5 +- 7.8.
+Their printed O equals the recomputed one (lock_nut 31.6, split_pin 40.4; heavy_washer's first
+eval wrote its dump and then stopped on a typo of the harness before printing). Theirs is below
+chance on every class (devnet-pm: 41.6), ours above on two of three; with one seed and 6 normal
+test clouds per class neither O difference is judgeable. P is closer than for devnet-pm (+2.1
+vs +4.6) but not resolvable at one seed; their points are again at chance (51.4: gradient
+saliency, per-cloud min-max, ``DevNet_eval_p.py`` ``Eval.run``). Kept ours. Time: theirs
+1,838 s (lock_nut and split_pin, train + eval; heavy_washer 316 s in the first try), ours 385 s
+(tokens served from dra-pb's run by ``--feature-cache``). Seeds 2-3 of both not run (session
+time): about 75 min per seed for the two methods at this load.
 
 PO3AD (yjnanan/PO3AD f62446a) and MC4AD (hzzzzzhappy/Anonymous_Repository_of_MC4AD 27cf768,
 ``code.zip``): both need MinkowskiEngine and train on training MESHES (Anomaly-ShapeNet
@@ -759,7 +778,8 @@ OFFICIAL = {
     "open3d-ad": "hzzzzzhappy/open-industry Open3DAD/ (commit 787a2d7; driven: main.py)",
     "devnet-pm": "hzzzzzhappy/open-industry dra_drev/DevNet_train.py + DevNet_eval_p.py (commit 95fdd24; "
                  "50 epochs of batch 48, lr 1e-4; our Point-MAE weights on both sides)",
-    "devnet-pb": "as devnet-pm with --xyz_backbone Point_BERT (not run: CPU time)",
+    "devnet-pb": "as devnet-pm with --xyz_backbone Point_BERT (our point_bert_small on both sides, "
+                 "official_checkpoint(); FID_PB_CKPT, FID_ENC_DIMS; 1024 groups on the CPU)",
     "dra-pm": "hzzzzzhappy/open-industry dra_drev/DRA_train.py + DRA_eval_p.py (commit 95fdd24; 30 epochs "
               "of batch 48, lr 1e-4, SphereCropMask pseudo anomalies; our Point-MAE weights on both sides)",
     "dra-pb": "as dra-pm with --xyz_backbone Point_BERT (our point_bert_small on both sides, "
