@@ -668,8 +668,8 @@ per-sample scores to ``FID_DUMP``. Command line: ``--device cpu --workers 0``, a
 ``--batch_size 1`` for the eval scripts (DevNet_eval_p.py's default; DRA_eval_p.py's default of
 48 cannot collate clouds of different sizes, and its loop assumes one cloud per batch).
 
-Point-BERT (devnet-pb, dra-pb; 2026-12-07, the session-9 harness rebuilt: it was lost with its
-machine), protocol as for pm above: known Bump, k = 1, ours with ``views = 1`` and the final
+Point-BERT (devnet-pb, dra-pb; 2026-12-07, the session-9 harness rebuilt outside the repository,
+/work/fidwork/patch_oi.py and shims/: it was lost with its machine), protocol as for pm above: known Bump, k = 1, ours with ``views = 1`` and the final
 tokens, theirs blocks 0/2/3 (3/7/11 at depth 4, ``scaled_block_indices``) concatenated, 1024
 groups of 128 on both sides. Same weights: our ``point_bert_small`` (trans_dim 192, depth 4,
 6 heads, encoder_dims 128) written by :func:`official_checkpoint` in the official Point-BERT
