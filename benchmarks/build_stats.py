@@ -4,11 +4,12 @@ progress and ETA (issue 21 part 1).
 
     .venv/bin/python -P benchmarks/build_stats.py [OUT] [--spec SPEC]
 
-OUT (default ``/work/builds/open-industry-full``) is a build's output folder, finished or not
-(any spec: the plan is the spec its output marker records, the one ``scan2ad build`` runs there;
-``--spec`` names another, a shipped name or a TOML file)
-(its staging folder ``.OUT.staging`` when a rebuild of changed settings is under way; ``stats.csv`` is written only at packaging; this reads the unit cache, ``OUT/.build/units``,
-whose sample records hold every finished sample's point count and anomaly ratio). Per class:
+OUT (default ``/work/builds/open-industry-full``) is a build's output folder of any spec, finished
+or not (its staging folder ``.OUT.staging`` when a rebuild of changed settings is under way). The
+plan counted is the spec its output marker records, the one ``scan2ad build`` runs there
+(``--spec`` names another: a shipped name or a TOML file). ``stats.csv`` is written only at
+packaging, so this reads the unit cache, ``OUT/.build/units``,
+whose sample records hold every finished sample's point count and anomaly ratio. Per class:
 samples done of planned, points mean/min/max, how many samples are *scan-limited* (fewer points
 than 90 % of the spec's smallest draw, ``points * (1 - points_jitter)``, the octree resampler's
 tolerance aside: the scan measured fewer points

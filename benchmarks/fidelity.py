@@ -900,18 +900,15 @@ def official_checkpoint(name: str, out: Path) -> Path:
     import torch
 
     from scan2ad.detectors.features.backbones import load_encoder
-    from scan2ad.detectors.features.backbones.checkpoints import map_official_encoder
+    from scan2ad.detectors.features.backbones.checkpoints import (
+        map_official_encoder,
+        to_official_encoder,
+    )
 
     kind = "point-bert" if "bert" in name else "point-mae"
     prefix = "transformer_q." if kind == "point-bert" else "MAE_encoder."
     ours = load_encoder(name, kind=kind).state_dict()
-    theirs = {}
-    for k, v in ours.items():
-        if k.startswith("patch_embed."):
-            k = "encoder." + k[len("patch_embed."):]
-        elif k.startswith("blocks."):
-            k = "blocks.blocks." + k[len("blocks."):]
-        theirs[prefix + k] = v.detach().clone()
+    theirs = to_official_encoder({k: v.detach().clone() for k, v in ours.items()}, prefix)
     back, _ = map_official_encoder(theirs)
     if set(back) != set(ours) or any(not torch.equal(back[k], ours[k]) for k in ours):
         raise SystemExit(f"{name}: the official layout does not map back to our encoder")

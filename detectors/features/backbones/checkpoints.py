@@ -110,6 +110,21 @@ def map_official_encoder(state: dict[str, Any]) -> tuple[dict[str, Any], str]:
     return mapped, layout
 
 
+def to_official_encoder(state: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """Our encoder state dict in the official modules' names under ``prefix`` (``MAE_encoder.``,
+    ``transformer_q.``): ``patch_embed.X`` -> ``encoder.X``, ``blocks.i`` -> ``blocks.blocks.i``,
+    every other key as it is; the inverse of :func:`map_encoder_keys` (to hand our weights to
+    official code)."""
+    out = {}
+    for k, v in state.items():
+        if k.startswith("patch_embed."):
+            k = "encoder." + k[len("patch_embed."):]
+        elif k.startswith("blocks."):
+            k = "blocks.blocks." + k[len("blocks."):]
+        out[prefix + k] = v
+    return out
+
+
 def map_official_point_mae(state: dict[str, Any]) -> dict[str, Any]:
     """A whole official Point-MAE pretraining state dict as a :class:`.point_mae.PointMAE` one
     (encoder, ``mask_token``, decoder, ``increase_dim``), e.g. to continue its pretraining."""

@@ -3,8 +3,6 @@ shipped weights. Tiny sizes: the whole file runs in well under a minute on 2 cor
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 import torch
@@ -110,12 +108,9 @@ def test_point_bert_dvae_and_mpm_losses_fall(corpus, tmp_path):
 def _official_encoder_keys(state: dict, prefix: str) -> dict:
     """Our encoder keys renamed as the official modules name them (Encoder -> ``encoder``,
     TransformerEncoder -> ``blocks.blocks``), under ``prefix``."""
-    out = {}
-    for k, v in state.items():
-        k = re.sub(r"^patch_embed\.", "encoder.", k)
-        k = re.sub(r"^blocks\.", "blocks.blocks.", k)
-        out[prefix + k] = v.clone()
-    return out
+    from scan2ad.detectors.features.backbones.checkpoints import to_official_encoder
+
+    return to_official_encoder({k: v.clone() for k, v in state.items()}, prefix)
 
 
 def _tokens(enc, xyz):
