@@ -904,6 +904,7 @@ def official_checkpoint(name: str, out: Path) -> Path:
         map_official_encoder,
         to_official_encoder,
     )
+    from scan2ad.io import atomic_path
 
     kind = "point-bert" if "bert" in name else "point-mae"
     prefix = "transformer_q." if kind == "point-bert" else "MAE_encoder."
@@ -913,7 +914,8 @@ def official_checkpoint(name: str, out: Path) -> Path:
     if set(back) != set(ours) or any(not torch.equal(back[k], ours[k]) for k in ours):
         raise SystemExit(f"{name}: the official layout does not map back to our encoder")
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"base_model": theirs}, out)
+    with atomic_path(out) as tmp:  # a killed write leaves no half checkpoint for their loader
+        torch.save({"base_model": theirs}, tmp)
     return out
 
 
