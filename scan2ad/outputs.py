@@ -92,13 +92,31 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_SHOWN_KEYS = 6     # settings named in a refusal before "... (N more)" (differing ones: twice that)
+_SHOWN_CHARS = 80   # one value's repr shortened beyond this
+
+
+def _short(value) -> str:
+    text = repr(value)
+    if len(text) <= _SHOWN_CHARS:
+        return text
+    close = text[-1] if text[-1] in ")]}'\"" else ""  # keep the closing bracket or quote
+    return text[:_SHOWN_CHARS - 4 - len(close)] + " ..." + close
+
+
+def _listed(parts: list[str], n: int = _SHOWN_KEYS) -> str:
+    return ", ".join(parts[:n]) + (f", ... ({len(parts) - n} more)" if len(parts) > n else "")
+
+
 def _show(job: dict) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in job.items()) or "no settings"
+    """A job's settings for a refusal: the first few, each value shortened (a build's spec has
+    ~30 settings and nested defect tables; the message names the folder, not the whole spec)."""
+    return _listed([f"{k}={_short(v)}" for k, v in job.items()]) or "no settings"
 
 
 def _diff(old: dict, new: dict) -> str:
     keys = [k for k in dict.fromkeys([*old, *new]) if old.get(k) != new.get(k)]
-    return ", ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in keys)
+    return _listed([f"{k}: {_short(old.get(k))} there, {_short(new.get(k))} now" for k in keys], 2 * _SHOWN_KEYS)
 
 
 def _oserror(exc: OSError, path: Path, what: str) -> InputError:
