@@ -7,6 +7,7 @@ import math
 import re
 import shutil
 
+import numpy as np
 import pytest
 from helpers.scripts import load_benchmark
 
@@ -96,6 +97,30 @@ def test_seed_aggregation_rank_correlation_and_difference_by_hand(pt):
     g = acc["m6_m9_gain_O-AUROC"]
     assert g["paper"] == pytest.approx(1.31) and g["ours"] == pytest.approx(2.0)
     assert g["same_sign"] and g["same_size"]  # 2.0 / 1.31 is within a factor of two
+    assert g["pairs"] == 0  # cells without their runs: no paired figure
+
+
+def test_m6_m9_gain_has_a_paired_standard_error(pt):
+    C = pt.Cell
+    m6 = [("a", 1, 80.0), ("a", 2, 82.0), ("b", 1, 70.0), ("b", 2, 71.0), ("c", 1, 60.0)]
+    m9 = [("a", 1, 80.5), ("a", 2, 82.1), ("b", 1, 70.9), ("b", 2, 71.3), ("d", 1, 99.0)]
+    cells = [C("VIII", 5, 5, "O-AUROC", "M6", "open3d-ad-m6", "Average", (83.08, 0.59), (75.0, 1.0), 2, tuple(m6)),
+             C("VIII", 5, 5, "O-AUROC", "M9", "open3d-ad", "Average", (84.39, 0.44), (75.5, 1.0), 2, tuple(m9))]
+    g = pt.acceptance(cells)["m6_m9_gain_O-AUROC"]
+    d = [0.5, 0.1, 0.9, 0.3]  # the four (class, seed) runs both rows have; c and d are unpaired
+    se = float(np.std(d, ddof=1) / 2.0)
+    assert g["pairs"] == 4 and g["paired_mean"] == pytest.approx(0.45) and g["se"] == pytest.approx(se)
+    assert not g["paper_within_2se"]  # 1.31 - 0.45 = 0.86 > 2 x 0.17
+    assert "common_seeds" not in g and g["ours"] == pytest.approx(0.5)  # no seed ran every class in both
+    assert not g["same_size"]  # 0.5 / 1.31 < 0.5
+    # M6 a seed further on than M9: the gain is taken over the seeds both ran in full
+    m6 = [("a", 1, 80.0), ("b", 1, 70.0), ("a", 2, 82.0), ("b", 2, 71.0), ("a", 3, 90.0), ("b", 3, 90.0)]
+    m9 = [("a", 1, 81.0), ("b", 1, 71.0), ("a", 2, 83.0), ("b", 2, 72.0), ("a", 3, 91.0)]
+    cells = [C("VIII", 5, 5, "O-AUROC", "M6", "open3d-ad-m6", "Average", (83.08, 0.59), (80.5, 1.0), 3, tuple(m6)),
+             C("VIII", 5, 5, "O-AUROC", "M9", "open3d-ad", "Average", (84.39, 0.44), (76.75, 1.0), 2, tuple(m9))]
+    g = pt.acceptance(cells)["m6_m9_gain_O-AUROC"]
+    assert g["common_seeds"] == 2 and g["ours"] == pytest.approx(1.0) and g["same_size"]
+    assert g["pairs"] == 5 and g["se"] == pytest.approx(0.0) and not g["paper_within_2se"]
 
 
 @pytest.fixture(scope="module")
