@@ -138,6 +138,8 @@ that field (session 16, ``--set texture_mm=0.015 --set texture_corr_mm=0.5``, /w
                          PatchCore-FPFH     95.0/95.0 -> 94.3/93.4   BTF-Raw 100.0/99.2 -> 100.0/98.5
                          FPFH+Raw           91.5/95.0 -> 96.0/94.5   BTF-FPFH 85.5/87.2 -> 90.0/86.9
     split_pin            Open3D-AD (k = 5)  78.8/81.8 -> 73.2/80.3   PatchCore-FPFH 79.7/91.4 -> 74.1/87.1
+                         FPFH+Raw           89.0/93.5 -> 86.6/90.3   BTF-Raw 89.5/92.6 -> 87.9/88.2
+                         BTF-FPFH           60.8/85.2 -> 54.2/82.7
 
 It takes the two-class average from 87.8/85.4 to 83.5/81.0 (paper 86.1/73.7): object and point
 level fall together (-4.3 each), the washer's points first and split_pin's objects first, so
