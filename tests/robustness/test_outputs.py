@@ -202,19 +202,19 @@ def test_refusal_names_a_long_job_briefly(tmp_path):
     """A build's spec has ~30 settings and nested tables: the refusal lists a few, shortened."""
     out = tmp_path / "out"
     big = {f"setting_{i}": i for i in range(20)} | {"table": {f"k{i}": list(range(30)) for i in range(9)}}
-    with claim_output(out, "build", big):
-        pass
+    with claim_output(out, "build", big) as claim:
+        assert claim.work.is_dir()
     with pytest.raises(InputError) as err, claim_output(out, "evaluate", {"method": "m"}):
-        pass
+        pytest.fail("another job's folder was claimed")
     text = str(err.value)
     assert "written by scan2ad build (setting_0=0, " in text and "... (15 more)" in text, text
     assert "this is scan2ad evaluate (method='m')" in text and len(text) < 600, text
     changed = {f"setting_{i}": -i for i in range(20)} | {"table": {"other": "x" * 200}}
     with pytest.raises(InputError) as err, claim_output(out, "build", changed):
-        pass
+        pytest.fail("another job's folder was claimed")
     text = str(err.value)
     assert "setting_1: 1 there, -1 now" in text and "(8 more)" in text and len(text) < 1200, text
     long_value = big | {"table": {"k": "y" * 500}}
     with pytest.raises(InputError) as err, claim_output(out, "build", long_value):
-        pass
+        pytest.fail("another job's folder was claimed")
     assert " ...}" in str(err.value) and "y" * 100 not in str(err.value), str(err.value)
