@@ -466,8 +466,9 @@ from the unoriented pipeline. At the paper's scale (the build's square_taper_was
 60 references, known Bump + Deformation, 5 seen each, seed 1, 90 test samples) the same line
 moves their pipeline from 93.7 / 88.4 to 96.2 / 94.6 (ours 96.7 / 88.9): the orientation closes
 the object level there too, and their point level then exceeds ours by 5.7, most likely their
-score smoothing (LFSA, not in ours: removing it from their unoriented pipeline, known Bump alone,
-moves O +2.8 and P -5.0; not measured with oriented normals).
+score smoothing (LFSA, not in ours: removing it from their unoriented pipeline on the same
+partition moves it to 86.7 / 82.3; not measured with oriented normals). The doubled 80 block
+there: 89.8 / 88.9 once (from 93.7 / 88.4).
 
 Summary (demo, known Bump, k = 1, class means over seeds 1-3; O / P x 100, ours / theirs):
 
