@@ -196,7 +196,7 @@ Deformation, 5 seen each, seed 1; 90 test samples per class; threaded_nail not r
 
 The authors' code puts the regenerated points where ours does (P within 1.7 points on each
 class) and 7-17 points above its own published point level, while its object level lands
-0.4-4 points from the paper's (their unoriented normals, below, cost their washer 6.2 P points
+0.4-4 points from the paper's (their unoriented normals, fidelity.py, cost their washer 6.2 P points
 at this scale; oriented, their pipeline scores it 96.2 / 94.6). So the point-level gap is in the data, not in our implementation
 of the method: on real Open-Industry scans the labelled points rank lower among the normal ones
 than on ours, for the authors' code as for ours. (With known Bump alone, 5 seen: their pipeline
