@@ -455,11 +455,12 @@ The gap is one line of theirs: ``feature_extractors/FPFH.py`` ``get_fpfh_feature
 leaves each normal's sign to the eigen-solver (demo training clouds: 49-51 % of the normals
 point away from the centroid, and 26-36 % of nearest-neighbour pairs have opposite signs; a
 square_taper_washer cloud of the full build: 64 % and 27 %), so FPFH's angle features of the
-same surface change from point to point and from cloud to cloud. With the normals oriented away from the
-centroid (our ``geometry.estimate_normals``) their own pipeline scores 96.7 / 95.1 against ours
+same surface change from point to point and from cloud to cloud. With the normals oriented away
+from the centroid (our ``geometry.estimate_normals``) their own pipeline scores 96.7 / 95.1 against ours
 97.0 / 94.9: within 0.3 / 0.2 at the mean (per class O +0.6 / -1.4, P +2.9 / -2.5 on lock_nut /
 split_pin). Every other line of theirs moves the means by at most 3.4 (the doubled 80 block
-costs them 3.4 O points; LFSA gains them 1.2 O / 2.4 P; the rest < 1). Kept ours: an FPFH of a
+costs them 3.4 O points; LFSA gains them 1.2 O / 2.4 P; unnormalised patches cost them 2.3 P and
+gain 1.3 O; the rest < 1). Kept ours: an FPFH of a
 sign-ambiguous normal field is not a function of the surface, and 000 §IV-B describes the
 descriptor of the surface. What this means for issue 21's tables: the paper's numbers come
 from the unoriented pipeline. At the paper's scale (the build's square_taper_washer, ~90K points,
