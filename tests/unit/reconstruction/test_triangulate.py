@@ -144,6 +144,34 @@ def test_quadratic_smoothing_has_no_curvature_bias():
     np.testing.assert_array_equal(s2[strip], noisy[strip])
 
 
+def test_full_window_fast_path_equals_the_per_pixel_solve():
+    """The order-2 smoothing's fast path (one fixed filter where the whole window is valid)
+    gives each pixel the value of its own least-squares system: maps with a hole, isolated
+    invalid pixels (decoder speckle), a jump and the image border, two maps at once, sigma 1 and
+    1.5. Values agree to float32 rounding; the choice "smoothed or own" (max_change) may differ
+    only where the smoothed value sits at the threshold."""
+    from scan2ad.reconstruction.triangulate import _smooth_decoded
+
+    rng = np.random.default_rng(5)
+    y, x = np.mgrid[0:90, 0:130].astype(np.float64)
+    col = 300 + 0.01 * (x - 60) ** 2 + 0.8 * x
+    col[:, 70:] += 25.0
+    row = 200 + 0.02 * (y - 40) ** 2 + 0.6 * y
+    valid = rng.random(col.shape) > 0.02       # speckle
+    valid[30:45, 10:30] = False                # a shadow
+    maps = [(m + rng.normal(0, 0.1, m.shape)).astype(np.float32) for m in (col, row)]
+    for sigma in (1.0, 1.5):
+        fast = _smooth_decoded(maps, valid, sigma, 2, max_change=0.5)
+        ref = _smooth_decoded(maps, valid, sigma, 2, max_change=0.5, fast=False)
+        for f, r, own in zip(fast, ref, maps):
+            np.testing.assert_array_equal(np.isnan(f), ~valid)
+            same = np.abs(f - r) <= 1e-3
+            flips = valid & ~same
+            assert flips.sum() <= 2
+            assert (np.abs(np.abs(r[flips] - own[flips]) - 0.5) < 1e-3).all()
+            assert (f[valid & same] != own[valid & same]).mean() > 0.5  # it did smooth
+
+
 def test_edge_mask_marks_the_step_only():
     """A projector-column ramp (0.5 px per pixel, a surface) with a 30 px code jump (a depth
     edge) at column 80 and a shadow hole: the pixels within the radius of the jump are marked,
