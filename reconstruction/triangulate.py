@@ -424,7 +424,8 @@ def _edge_mask(col: np.ndarray, jump: float, radius: int) -> np.ndarray:
 
 def _match_row(cl, rl, cr, rr, max_jump, max_row_error):
     """Sub-pixel right x for every left pixel of one rectified row (NaN: no match) and the
-    projector-row error of the match."""
+    projector-row error of the match. The reference of :func:`_match_rows`, which does every
+    row at once and is what ``triangulate_view`` calls."""
     W = len(cl)
     xr = np.full(W, np.nan)
     err = np.full(W, np.inf)
@@ -460,6 +461,81 @@ def _match_row(cl, rl, cr, rr, max_jump, max_row_error):
         xr[tgt[better]], err[tgt[better]] = x[better], e_row[better]
     bad = err > max_row_error
     xr[bad] = np.nan
+    return xr, err
+
+
+def _match_rows(cl, rl, cr, rr, max_jump, max_row_error):
+    """:func:`_match_row` on every row at once ((H, W) maps in, (H, W) ``xr`` and ``err`` out):
+    the same results to the bit (the same interpolation formulas as ``np.interp`` and the same
+    choice among runs: the least row error, the first run on a tie), without the per-row and
+    per-run Python loops (4.8 of a scan's ~34 CPU s; session 18). Runs of every row are
+    concatenated, each oriented to increasing values; a left pixel's candidate runs (those whose
+    value range holds its value) are found by a search over (row, value) keys, its place within
+    a run by a search over (run, value) keys."""
+    H, W = cl.shape
+    xr = np.full((H, W), np.nan)
+    err = np.full((H, W), np.inf)
+    cr = cr.astype(np.float64)
+    a, b = cr[:, :-1], cr[:, 1:]
+    with np.errstate(invalid="ignore"):
+        seg_ok = np.isfinite(a) & np.isfinite(b) & (np.abs(b - a) < max_jump) & (b != a)
+    sign = np.sign(b - a)
+    brk = ~seg_ok[:, 1:] | ~seg_ok[:, :-1] | (sign[:, 1:] != sign[:, :-1])
+    ones = np.ones((H, 1), bool)
+    ry, rs = np.nonzero(seg_ok & np.hstack([ones, brk]))     # run starts, row-major order
+    _, re = np.nonzero(seg_ok & np.hstack([brk, ones]))      # their last segments, same order
+    ly, lx = np.nonzero(np.isfinite(cl))
+    if len(rs) == 0 or len(lx) == 0:
+        return xr, err
+    # the runs' samples, concatenated, each in increasing value order
+    length = re - rs + 2
+    off = np.concatenate([[0], np.cumsum(length)[:-1]])
+    run_of = np.repeat(np.arange(len(rs)), length)
+    step = np.arange(len(run_of)) - off[run_of]
+    dec = sign[ry, rs] < 0
+    xs = (np.where(dec[run_of], re[run_of] + 1 - step, rs[run_of] + step)).astype(np.float64)
+    vals = cr[ry[run_of], xs.astype(np.intp)]
+    lo, hi = vals[off], vals[off + length - 1]
+    # candidate (left pixel, run) pairs: lo <= value <= hi in the same row
+    lv = cl[ly, lx].astype(np.float64)
+    vmin = min(float(lv.min()), float(vals.min()))
+    span = max(float(lv.max()), float(vals.max())) - vmin + 1.0
+    lkey = ly * span + (lv - vmin)
+    order = np.argsort(lkey, kind="stable")
+    skey = lkey[order]
+    first = np.searchsorted(skey, ry * span + (lo - vmin), "left")
+    last = np.searchsorted(skey, ry * span + (hi - vmin), "right")
+    count = np.maximum(last - first, 0)
+    if count.sum() == 0:
+        return xr, err
+    pr = np.repeat(np.arange(len(rs)), count)                        # the pair's run
+    pl = order[np.repeat(first, count) + np.arange(count.sum())
+               - np.repeat(np.cumsum(count) - count, count)]          # the pair's left pixel
+    v = lv[pl]
+    # place within the run: vals[j] <= v < vals[j + 1] (j = the run's last sample at its top)
+    rkey = run_of * span + (vals - vmin)
+    j = np.searchsorted(rkey, pr * span + (v - vmin), "right") - 1
+    j = np.clip(j, off[pr], off[pr] + length[pr] - 1)
+    top = j == off[pr] + length[pr] - 1
+    jn = np.where(top, j, j + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slope = (xs[jn] - xs[j]) / (vals[jn] - vals[j])
+        x = np.where(top | (v == vals[j]), xs[j], slope * (v - vals[j]) + xs[j])
+    # the right camera's row map at x (np.interp over the pixel grid, NaN filled as there)
+    rr_f = np.nan_to_num(rr, nan=-1e9).astype(np.float64)
+    yy = ly[pl]
+    i = np.minimum(np.floor(x).astype(np.intp), W - 1)
+    on_grid = (i == W - 1) | (x == i)
+    i1 = np.minimum(i + 1, W - 1)
+    rrow = np.where(on_grid, rr_f[yy, i], (rr_f[yy, i1] - rr_f[yy, i]) * (x - i) + rr_f[yy, i])
+    e_row = np.abs(rrow - rl[yy, lx[pl]])
+    e_row = np.where(np.isnan(e_row), np.inf, e_row)
+    best = np.lexsort((pr, e_row, pl))
+    keep = best[np.r_[True, pl[best][1:] != pl[best][:-1]]]          # first of each left pixel
+    keep = keep[np.isfinite(e_row[keep])]
+    yk, xk = ly[pl[keep]], lx[pl[keep]]
+    xr[yk, xk], err[yk, xk] = x[keep], e_row[keep]
+    xr[err > max_row_error] = np.nan
     return xr, err
 
 
@@ -643,12 +719,7 @@ def triangulate_view(
     c0[f0 < config.min_confidence] = np.nan
     c1[f1 < config.min_confidence] = np.nan
     H, W = c0.shape
-    xr = np.full((H, W), np.nan)
-    err = np.full((H, W), np.inf)
-    for y in range(H):
-        xr[y], err[y] = _match_row(
-            c0[y], r0[y], c1[y], r1[y], config.max_jump, config.max_row_error
-        )
+    xr, err = _match_rows(c0, r0, c1, r1, config.max_jump, config.max_row_error)
     xs = np.arange(W, dtype=float)[None, :].repeat(H, 0)
     ys = np.arange(H, dtype=float)[:, None].repeat(W, 1)
     if config.edge_jump > 0:

@@ -172,6 +172,46 @@ def test_full_window_fast_path_equals_the_per_pixel_solve():
             assert (f[valid & same] != own[valid & same]).mean() > 0.5  # it did smooth
 
 
+def test_all_rows_matching_equals_the_per_row_reference():
+    """``_match_rows`` (every row at once) returns the per-row ``_match_row``'s xr and err to
+    the bit on adversarial rows: rising and falling runs, flats (b == a), jumps over max_jump,
+    NaN holes, overlapping runs (a left value found in several: least row error, first run on a
+    tie), left values exactly on a run's samples and ends, NaN row maps, empty rows."""
+    from scan2ad.reconstruction.triangulate import _match_row, _match_rows
+
+    rng = np.random.default_rng(11)
+    H, W = 40, 90
+    cr = np.empty((H, W))
+    for y in range(H):
+        x, v = 0, rng.uniform(0, 50)
+        while x < W:
+            n = int(rng.integers(2, 25))
+            slope = rng.choice([-1.0, 1.0]) * rng.uniform(0.2, 3.0)
+            seg = v + slope * np.arange(n)
+            seg[rng.random(n) < 0.05] = seg[0]          # flats and back-steps
+            cr[y, x:x + n] = seg[: W - x]
+            x += n
+            v = rng.uniform(0, 50) if rng.random() < 0.5 else seg[-1] + rng.uniform(-1, 1)
+    cr[rng.random(cr.shape) < 0.05] = np.nan
+    cr = np.round(cr, 1).astype(np.float32)             # repeated values: ties
+    rr = (rng.uniform(0, 5, (H, W)) + np.arange(H)[:, None]).astype(np.float32)
+    rr[rng.random(rr.shape) < 0.05] = np.nan
+    rr[::2] = np.arange(0, H, 2)[:, None]             # flat row maps: equal errors in every run
+    cl = np.where(rng.random((H, W)) < 0.5, np.round(rng.uniform(-5, 60, (H, W)), 1),
+                  cr[:, rng.permutation(W)]).astype(np.float32)  # many exactly on samples
+    cl[rng.random(cl.shape) < 0.1] = np.nan
+    rl = (np.round(rr, 0) + rng.choice([0.0, 0.5], (H, W))).astype(np.float32)
+    rl[rng.random(rl.shape) < 0.03] = np.nan
+    cl[5], cr[6] = np.nan, np.nan                      # a row without left / right codes
+    for max_jump, max_err in ((4.0, 2.0), (1.0, 0.3), (100.0, np.inf)):
+        xr, err = _match_rows(cl, rl, cr, rr, max_jump, max_err)
+        for y in range(H):
+            xy, ey = _match_row(cl[y], rl[y], cr[y], rr[y], max_jump, max_err)
+            np.testing.assert_array_equal(xr[y], xy)
+            np.testing.assert_array_equal(err[y], ey)
+        assert np.isfinite(err).sum() > 0.2 * np.isfinite(cl).sum() and np.isfinite(xr).any()
+
+
 def test_edge_mask_marks_the_step_only():
     """A projector-column ramp (0.5 px per pixel, a surface) with a 30 px code jump (a depth
     edge) at column 80 and a shadow hole: the pixels within the radius of the jump are marked,
