@@ -271,7 +271,10 @@ def _decode_direction(
                 s += np.float32(np.sin(deltas[k])) * fk
         # cv2.phase returns atan2(y, x) in [0, 2pi); y = -S
         theta = cv2.phase(c, -s)
-        amplitude = cv2.magnitude(c, s) * np.float32(2.0 / n)
+        # numpy, not cv2.magnitude: OpenCV's result moved by an ulp at ~500 pixels of a view
+        # from call to call on the same arrays, even on one thread (session 18), which made
+        # the confidence, and so a dataset build, differ between runs
+        amplitude = np.sqrt(c * c + s * s) * np.float32(2.0 / n)
         modulation = 2.0 * amplitude / contrast
         ok &= modulation >= cfg.min_modulation
         period = ps.phase_period_px

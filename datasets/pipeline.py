@@ -265,11 +265,13 @@ def scan_dir(out: str | Path, scan_id: str) -> Path:
 
 @contextlib.contextmanager
 def _one_cv2_thread():
-    """OpenCV on one thread while a unit runs. Its element-wise kernels (``cv2.magnitude``,
-    ``cv2.phase`` in decoding, remaps in triangulation) take a SIMD path or a scalar tail
-    depending on where its thread pool cuts the image, which moves results by an ulp from run
-    to run (measured: 18 confidence pixels of one decoded view); one thread fixes the cuts. The
-    build's parallelism is across units (one per core), so nothing is lost on 2 cores."""
+    """OpenCV on one thread while a unit runs. Its element-wise kernels (``cv2.phase`` in
+    decoding, remaps in triangulation) take a SIMD path or a scalar tail depending on where its
+    thread pool cuts the image, which moves results by an ulp from run to run (measured: 18
+    confidence pixels of one decoded view); one thread fixes the cuts. ``cv2.magnitude`` moved
+    by an ulp even on one thread (~500 pixels of a view, every other call; session 18), so
+    decoding uses numpy for it. The build's parallelism is across units (one per core), so
+    nothing is lost on 2 cores."""
     import cv2
 
     before = cv2.getNumThreads()

@@ -135,3 +135,30 @@ def test_phase_tolerates_undecided_gray_bits_at_their_own_stripe_edges():
     g = PatternSet(512, 16, kind="graycode", directions=("columns",))
     gb = [cv2.GaussianBlur(f, (0, 0), 1.2, borderType=cv2.BORDER_REPLICATE) for f in g.images()]
     assert decode_frames(gb, g, DecodeConfig(min_bit_margin=120)).valid.mean() < 0.9
+
+
+def test_decoding_the_same_frames_gives_the_same_bytes():
+    """Decoding is a pure function of the frames: repeated calls in one process (a build worker
+    decodes view after view) return identical maps. OpenCV's ``cv2.magnitude`` did not: on this
+    view of the virtual rig an ulp of the phase amplitude, and so of the confidence, moved at
+    ~500 pixels every other call, on one OpenCV thread."""
+    import cv2
+
+    from scan2ad.acquisition.devices.virtual import VirtualScene
+    from scan2ad.acquisition.parts import make_part
+    from scan2ad.acquisition.rig import load_rig
+
+    rig = load_rig("virtual")
+    ps = PatternSet.from_rig(rig)
+    scene = VirtualScene(rig, make_part("square_taper_washer", 7, 0.1), seed=1234)
+    frames = scene.render_view(0.0, ps.images())["cam0"]
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        maps = [decode_frames(frames, ps) for _ in range(5)]
+    finally:
+        cv2.setNumThreads(before)
+    assert maps[0].valid.mean() > 0.2
+    for m in maps[1:]:
+        for name in ("col", "row", "valid", "confidence"):
+            np.testing.assert_array_equal(getattr(m, name), getattr(maps[0], name))
