@@ -42,6 +42,21 @@ s/sample, i.e. ~5 s/sample on two idle cores (0.47-0.51 of the 10 s target); pea
 worker (target 3 GB). Stage profile (CPU s): capture 3.5 per view, reconstruction 15.9 per
 scan (triangulation ~45 %, FRICP registration ~35 %, Poisson + hole filling ~2 s), sample 0.3
 (normal) / 2.0-2.8 (carved: Blender subdivision and carve ~1 s, make_spec's trimesh rtree ~0.9).
+
+Session 18 (2026-12-07, a fresh machine: the earlier sessions' partial build was gone with it).
+py-spy on the build's two workers put a quarter of their time in the decoded maps' smoothing
+(one 6x6 system per valid pixel) and 6.5 % in ``np.savez_compressed``; the per-row stereo
+matching was the largest Python loop left. Now a full-window fast path for the smoothing,
+deflate level 1 for the maps, every rectified row matched at once (bit-identical), the
+renderer's arithmetic in place (byte-identical frames): ``benchmarks/scan_speed.py`` has the
+figures against the earlier code in the same process. One square_taper_washer scan on an idle
+core (4 views captured + reconstruction, imports excluded): ~45 CPU s before, ~27 after
+(capture 2.8 s per view, reconstruction 15.5 s). The same profiling found capture units not
+reproducible within a worker (``cv2.magnitude`` moved an ulp of the decoder's confidence every
+other call), fixed in ``acquisition/decode.py``. The full build from scratch with ``--workers
+2``: square_taper_washer's 40 scans and 160 samples in 12.5 min wall (22:16:47-22:29 UTC, the
+cores shared part of that time with tests), i.e. ~3 h for the 15 classes on two cores; the
+build's own ETA (``benchmarks/build_stats.py``) said 2.8 h.
 """
 
 from __future__ import annotations

@@ -4,9 +4,10 @@ beyond the usual (a typo of three zeros in ``points`` or ``n_train``) is stated 
 
 Rates (2 idle cores of the development machine, 90 000 points per sample; scaled linearly with
 the points): ``synthetic`` 0.6 CPU s per sample (part library; the three fast shapes 0.1 s),
-``carve`` 1.9 s, ``pipeline`` 9.5 s (``benchmarks/build_throughput.py``). Files: a binary pcd
+``carve`` 1.9 s, ``pipeline`` 8.0 s (``benchmarks/build_throughput.py``; 9.5 s before session
+18's faster smoothing and stereo matching, ``benchmarks/scan_speed.py``). Files: a binary pcd
 takes 12 bytes per point, a gt text file 36 bytes per point; the pipeline's scan cache about
-30 MB per scan. The shipped full spec (15 classes x 160 samples, pipeline) comes to ~6 CPU hours
+30 MB per scan. The shipped full spec (15 classes x 160 samples, pipeline) comes to ~5 CPU hours
 and ~24 GB; the limits below are several times that.
 """
 
@@ -17,7 +18,7 @@ import math
 
 LIMIT_GB = 50.0
 LIMIT_CPU_HOURS = 24.0
-_CPU_S = {"synthetic": 0.6, "carve": 1.9, "pipeline": 9.5}
+_CPU_S = {"synthetic": 0.6, "carve": 1.9, "pipeline": 8.0}
 _PCD_B, _GT_B, _SCAN_B = 12, 36, 30e6
 
 
