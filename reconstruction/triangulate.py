@@ -312,6 +312,7 @@ def _smooth_decoded(
         return cv2.sepFilter2D(img, cv2.CV_32F, kern[p], kern[q], borderType=cv2.BORDER_CONSTANT)
 
     idx = np.flatnonzero(valid.ravel())
+    masked = [np.where(valid, f, 0.0).astype(np.float32) for f in maps]  # invalid pixels: 0
     value = np.zeros((len(idx), len(maps)))
     fit = np.zeros(len(idx), bool)
     part = np.ones(len(idx), bool)  # pixels whose window is not entirely valid
@@ -330,8 +331,7 @@ def _smooth_decoded(
         w = np.linalg.solve(G_full, np.eye(len(basis))[0])
         terms = [(a, pq) for a, pq in enumerate(basis) if abs(w[a]) > 1e-12 * np.abs(w).max()]
         fidx = idx[full]
-        for m, f in enumerate(maps):
-            cf = np.where(valid, f, 0.0).astype(np.float32)
+        for m, cf in enumerate(masked):
             value[full, m] = sum(w[a] * moment(cf, p, q).ravel()[fidx].astype(np.float64)
                                  for a, (p, q) in terms)
         fit[full] = True
@@ -347,8 +347,7 @@ def _smooth_decoded(
                 moments[key] = moment(c, *key).ravel()[pidx]
             G[:, a, b] = moments[key]
     rhs = np.empty((len(pidx), len(basis), len(maps)))
-    for m, f in enumerate(maps):
-        cf = np.where(valid, f, 0.0).astype(np.float32)
+    for m, cf in enumerate(masked):
         for a, (p, q) in enumerate(basis):
             rhs[:, a, m] = moment(cf, p, q).ravel()[pidx]
     pfit = G[:, 0, 0] > (0.5 * g.sum() ** 2 if order else 1e-6)
