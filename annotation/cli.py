@@ -88,7 +88,8 @@ def carve(part_mesh, defects, spec_path, seed, out, location, centre, radius, de
                                       ("--profile", profile), ("--ratio-range", ratio_range)) if v]
         if given:
             raise InputError(f"--normal writes a sample without defects: drop {', '.join(given)}")
-        with claim_output(out, "carve", job, overwrite=overwrite, staging="always") as o:
+        with claim_output(out, "carve", job, overwrite=overwrite, staging="always", inside_ok=True,
+                          inputs=_inputs(part_mesh, None)) as o:
             _normal_sample(part_mesh, seed, o.work, n_points, noise_sigma, review)
         return
     if not defects and spec_path is None:
@@ -109,7 +110,8 @@ def carve(part_mesh, defects, spec_path, seed, out, location, centre, radius, de
         for sp in specs:
             _check_sizes(mesh, {"radius": sp.radius, "depth": sp.depth, "length": sp.length or None},
                          spec_path)
-    with claim_output(out, "carve", job, overwrite=overwrite, staging="always") as o:
+    with claim_output(out, "carve", job, overwrite=overwrite, staging="always", inside_ok=True,
+                      inputs=_inputs(part_mesh, spec_path)) as o:
         kwargs = {"location": location, "centre": centre, "label_cfg": cfg, "out": o.work, "where": part_mesh,
                   "sizes": {"radius": radius, "depth": depth, "length": length, "profile": profile}}
         if specs is not None:  # a given defects.json is reproduced as it is, never redrawn
@@ -133,6 +135,11 @@ def carve(part_mesh, defects, spec_path, seed, out, location, centre, radius, de
                f"({100 * sample.ratio:.2f}%) -> {out}")
     if review:
         click.echo(f"review: {out / 'review.png'}")
+
+
+def _inputs(part: str, spec_path) -> dict:
+    """The files a carve reads, kept apart from its --out (a library part is no file)."""
+    return {"the part mesh": None if part.startswith("part:") else part, "the --spec file": spec_path}
 
 
 def _part_identity(part: str) -> str:

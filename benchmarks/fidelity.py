@@ -1477,6 +1477,11 @@ def main(argv=None) -> None:
     if a.boot < 2:
         raise SystemExit(f"--boot must be at least 2, got {a.boot}")
     from scan2ad.detectors.features.disk_cache import disk_cache
+    from scan2ad.outputs import check_apart
+
+    check_apart(a.work, {"the dataset": a.dataset}, option="--work")
+    if a.feature_cache is not None:
+        check_apart(a.feature_cache, {"the dataset": a.dataset}, option="--feature-cache")
 
     with disk_cache(a.feature_cache):
         _main(a)
@@ -1558,4 +1563,6 @@ def _main(a: argparse.Namespace) -> None:
                             a.work / "pieces", blocks)
 
 if __name__ == "__main__":
-    main()
+    from scan2ad.errors import run_script
+
+    run_script(main)

@@ -1090,7 +1090,7 @@ def run(s: Settings) -> dict:
     """Run what is missing, then write and return the report (markdown, cells, stats, acceptance)."""
     from scan2ad.detectors import data as D
     from scan2ad.io import atomic_open, write_json
-    from scan2ad.outputs import claim_output, read_marker
+    from scan2ad.outputs import check_apart, claim_output, read_marker
     from scan2ad.render import save_figure
 
     tables = paper_tables()
@@ -1102,8 +1102,11 @@ def run(s: Settings) -> dict:
     groups = plan(s, tables)
     if s.report_only and read_marker(s.runs) is None:
         raise _error("--report-only: nothing was run into this folder yet (run without --report-only first)", s.runs)
+    check_apart(s.runs, {"the dataset": s.dataset}, option="--runs")
+    if s.cache_folder() is not None:
+        check_apart(s.cache_folder(), {"the dataset": s.dataset}, option="--feature-cache")
     with claim_output(s.runs, "paper-tables", {"dataset": str(s.dataset.resolve())}, overwrite=s.overwrite,
-                      staging="never") as claim:
+                      staging="never", inputs={"the dataset": s.dataset}) as claim:
         s = dataclasses.replace(s, runs=claim.work)
         results, missing = run_all(s, groups, classes)
         cells = collect_cells(s, tables, groups, results, classes)

@@ -192,6 +192,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from scan2ad.datasets.spec import load_spec
     from scan2ad.errors import InputError
+    from scan2ad.outputs import check_apart
 
     spec = load_spec(args.spec)
     if spec.source != "pipeline":
@@ -203,8 +204,7 @@ def main(argv: list[str] | None = None) -> dict:
     build = args.build
     if not build.is_dir():
         raise InputError("no such build folder", build)
-    if args.out.resolve() == build.resolve() or build.resolve() in args.out.resolve().parents:
-        raise InputError("the variant must be written outside the build folder", args.out)
+    check_apart(args.out, {"the build folder": build})
     if args.out.exists():
         if not (args.out / "variant.json").is_file():
             raise InputError("the output folder exists and holds no variant of this script; choose "

@@ -485,8 +485,10 @@ def build(spec: BuildSpec, out: str | Path, executor: str = "local", workers: in
     # replaces: unit keys hash each unit's arguments, so units the change does not touch (a
     # pipeline build's captures and reconstructions when only sample settings changed) are
     # found again; _clean_leftovers drops the entries whose files went with the old staging
+    from scan2ad.datasets.own_parts import source_paths
+
     with claim_output(out, "build", job, overwrite=overwrite, staging="overwrite", keep_staging=True,
-                      adopt=adopt, carry=BUILD_DIR) as claim:
+                      adopt=adopt, carry=BUILD_DIR, inputs=source_paths(spec), inside_ok=True) as claim:
         result = _build_into(spec, claim.work, executor, workers, address)
         if claim.staged:
             _rekey_cache(spec, claim.work, out)

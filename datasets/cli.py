@@ -59,8 +59,10 @@ def build(spec: str, out: Path, executor: str, workers: int | None, address: str
     from scan2ad.datasets.spec import load_spec
     from scan2ad.datasets.validate import validate_dataset
     from scan2ad.errors import InputError, Scan2adError
+    from scan2ad.outputs import check_apart
 
     s = load_spec(spec)
+    check_apart(out, {"the spec file": spec if Path(spec).is_file() else None}, inside_ok=True)
     budget = estimate(s)
     probe = next((p for p in (out, *out.absolute().parents) if p.exists()), Path("."))
     free_gb = shutil.disk_usage(probe).free / 1e9

@@ -135,8 +135,12 @@ def _write_gt(path: Path, cloud: PointCloud, delimiter: str = " ") -> None:
         np.savetxt(fh, rows, fmt=["%.6f", "%.6f", "%.6f", "%d"], delimiter=delimiter)
 
 
-def check_out(out: Path, overwrite: bool) -> None:
-    """Refuse a non-empty folder that no earlier export made, unless ``overwrite``."""
+def check_out(out: Path, overwrite: bool, source: str | Path | None = None) -> None:
+    """Refuse a non-empty folder that no earlier export made, unless ``overwrite``, and, with or
+    without it, the exported dataset ``source`` itself, a folder holding it or one inside it."""
+    from scan2ad.outputs import check_apart
+
+    check_apart(out, {"the dataset exported": source})
     if out.exists() and not out.is_dir():
         raise InputError("output exists and is not a folder", out)
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file() and not overwrite:
@@ -165,7 +169,7 @@ def export_dataset(samples: list[Sample], out: str | Path, fmt: str, *, source: 
     if not keep:
         raise InputError("nothing to export (no samples left)", out)
     _check_names(fmt, out, keep)
-    check_out(out, overwrite)
+    check_out(out, overwrite, source)
     final, out = out, out.parent / f".{out.name}.partial"   # built aside, renamed when complete
     _remove(out)
     out.mkdir(parents=True)

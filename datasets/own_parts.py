@@ -94,6 +94,23 @@ def resolve(spec, cls: str, patterns, what: str) -> list[Path]:
     return sorted(found)
 
 
+def source_paths(spec) -> dict[str, Path]:
+    """Every file or folder the spec's own classes read, {what: path} (:func:`scan2ad.outputs.check_apart`
+    keeps the build's output folder apart from them: a rebuild with --overwrite would otherwise
+    replace the user's meshes, sessions or clouds along with the old dataset)."""
+    found: dict[str, Path] = {}
+    for c in spec.classes:
+        if isinstance(c, str):
+            continue
+        for what in ("meshes", "sessions", "clouds"):
+            for p in resolve(spec, c.name, getattr(c, what), what):
+                found[f"the {what} entry {p.name!r} of class {c.name!r}"] = p
+        for r in c.real_anomalies:
+            p = Path(r.path)
+            found[f"the real anomaly {p.name!r} of class {c.name!r}"] = p if p.is_absolute() else spec.root / p
+    return found
+
+
 def relative(spec, path: Path) -> str:
     """``path`` relative to the spec's folder where it lies inside it (manifest provenance)."""
     try:

@@ -41,7 +41,8 @@ def benchmark(dataset: str | Path, out: str | Path, methods: list[str], settings
     job = json.loads(json.dumps({"methods": list(methods),
                                  "runs": {m: run_job(s, root) for m, s in per_method.items()}}, default=str))
     results = {}
-    with claim_output(out, "benchmark", job, overwrite=overwrite, staging="always", keep_staging=True) as claim:
+    with claim_output(out, "benchmark", job, overwrite=overwrite, staging="always", keep_staging=True,
+                      inputs={"the dataset": root}) as claim:
         for m, s in per_method.items():
             sub = claim.work / m.replace("+", "_")
             mark = read_marker(sub)

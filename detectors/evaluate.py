@@ -181,7 +181,7 @@ def evaluate(dataset: str | Path, out: str | Path, settings: EvalSettings,
 
     cache = DiskFeatureCache(settings.feature_cache, settings.feature_cache_gb) if settings.feature_cache else None
     with claim_output(out, "evaluate", run_job(settings, root), overwrite=overwrite, staging="always",
-                      accept=("train",)) as claim, disk_cache(cache):
+                      accept=("train",), inputs={"the dataset": root}) as claim, disk_cache(cache):
         return _evaluate_into(claim.work, root, settings, classes, parts, models_from)
 
 

@@ -36,7 +36,8 @@ def train(dataset: str | Path, out: str | Path, settings: EvalSettings, overwrit
              for seed in settings.seeds for cls in classes}
     create(settings.method, **{**settings.overrides, "seed": settings.seeds[0]})  # settings valid?
     times = {}
-    with claim_output(out, "train", run_job(settings, root), overwrite=overwrite, staging="always") as claim:
+    with claim_output(out, "train", run_job(settings, root), overwrite=overwrite, staging="always",
+                      inputs={"the dataset": root}) as claim:
         work = claim.work
         write_json(work / "config.json", {"settings": config_to_dict(settings), "dataset": str(root.resolve()),
                                           "classes": classes})

@@ -231,7 +231,9 @@ def reconstruct(session, out, calibration, config_path, target_points, no_mesh, 
         # settings that differ from the defaults, by dotted name: a refusal names just those
         **_changed(config_to_dict(cfg), config_to_dict(ReconstructConfig())),
     }
-    with claim_output(out, "reconstruct", job, overwrite=overwrite, staging="always") as o:
+    # --out may lie inside the session folder (<session>/recon), never be it or hold it
+    with claim_output(out, "reconstruct", job, overwrite=overwrite, staging="always", inside_ok=True,
+                      inputs={"the capture session": session, "the calibration": calib_path}) as o:
         summary = reconstruct_session(session, o.work, calibration, cfg)
         if missing:
             doc = read_json(o.work / "reconstruction.json")

@@ -36,6 +36,13 @@ The rules it enforces (issue 22):
   :class:`InputError` naming the holder's pid and command. The kernel drops the lock when its
   holder dies (even by ``kill -9``), so a stale lock file of a dead process is simply taken over.
 
+* **Inputs stay apart.** ``inputs`` names what the command reads (``{"the dataset": root}``):
+  an output folder that is one of them, or holds one, is refused with or without
+  ``--overwrite`` (a staged result renamed into place, or an emptied folder, would take the
+  input with it), and so is an output folder inside an input folder unless ``inside_ok``
+  (it would add files to a dataset or a session that its readers then meet):
+  :func:`check_apart`.
+
 Folders written before markers existed are foreign to this module: ``--overwrite`` replaces
 them (safely, via staging when the command asks for it), unless the command passes ``adopt``, a
 function that recognises its own older output of the same job (``build`` compares the spec in
@@ -76,6 +83,30 @@ def staging_path(path: Path) -> Path:
 
 def old_path(path: Path) -> Path:
     return path.parent / f".{path.name}.old"
+
+
+def check_apart(out: str | Path, inputs: dict[str, str | Path | None] | None, *, inside_ok: bool = False,
+                option: str = "the output folder") -> None:
+    """Refuse an output folder ``out`` that is one of ``inputs`` ({what: path}; None values are
+    skipped), holds one, or (unless ``inside_ok``) lies inside an input folder, with an
+    :class:`InputError` naming both. Paths are compared resolved (symbolic links and ``..``
+    followed), so another spelling of the same folder is caught."""
+    if not inputs:
+        return
+    out_r = Path(os.path.realpath(Path(out).expanduser()))
+    for what, given in inputs.items():
+        if given is None or str(given) == "":
+            continue
+        src = Path(os.path.realpath(Path(given).expanduser()))
+        if out_r == src:
+            raise InputError(f"{option} is {what} ({given}): writing it would replace what this command "
+                             f"reads; choose another folder", out)
+        if out_r in src.parents:
+            raise InputError(f"{option} holds {what} ({given}): writing it would remove what this "
+                             f"command reads; choose a folder outside it", out)
+        if not inside_ok and src in out_r.parents and src.is_dir():
+            raise InputError(f"{option} is inside {what} ({given}): it would add files to it; choose a "
+                             f"folder outside it", out)
 
 
 def read_marker(folder: str | Path) -> dict | None:
@@ -289,7 +320,8 @@ def claim_output(path: str | Path, command: str, job: dict[str, Any], *, overwri
                  staging: Literal["never", "overwrite", "always"] = "overwrite",
                  keep_staging: bool = False, accept: tuple[str, ...] = (),
                  adopt: Callable[[Path], bool] | None = None,
-                 carry: str | None = None) -> Iterator[OutputFolder]:
+                 carry: str | None = None, inputs: dict[str, str | Path | None] | None = None,
+                 inside_ok: bool = False) -> Iterator[OutputFolder]:
     """Claim ``path`` for ``command`` running ``job`` (a JSON-able dict); see the module doc.
 
     ``carry`` (with ``keep_staging``): a subfolder of a kept staging folder that survives when
@@ -297,11 +329,15 @@ def claim_output(path: str | Path, command: str, job: dict[str, Any], *, overwri
     usual): the build's unit cache, whose entries are keyed by their units' arguments, so a
     rebuild of changed settings still finds the units those settings do not touch.
 
+    ``inputs`` / ``inside_ok``: what the command reads, kept apart from ``path``
+    (:func:`check_apart`, before anything is created).
+
     Yields an :class:`OutputFolder`; write into its ``work`` folder. On a clean exit the marker
     is set ``complete`` and a staged result replaces ``path``; on an exception ``path`` keeps
     what it had (an in-place resumed job keeps its finished, atomically written files).
     """
     path = Path(path)
+    check_apart(path, inputs, inside_ok=inside_ok)
     job = json.loads(json.dumps(job, default=str))  # what the marker will hold, compared alike
     job_hash = stable_hash(job)
     parent = path.parent

@@ -318,7 +318,11 @@ def virtual_images(
     job = {"rig": r.name, "rig_hash": stable_hash(config_to_dict(r))[:16], "board": spec.name,
            "board_hash": stable_hash(config_to_dict(spec))[:16], "views": views, "angles": list(ang),
            "seed": seed}
-    with claim_output(out, "calibrate virtual-images", job, overwrite=overwrite, staging="always") as o:
+    # a rig or board given as a file must not be in the folder the images replace
+    files = {"the rig file": rig if Path(rig).is_file() else None,
+             "the board file": board if board and Path(board).is_file() else None}
+    with claim_output(out, "calibrate virtual-images", job, overwrite=overwrite, staging="always",
+                      inside_ok=True, inputs=files) as o:
         render_calibration_images(o.work, r, spec, poses, workers=workers)
     click.echo(f"wrote {2 * views + len(ang)} images of {spec.name} into {out}")
 

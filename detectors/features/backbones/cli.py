@@ -95,8 +95,10 @@ def pretrain(kind, data, out, steps, epochs, batch, points, seed, resume, overwr
 
     # the folder holds one kind's run on one corpus; the model and training settings of a
     # resumed run are checked against its saved state by the run itself
+    # --data is a library name or a folder; a folder must stay apart from --out
+    data_dir = None if data == "parts" or data.startswith("parts:") else data
     with claim_output(Path(out), "pretrain", {"kind": kind, "data": data}, overwrite=overwrite,
-                      staging="overwrite", keep_staging=True) as claim:
+                      staging="overwrite", keep_staging=True, inputs={"the --data folder": data_dir}) as claim:
         summary = run(corpus, claim.work, model_cfg, cfg, resume=resume, device=device)
     for name, phase in summary["phases"].items():
         click.echo(f"{kind} {name}: {phase['steps']} steps in {phase['seconds']:.1f} s, loss "
