@@ -55,7 +55,9 @@ def parse_sets(spec, sets: list[str]):
     updates = {}
     for kv in sets:
         k, eq, v = kv.partition("=")
-        if not eq or k not in keys or k == "source":
+        if not eq:
+            raise InputError(f"--set {kv!r}: expected KEY=VALUE (e.g. label_threshold_mm=0.03)")
+        if k not in keys or k == "source":
             raise InputError(f"--set {kv!r}: {k!r} is not a sample setting of the build spec "
                              f"(one of {', '.join(sorted(keys - {'source'}))})")
         default = getattr(spec, k)

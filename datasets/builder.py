@@ -470,8 +470,10 @@ def build(spec: BuildSpec, out: str | Path, executor: str = "local", workers: in
     built in a staging folder (itself resumable) that replaces ``out`` only when complete, so
     a failed or killed rebuild leaves the previous dataset as it was and no stale class folder
     can survive beside a new manifest."""
+    from scan2ad.executors import check_workers
     from scan2ad.outputs import claim_output
 
+    check_workers(workers, executor)  # before the output folder is claimed
     out = Path(out)
     job = spec_to_dict(spec)
 

@@ -240,6 +240,14 @@ class BuildSpec:
             problems.append("max_radius_frac must be in (0, 1]")
         if not 0 <= self.points_jitter < 0.5:
             problems.append("points_jitter must be in [0, 0.5)")
+        # physical ranges of the sample settings (a negative noise std, a rotation of 1e9 degrees
+        # or a label threshold beyond any part's size is a slip, not a setting)
+        if not 0 <= self.noise_mm <= 5:
+            problems.append("noise_mm must be in [0, 5] mm")
+        if not 0 <= self.label_threshold_mm <= 5:
+            problems.append("label_threshold_mm must be in [0, 5] mm")
+        if not 0 <= self.max_rotation_deg <= 180:
+            problems.append("max_rotation_deg must be in [0, 180] degrees")
         big = [k for k in self.split_ks if k >= self.n_per_defect]
         if big:
             problems.append(f"split_ks {big} leave no seen test anomaly: each must be < n_per_defect "
@@ -266,8 +274,8 @@ class BuildSpec:
             shapes = [c for c in library if c in SHAPES]
             if shapes:
                 problems.append(f"source = 'pipeline' scans part-library classes, not {shapes}")
-            if self.views < 1:
-                problems.append("views must be >= 1")
+            if not 1 <= self.views <= 360:
+                problems.append("views must be in [1, 360] (turntable steps of at least 1 degree)")
             if self.samples_per_scan < 1:
                 problems.append("samples_per_scan must be >= 1")
             if not 4 <= self.poisson_depth <= 11:

@@ -300,6 +300,31 @@ def _depths(by_key: dict[str, Unit]) -> dict[str, int]:
     return depth
 
 
+OVERSUBSCRIBE = 4   # local worker processes per core beyond which --workers is refused
+
+
+def check_workers(workers, executor: str = "local") -> int | None:
+    """``workers`` checked where it enters: None (every core) or an integer >= 1; on the local
+    executor at most :data:`OVERSUBSCRIBE` processes per core (each spawned worker imports numpy,
+    Open3D and, for carving, Blender: a few hundred MB before it does anything, so
+    ``--workers 100000`` would start processes until memory runs out). A Ray cluster may have
+    more cores than this machine, so there only the type and sign are checked."""
+    import os
+
+    if workers is None:
+        return None
+    if isinstance(workers, bool) or not isinstance(workers, int):
+        raise InputError(f"--workers must be a whole number of processes, got {workers!r}")
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
+    cores = os.cpu_count() or 1
+    if executor == "local" and workers > OVERSUBSCRIBE * cores:
+        raise InputError(f"--workers {workers}: this machine has {cores} core(s); more than "
+                         f"{OVERSUBSCRIBE * cores} worker processes ({OVERSUBSCRIBE} per core) only add memory "
+                         f"(each loads numpy, Open3D and Blender): leave --workers out to use every core")
+    return workers
+
+
 def run_units(
     units: Iterable[Unit],
     executor: str = "local",
@@ -314,6 +339,7 @@ def run_units(
     With ``raise_on_failure`` (default) a run with failures raises :class:`UnitFailedError`
     after every independent unit has finished.
     """
+    check_workers(workers, executor)
     units = list(units)
     by_key: dict[str, Unit] = {}
     for u in units:

@@ -111,3 +111,25 @@ def test_pool_workers_do_not_inherit_blenders_paths(tmp_path, monkeypatch):
         assert not any(p.startswith(str(tmp_path)) for p in worker_path)
         assert any(p.endswith("site-packages") for p in worker_path)
     assert sys.path[0] == str(modules)  # the parent keeps its own path
+
+
+def test_workers_are_checked_before_any_process_starts(tmp_path, monkeypatch):
+    import os
+
+    from scan2ad.executors import OVERSUBSCRIBE, check_workers
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    units = [Unit(U.square, {"x": i}, f"square {i}") for i in range(3)]
+    for bad, why in ((0, "at least 1"), (-3, "at least 1"), (2.5, "whole number"), (True, "whole number"),
+                     (OVERSUBSCRIBE * 2 + 1, "2 core")):
+        with pytest.raises(InputError, match=why):
+            run_units(units, workers=bad, cache_dir=tmp_path / "c")
+    assert not (tmp_path / "c").exists()
+    assert check_workers(OVERSUBSCRIBE * 2) == OVERSUBSCRIBE * 2 and check_workers(None) is None
+    assert check_workers(1000, executor="ray") == 1000     # a cluster may have more cores
+    with pytest.raises(InputError, match="2 core"):
+        from scan2ad.datasets.builder import build
+        from scan2ad.datasets.spec import load_spec
+
+        build(load_spec("tiny"), tmp_path / "out", workers=10_000)
+    assert not (tmp_path / "out").exists()

@@ -113,6 +113,18 @@ def test_spec_rejects_unknown_keys_and_bad_values(tmp_path):
     assert "blob" in msg and "Crack" in msg and "split_ks" in msg
 
 
+@pytest.mark.parametrize("key,value,why", [
+    ("noise_mm", -0.01, r"noise_mm must be in \[0, 5\] mm"), ("noise_mm", 50.0, "noise_mm"),
+    ("label_threshold_mm", 1e9, "label_threshold_mm must be in"), ("max_rotation_deg", -1.0, "max_rotation_deg"),
+    ("max_rotation_deg", 720.0, "max_rotation_deg must be in"), ("views", 100_000, r"views must be in \[1, 360\]"),
+    ("views", 0, "views must be in")])
+def test_spec_refuses_sample_settings_out_of_their_physical_range(key, value, why):
+    with pytest.raises(InputError, match=why):
+        load_spec("tiny-pipeline", **{key: value})
+    load_spec("tiny-pipeline", **{key: {"noise_mm": 0.0, "label_threshold_mm": 0.05, "max_rotation_deg": 180.0,
+                                       "views": 360}[key]})   # the ends of the ranges are allowed
+
+
 def test_synthetic_generator_is_packaged(tmp_path):
     from scan2ad.datasets.synthetic import SyntheticSpec, make_synthetic_dataset
 
