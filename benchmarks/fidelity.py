@@ -877,7 +877,9 @@ def _pairs(items: list[str] | None) -> dict[str, str]:
     out = {}
     for it in items or []:
         if "=" not in it:
-            raise SystemExit(f"expected NAME=VALUE, got {it!r}")
+            from scan2ad.errors import InputError
+
+            raise InputError(f"expected NAME=VALUE, got {it!r}")
         k, v = it.split("=", 1)
         out[k] = v
     return out
@@ -1480,11 +1482,35 @@ def main(argv=None) -> None:
     from scan2ad.outputs import check_apart
 
     check_apart(a.work, {"the dataset": a.dataset}, option="--work")
+    _check_args(a)
     if a.feature_cache is not None:
         check_apart(a.feature_cache, {"the dataset": a.dataset}, option="--feature-cache")
 
     with disk_cache(a.feature_cache):
         _main(a)
+
+
+def _check_args(a: argparse.Namespace) -> None:
+    """Every argument checked before any export or official run starts (InputError naming it)."""
+    from scan2ad.datasets.spec import OPEN_INDUSTRY_DEFECTS
+    from scan2ad.errors import InputError
+
+    if not a.dataset.is_dir():
+        raise InputError("dataset folder not found", a.dataset)
+    if any(s < 0 for s in a.seeds):
+        raise InputError(f"--seeds must be non-negative, got {a.seeds}")
+    if a.k < 1:
+        raise InputError(f"--k (seen anomalies per known type) must be at least 1, got {a.k}")
+    bad = [t for t in a.known if t not in OPEN_INDUSTRY_DEFECTS]
+    if bad:
+        raise InputError(f"--known: unknown defect type(s) {bad} (known: {', '.join(OPEN_INDUSTRY_DEFECTS)})")
+    if a.work.exists() and not a.work.is_dir():
+        raise InputError("--work exists and is not a folder", a.work)
+    for opt, pairs in (("--official", a.official), ("--official-python", a.official_python)):
+        for name, where in _pairs(pairs).items():
+            if not Path(where).exists():
+                raise InputError(f"{opt} {name}={where}: no such "
+                                 f"{'checkout folder' if opt == '--official' else 'interpreter'}", where)
 
 
 def _main(a: argparse.Namespace) -> None:

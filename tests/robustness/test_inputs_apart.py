@@ -101,3 +101,18 @@ def test_paper_tables_and_variant_keep_out_of_the_dataset(tiny, tmp_path, capsys
     with pytest.raises(InputError, match=r"holds the build folder"):
         rv.main([str(tiny), str(tiny.parent)])
     assert not (tiny / "runs").exists() and not (tiny / "fc").exists() and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("args,why", [
+    (["--seeds", "-1"], "--seeds must be non-negative"), (["--k", "0"], "--k .* at least 1"),
+    (["--known", "Crack"], "unknown defect type"), (["--official", "open3d-ad=/nonexistent/x"], "no such checkout"),
+    (["--official", "open3d-ad"], "NAME=VALUE")])
+def test_fidelity_checks_its_arguments_before_running_anything(tiny, tmp_path, args, why):
+    from helpers.scripts import load_benchmark
+
+    fid = load_benchmark("fidelity")
+    with pytest.raises(InputError, match=why):
+        fid.main([str(tiny), "--work", str(tmp_path / "w"), *args])
+    with pytest.raises(InputError, match="is inside the dataset"):
+        fid.main([str(tiny), "--work", str(tiny / "w")])
+    assert not (tmp_path / "w").exists() and not (tiny / "w").exists()
