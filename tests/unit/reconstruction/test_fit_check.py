@@ -133,3 +133,12 @@ def test_uses_projector_follows_the_setting_and_the_calibration():
                               TriangulateConfig(projector_auto_ratio=0.8))  # predicted 1.0
     bare = dataclasses.replace(three, projector={})
     assert not uses_projector(bare, TriangulateConfig(use_projector=True))
+
+
+def test_the_check_is_on_by_default_for_every_rig():
+    """Two-camera reconstructions apply it too (session 19: an accepted 2 mm slide of an
+    l_shaped_screw pair left a ghost layer in a normal test sample); 'auto' keeps the earlier
+    rule (three rays only) for reproducing older builds."""
+    from scan2ad.reconstruction.pipeline import ReconstructConfig
+
+    assert MultiviewConfig().fit_check == "on" and ReconstructConfig().multiview.fit_check == "on"
