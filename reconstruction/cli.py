@@ -280,6 +280,7 @@ RECONSTRUCT_RANGES = {
     "min_matches": (3, None, False),
     "min_confidence": (0.0, 1.0, False),
     "min_fitness": (0.0, 1.0, False),
+    "max_fitness_loss": (0.0, 1.0, False),
     "stop_fraction": (0.0, 1.0, False),
     "density_quantile": (0.0, 1.0, False),
     "max_incidence_deg": (0.0, 90.0, True),

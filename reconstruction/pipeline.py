@@ -196,7 +196,7 @@ def reconstruct_views(
     ]
     mv = config.multiview
     if mv.fit_check == "auto":
-        # the rule before session 19, on for three rays only (MultiviewConfig.fit_check)
+        # on for three rays only: the two-camera output predates the check (MultiviewConfig)
         three = not one_camera and uses_projector(calib, config.triangulate)
         mv = dataclasses.replace(mv, fit_check="on" if three else "off")
     reg = register_views(steep, angles, calib.T_world_cam0, mv, names, markers)

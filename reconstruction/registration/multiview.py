@@ -16,7 +16,7 @@ of the views into one frame).
    box-shaped test part: a pair with an exact prior drifted by tens of degrees), so a pair
    whose correction exceeds ``max_correction_deg`` / ``max_correction_mm`` is rejected and the
    prior's relative pose goes into the graph for it, flagged in registration.json. With
-   ``fit_check`` on (the default) a correction must also leave the robust
+   ``fit_check`` on (by default for three-ray views) a correction must also leave the robust
    spread of the pair's point-to-plane residuals, over the points paired at both poses, no
    larger than at the start (:func:`residual_spread`): FRICP's final Welsch scale is a fifth
    of the point spacing, so it can buy a little more overlap with a worse core fit, which is
@@ -84,6 +84,16 @@ class MultiviewConfig:
         0.3,
     )
     min_fitness: float = doc("a pair with FRICP fitness below this fails the stage", 0.3)
+    max_fitness_loss: float = doc(
+        "a correction that lowers the pair's fitness (share of source points within the final "
+        "matching distance) by more than this below the start's is refused (start kept): it slid "
+        "the views apart rather than onto each other. Session 19: in open-industry-full FRICP slid "
+        "a pair of an l_shaped_screw test scan 0.94° / 2.02 mm along the rod and the pair's "
+        "fitness fell from the prior's 0.57 to 0.44; the accepted correction left a ghost layer "
+        "0.5-1.6 mm inside the rod of a normal test sample (the fit check, which would refuse it, "
+        "is off for two cameras, where it also refuses good corrections)",
+        0.05,
+    )
     refine: bool = doc("refine the turntable prior pairwise and close the loop", True)
     loop_closure_deg: float = doc(
         "add the last-to-first pair when the angles span 360° within this", 1.0
@@ -99,14 +109,8 @@ class MultiviewConfig:
         "kept as it was). split_pin through virtual_threeray (true poses, 6 views): FRICP "
         "turned pairs by 1.8-2.9° with normal shifts of 21-27 µm, one above "
         "min_normal_shift_mm, and every one of them raised the spread (2->3: 20.3 -> 23.4 µm, "
-        "full-resolution copies); the pose graph then turned the views by 0.41-1.65°. "
-        "On by default for two cameras too since session 19: in open-industry-full (two "
-        "cameras, recovered calibration) FRICP slid one pair of an l_shaped_screw test scan by "
-        "0.94° / 2.02 mm along the rod (fitness 0.57 -> 0.44) and the accepted correction left "
-        "a ghost layer 0.5-1.6 mm inside the rod of a normal test sample, its most anomalous "
-        "one; the check refuses that correction. 'auto' is the rule of earlier builds (on for "
-        "three rays only), to reproduce them",
-        "on",
+        "full-resolution copies); the pose graph then turned the views by 0.41-1.65°",
+        "auto",
     )
 
 
@@ -233,6 +237,10 @@ def register_views(
         corr_deg = rotation_angle_deg(corr)
         accepted = corr_deg <= config.max_correction_deg and shift <= config.max_correction_mm
         significant = normal_shift >= config.min_normal_shift_mm
+        tree_t = cKDTree(pt)
+        prior_fit, prior_rmse = evaluate(ps, tree_t, init, res.max_distance)
+        final_fit, _ = evaluate(ps, tree_t, res.transformation, res.max_distance)
+        kept_overlap = not final_fit < prior_fit - config.max_fitness_loss
         fits = True
         if config.fit_check == "on" and nt is not None and accepted and significant:
             spread0, spread1 = residual_spread(
@@ -250,20 +258,21 @@ def register_views(
             "correction_deg": corr_deg,
             "correction_mm": shift,
             "normal_shift_mm": normal_shift,
-            "accepted": bool(accepted and significant and fits),
+            "accepted": bool(accepted and significant and fits and kept_overlap),
         }
         if config.fit_check == "on" and nt is not None and accepted and significant:
             rec.update(spread_start_mm=spread0, spread_mm=spread1)
         if mk is not None:
             rec["markers"] = {k: v for k, v in mk.items() if k != "T"}
         if not rec["accepted"]:
-            prior_fit, prior_rmse = evaluate(ps, cKDTree(pt), init, res.max_distance)
             why = (
                 "correction beyond the tolerance"
                 if not accepted
                 else "correction within the refinement's precision"
                 if not significant
                 else "correction fits worse than the start"
+                if not fits
+                else f"correction loses overlap (fitness {final_fit:.2f} < start {prior_fit:.2f})"
             )
             rec.update(
                 method=f"{start} (refinement not applied: {why})",

@@ -135,10 +135,24 @@ def test_uses_projector_follows_the_setting_and_the_calibration():
     assert not uses_projector(bare, TriangulateConfig(use_projector=True))
 
 
-def test_the_check_is_on_by_default_for_every_rig():
-    """Two-camera reconstructions apply it too (session 19: an accepted 2 mm slide of an
-    l_shaped_screw pair left a ghost layer in a normal test sample); 'auto' keeps the earlier
-    rule (three rays only) for reproducing older builds."""
-    from scan2ad.reconstruction.pipeline import ReconstructConfig
+def test_a_correction_that_loses_overlap_is_refused_even_without_the_fit_check(views, monkeypatch):
+    """FRICP made to return its result slid by a further 2 mm (within the 3 mm tolerance): the
+    pair's fitness falls below the start's, so the start is kept with fit_check off too (session
+    19: such a slide of an l_shaped_screw pair left a ghost layer in a normal test sample)."""
+    clouds, T_world_cam0 = views
+    real = multiview.fricp
 
-    assert MultiviewConfig().fit_check == "on" and ReconstructConfig().multiview.fit_check == "on"
+    def slid(ps, pt, init, config, target_normals):
+        res = real(ps, pt, init=init, config=config, target_normals=target_normals)
+        T = np.eye(4)
+        T[0, 3] = 2.0
+        return dataclasses.replace(res, transformation=T @ res.transformation)
+
+    monkeypatch.setattr(multiview, "fricp", slid)
+    prior = turntable_prior(T_world_cam0, ANGLES)
+    res = register_views(clouds, ANGLES, T_world_cam0, MultiviewConfig(fit_check="off"))
+    (pair,) = res["pairs"]
+    assert not pair["accepted"] and "loses overlap" in pair["method"], pair
+    assert rotation_angle_deg(np.linalg.inv(prior[1]) @ res["T_world_view"][1]) < 0.01
+    loose = register_views(clouds, ANGLES, T_world_cam0, MultiviewConfig(fit_check="off", max_fitness_loss=1.0))
+    assert loose["pairs"][0]["accepted"]
