@@ -227,24 +227,24 @@ def register_views(
         cfg = FricpConfig(variant=config.variant, nu_begin=config.nu_begin_mm)
         res = fricp(ps, pt, init=init, config=cfg, target_normals=nt)
         corr = np.linalg.inv(init) @ res.transformation  # in the source view's frame
+        tree_t = cKDTree(pt)  # the target's search tree, shared by every check below
         normal_shift = (
             float("inf")
             if nt is None
-            else normal_motion(ps, cKDTree(pt), nt, init, res.transformation, res.max_distance)
+            else normal_motion(ps, tree_t, nt, init, res.transformation, res.max_distance)
         )
         centroid = ps.mean(axis=0)
         shift = float(np.linalg.norm(corr[:3, :3] @ centroid + corr[:3, 3] - centroid))
         corr_deg = rotation_angle_deg(corr)
         accepted = corr_deg <= config.max_correction_deg and shift <= config.max_correction_mm
         significant = normal_shift >= config.min_normal_shift_mm
-        tree_t = cKDTree(pt)
         prior_fit, prior_rmse = evaluate(ps, tree_t, init, res.max_distance)
         final_fit, _ = evaluate(ps, tree_t, res.transformation, res.max_distance)
         kept_overlap = not final_fit < prior_fit - config.max_fitness_loss
         fits = True
         if config.fit_check == "on" and nt is not None and accepted and significant:
             spread0, spread1 = residual_spread(
-                ps, cKDTree(pt), pt, nt, [init, res.transformation], 3 * config.voxel_mm
+                ps, tree_t, pt, nt, [init, res.transformation], 3 * config.voxel_mm
             )
             fits = not spread1 > spread0
         rec = {
